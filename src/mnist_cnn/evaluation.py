@@ -1,0 +1,104 @@
+"""Step 6: test. Accuracy, loss, per-class scores, confusion matrix, mistakes.
+
+>>> from mnist_cnn.evaluation import evaluate_run
+>>> metrics = evaluate_run("runs/cnn-20260101-120000")   # doctest: +SKIP
+>>> metrics["test_accuracy"]                              # doctest: +SKIP
+0.9951
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mnist_cnn import data, plots, runs
+from mnist_cnn.preprocessing import NUM_CLASSES, preprocess
+
+
+def predict_probabilities(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Class probabilities (N, 10) for uint8 images (N, 28, 28)."""
+    x = preprocess(images)
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
+
+
+def score(probabilities: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy, crossentropy loss, per-class precision/recall/F1 and the
+    confusion matrix of predicted probabilities against true labels."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    predicted = probabilities.argmax(axis=1)
+    p_true = np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, 1.0)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predicted, labels=range(NUM_CLASSES), zero_division=0
+    )
+    return {
+        "test_accuracy": float((predicted == labels).mean()),
+        "test_loss": float(-np.log(p_true).mean()),
+        "test_errors": int((predicted != labels).sum()),
+        "per_class": {
+            str(d): {
+                "precision": float(precision[d]),
+                "recall": float(recall[d]),
+                "f1": float(f1[d]),
+                "support": int(support[d]),
+            }
+            for d in range(NUM_CLASSES)
+        },
+        "confusion_matrix": confusion_matrix(labels, predicted, labels=range(NUM_CLASSES)).tolist(),
+    }
+
+
+def format_table(metrics: dict) -> str:
+    """A compact text table of the test results."""
+    lines = [
+        f"test accuracy {metrics['test_accuracy']:.2%}  "
+        f"({metrics['test_errors']} errors)  test loss {metrics['test_loss']:.4f}",
+        "",
+        f"{'digit':>5}{'precision':>11}{'recall':>9}{'f1':>9}{'support':>9}",
+    ]
+    for digit, s in metrics["per_class"].items():
+        lines.append(
+            f"{digit:>5}{s['precision']:>11.4f}{s['recall']:>9.4f}{s['f1']:>9.4f}{s['support']:>9}"
+        )
+    return "\n".join(lines)
+
+
+def evaluate_run(
+    path: str | os.PathLike,
+    test_set: tuple[np.ndarray, np.ndarray] | None = None,
+    data_dir: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
+    quiet: bool = False,
+) -> dict:
+    """Evaluate a run folder or ``.keras`` file on the MNIST test set.
+
+    Prints a table and, for a run folder (or when `out` is given), writes
+    ``metrics.json`` (updated, not replaced), ``confusion_matrix.json`` and
+    figures. Returns the metrics.
+    """
+    model_file = runs.resolve_model_file(path)
+    model = runs.load_model(model_file)
+    x_test, y_test = test_set if test_set is not None else data.load_test_set(data_dir)
+    probabilities = predict_probabilities(model, x_test)
+    metrics = score(probabilities, y_test)
+    if not quiet:
+        print(format_table(metrics))
+
+    out = Path(out) if out is not None else runs.run_dir_of(model_file)
+    if out is None:
+        return metrics
+    out.mkdir(parents=True, exist_ok=True)
+    matrix = metrics.pop("confusion_matrix")
+    runs.write_json(
+        out / "confusion_matrix.json",
+        {"rows": "true digit", "columns": "predicted digit", "matrix": matrix},
+    )
+    metrics = runs.update_json(out / runs.METRICS_FILE, metrics | {"params": model.count_params()})
+    figures = out / runs.FIGURES_DIR
+    plots.confusion_matrix(np.array(matrix), figures)
+    plots.confident_mistakes(x_test, y_test, probabilities, figures)
+    if not quiet:
+        print(f"\nResults written to {out}")
+    return metrics | {"confusion_matrix": matrix}

@@ -1,0 +1,156 @@
+"""Run folders: where a training run keeps everything it produced.
+
+A run is a folder ``runs/<name>/`` holding
+
+- ``config.json``   every option, the seed and the library versions
+- ``model.keras``   the best checkpoint (by validation accuracy)
+- ``history.csv``   one row per epoch
+- ``metrics.json``  training and test figures
+- ``figures/``      learning curves, confusion matrix, mistakes
+
+Files are written atomically (to a temporary name, then renamed), so an
+interrupted run or a full disk never leaves a half-written model or JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mnist_cnn.errors import MnistCnnError
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.csv"
+FIGURES_DIR = "figures"
+
+
+def create_run_dir(runs_dir: str | os.PathLike, name: str | None, prefix: str) -> Path:
+    """Make a new, empty run folder. An explicit `name` that exists is an error;
+    an automatic name (``<prefix>-<date>-<time>``) gets a numeric suffix instead."""
+    runs_dir = Path(runs_dir)
+    if name is not None:
+        if "/" in name or name in ("", ".", ".."):
+            raise MnistCnnError(f"run name {name!r} must be a plain folder name")
+        path = runs_dir / name
+        if path.exists():
+            raise MnistCnnError(
+                f"run folder {path} already exists; choose another --name or delete it first"
+            )
+        path.mkdir(parents=True)
+        return path
+    stem = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for i in range(1, 1000):
+        path = runs_dir / (stem if i == 1 else f"{stem}-{i}")
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+    raise MnistCnnError(f"could not create a new run folder in {runs_dir}")
+
+
+def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
+    """Call ``write(tmp_path)`` then rename it over `path`, so that `path` is
+    either the old complete file or the new complete file, never a partial one.
+    The temporary file keeps the suffix, as Keras insists on ``.keras``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: dict) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise MnistCnnError(f"{path}: not valid JSON ({e})") from None
+
+
+def update_json(path: Path, new: dict) -> dict:
+    """Merge `new` into the JSON file at `path` (created if missing)."""
+    data = read_json(path) | new
+    write_json(path, data)
+    return data
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+
+    from mnist_cnn import __version__
+    from mnist_cnn.backend import keras
+
+    return {
+        "mnist_cnn": __version__,
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+        "tensorflow": _version_of("tensorflow"),
+        "numpy": numpy.__version__,
+    }
+
+
+def _version_of(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name in (package, f"{package}-cpu"):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            continue
+    return "not installed"
+
+
+def resolve_model_file(path: str | os.PathLike) -> Path:
+    """A run folder or a ``.keras`` file -> the model file, or a clear error."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MODEL_FILE
+        if not path.is_file():
+            raise MnistCnnError(
+                f"{path.parent} has no {MODEL_FILE}: not a run folder, or the run "
+                "stopped before its first checkpoint"
+            )
+    elif not path.exists():
+        raise MnistCnnError(f"{path}: no such run folder or model file")
+    elif path.suffix != ".keras":
+        raise MnistCnnError(f"{path}: expected a run folder or a .keras model file")
+    return path
+
+
+def run_dir_of(model_file: Path) -> Path | None:
+    """The run folder a model file belongs to, or None for a loose model file."""
+    folder = model_file.parent
+    return folder if (folder / CONFIG_FILE).is_file() else None
+
+
+def load_model(path: str | os.PathLike):
+    """Load a model from a run folder or ``.keras`` file, with a clear error if
+    the file is corrupt or not a Keras model."""
+    from mnist_cnn.backend import keras
+
+    model_file = resolve_model_file(path)
+    try:
+        return keras.models.load_model(model_file, compile=False)
+    except Exception as e:  # Keras raises many types for a bad archive
+        raise MnistCnnError(
+            f"{model_file}: cannot load the model ({type(e).__name__}: {e})"
+        ) from None

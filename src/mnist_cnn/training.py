@@ -1,0 +1,141 @@
+"""Steps 4 and 5: compile and train, with callbacks, into a run folder.
+
+>>> from mnist_cnn.config import TrainConfig
+>>> from mnist_cnn.training import train
+>>> run_dir = train(TrainConfig(model="seed", epochs=2))   # doctest: +SKIP
+
+`train` loads and preprocesses MNIST, builds the model, compiles it with Adam
+and categorical crossentropy, fits it with early stopping and checkpointing on
+the validation split, writes the run folder (see `mnist_cnn.runs`) and ends by
+evaluating the best checkpoint on the test set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from mnist_cnn import data, evaluation, models, plots, runs
+from mnist_cnn.backend import keras
+from mnist_cnn.config import TrainConfig
+from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.preprocessing import one_hot, preprocess
+
+
+class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keras' ModelCheckpoint writing each new best to a numbered temporary file,
+    then renaming it to ``model.keras``: the published file is always complete,
+    even when training is interrupted while saving."""
+
+    def __init__(self, model_file: Path, **kwargs):
+        self.model_file = Path(model_file)
+        pattern = str(self.model_file.with_name(".checkpoint-{epoch:03d}.keras"))
+        super().__init__(pattern, **kwargs)
+        self.best_epoch: int | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        written = Path(self._get_file_path(epoch, None, logs))
+        try:
+            super().on_epoch_end(epoch, logs)
+        except BaseException:
+            written.unlink(missing_ok=True)
+            raise
+        if written.exists():
+            os.replace(written, self.model_file)
+            self.best_epoch = epoch + 1
+
+
+def train(config: TrainConfig, verbose: int | None = None) -> Path:
+    """Train a model as `config` says and return its run folder."""
+    config.check()
+    keras.utils.set_random_seed(config.seed)
+    model = models.build(config.model)
+
+    mnist = data.load_mnist(config.data_dir, config.val_fraction, config.seed, config.limit)
+    x_train, y_train = preprocess(mnist.x_train), one_hot(mnist.y_train)
+    x_val, y_val = preprocess(mnist.x_val), one_hot(mnist.y_val)
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.lr),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+    )
+
+    run_dir = runs.create_run_dir(config.runs_dir, config.name, prefix=config.model)
+    saved = dataclasses.asdict(config) | {"name": run_dir.name}
+    runs.write_json(
+        run_dir / runs.CONFIG_FILE,
+        {"config": saved, "data_source": mnist.source, "versions": runs.library_versions()},
+    )
+
+    checkpoint = AtomicCheckpoint(
+        run_dir / runs.MODEL_FILE, monitor="val_accuracy", save_best_only=True
+    )
+    callbacks = [
+        checkpoint,
+        keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", patience=config.patience, restore_best_weights=True
+        ),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_accuracy", factor=0.3, patience=2, min_lr=1e-5
+        ),
+        keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY_FILE)),
+    ]
+    if config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
+
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    print(f"Training {config.model} ({model.count_params():,} parameters) into {run_dir}")
+    start = time.perf_counter()
+    interrupted = False
+    try:
+        model.fit(
+            x_train,
+            y_train,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            validation_data=(x_val, y_val),
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    except KeyboardInterrupt:
+        interrupted = True
+    train_seconds = time.perf_counter() - start
+
+    if checkpoint.best_epoch is None:
+        shutil.rmtree(run_dir)  # only config.json and an empty history so far
+        raise MnistCnnError("training stopped before the first epoch ended; nothing was saved")
+
+    history = plots.read_history(run_dir / runs.HISTORY_FILE)
+    runs.update_json(
+        run_dir / runs.METRICS_FILE,
+        {
+            "model": config.model,
+            "params": model.count_params(),
+            "macs": models.count_macs(model),
+            "epochs_run": len(history["epoch"]),
+            "best_epoch": checkpoint.best_epoch,
+            "best_val_accuracy": float(checkpoint.best),
+            "train_seconds": round(train_seconds, 2),
+            "interrupted": interrupted,
+        },
+    )
+    plots.learning_curves(history, checkpoint.best_epoch, run_dir / runs.FIGURES_DIR)
+    if interrupted:
+        print(
+            f"\nInterrupted. The best checkpoint (epoch {checkpoint.best_epoch}, "
+            f"val_accuracy {checkpoint.best:.4f}) is in {run_dir / runs.MODEL_FILE}; "
+            f"evaluate it with: mnist-cnn evaluate {run_dir}"
+        )
+        raise KeyboardInterrupt
+    print(
+        f"Trained {len(history['epoch'])} epochs in {train_seconds:.1f} s; "
+        f"best epoch {checkpoint.best_epoch} (val_accuracy {checkpoint.best:.4f})"
+    )
+    evaluation.evaluate_run(run_dir, (mnist.x_test, mnist.y_test))
+    return run_dir
