@@ -4,6 +4,9 @@
     mnist-cnn models               list the architectures
     mnist-cnn train                train, checkpoint and evaluate a model
     mnist-cnn evaluate RUN         test a run folder or .keras file
+    mnist-cnn predict PATH...      read digits in your own images
+    mnist-cnn serve                the drawing web app and REST API
+    mnist-cnn board                the desktop Digit Board (pygame)
 
 Heavy libraries are imported inside each command so that ``--help`` is instant.
 User errors print one line and exit 1; Ctrl-C exits 130.
@@ -59,6 +62,30 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     evaluate_run(args.path, data_dir=args.data_dir, out=args.out)
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from mnist_cnn.inference import predict_command
+
+    return predict_command(args)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from mnist_cnn.server import serve
+
+    serve(args.host, args.port, args.model)
+
+
+def cmd_board(args: argparse.Namespace) -> None:
+    from mnist_cnn.board import run_board
+
+    run_board(args.model)
+
+
+MODEL_HELP = (
+    "run folder or .keras file (default: the newest run under runs/, "
+    "else the model shipped with the package)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(
@@ -85,29 +112,58 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the architectures with parameters and multiply-adds")
     p.set_defaults(run=cmd_models)
 
-    p = sub.add_parser(
-        "train",
-        help="train a model into runs/<name>/, then evaluate it",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    p = sub.add_parser("train", help="train a model into runs/<name>/, then evaluate it")
+    p.add_argument(
+        "--model",
+        default=defaults.model,
+        help="architecture, see `mnist-cnn models` (default: %(default)s)",
     )
-    p.add_argument("--model", default=defaults.model, help="architecture (see `mnist-cnn models`)")
-    p.add_argument("--epochs", type=int, default=defaults.epochs, help="most epochs to train")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate")
-    p.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=defaults.epochs,
+        help="most epochs; early stopping usually ends sooner (default: %(default)s)",
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=defaults.batch_size, help="(default: %(default)s)"
+    )
+    p.add_argument(
+        "--lr", type=float, default=defaults.lr, help="Adam learning rate (default: %(default)s)"
+    )
+    p.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=defaults.label_smoothing,
+        help="for the categorical crossentropy (default: %(default)s)",
+    )
     p.add_argument(
         "--patience",
         type=int,
         default=defaults.patience,
-        help="early stopping: epochs without a better validation accuracy",
+        help="stop after this many epochs without a better validation accuracy "
+        "(default: %(default)s)",
     )
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        help="fixes split, initial weights and shuffling (default: %(default)s)",
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=defaults.val_fraction,
+        help="share of the training set held out for validation (default: %(default)s)",
+    )
     p.add_argument("--limit", type=int, help="train on only this many images (quick runs)")
     p.add_argument("--name", help="run folder name (default: <model>-<date>-<time>)")
-    p.add_argument("--runs-dir", default=defaults.runs_dir)
+    p.add_argument(
+        "--runs-dir", default=defaults.runs_dir, help="where run folders go (default: %(default)s)"
+    )
     p.add_argument("--data-dir", help=DATA_HELP)
-    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
+    p.add_argument(
+        "--tensorboard", action="store_true", help="also write TensorBoard logs to the run folder"
+    )
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("evaluate", help="test a run folder or .keras model on the MNIST test set")
@@ -115,13 +171,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help=DATA_HELP)
     p.add_argument("--out", help="where to write metrics and figures (default: the run folder)")
     p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="read the digits in image files or folders")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders of images")
+    p.add_argument("--model", help=MODEL_HELP)
+    output = p.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json", action="store_true", help="print a JSON array, one object per file"
+    )
+    output.add_argument("--csv", action="store_true", help="print CSV rows")
+    p.add_argument(
+        "--show",
+        metavar="DIR",
+        help="write a figure per image: the original beside the 28x28 inputs",
+    )
+    p.set_defaults(run=cmd_predict)
+
+    p = sub.add_parser("serve", help="the drawing web app and REST API (FastAPI on uvicorn)")
+    p.add_argument("--host", default="127.0.0.1", help="(default: %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="(default: %(default)s)")
+    p.add_argument("--model", help=MODEL_HELP)
+    p.set_defaults(run=cmd_serve)
+
+    p = sub.add_parser("board", help="the desktop Digit Board: draw digits, N clears, S saves")
+    p.add_argument("--model", help=MODEL_HELP)
+    p.set_defaults(run=cmd_board)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        code = args.run(args)
     except MnistCnnError as e:
         print(f"mnist-cnn: error: {e}", file=sys.stderr)
         return 1
@@ -132,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         where = f" ({e.filename})" if e.filename else ""
         print(f"mnist-cnn: error: {e.strerror or e}{where}", file=sys.stderr)
         return 1
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -37,5 +37,9 @@ class TrainConfig:
             raise MnistCnnError(f"learning rate must be positive, got {self.lr}")
         if not 0 <= self.label_smoothing < 1:
             raise MnistCnnError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 < self.val_fraction < 1:
+            raise MnistCnnError(
+                f"validation fraction must be between 0 and 1, got {self.val_fraction}"
+            )
         if self.limit is not None and self.limit < 1:
             raise MnistCnnError(f"limit must be at least 1, got {self.limit}")

@@ -151,6 +151,8 @@ def _download(name: str, gz_md5: str) -> Path:
     """Fetch ``name.gz`` into the Keras cache, trying each mirror in turn."""
     from mnist_cnn.backend import keras  # deferred: only downloads need it
 
+    cache = _cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)  # else get_file falls back to /tmp/.keras
     errors = []
     for mirror in MIRRORS:
         try:
@@ -158,7 +160,7 @@ def _download(name: str, gz_md5: str) -> Path:
                 fname=f"{name}.gz",
                 origin=mirror + f"{name}.gz",
                 file_hash=gz_md5,
-                cache_dir=str(_cache_dir().parent.parent),
+                cache_dir=str(cache.parent.parent),
                 cache_subdir=CACHE_SUBDIR,
             )
             return Path(path)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -60,15 +59,14 @@ def create_run_dir(runs_dir: str | os.PathLike, name: str | None, prefix: str) -
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
     """Call ``write(tmp_path)`` then rename it over `path`, so that `path` is
     either the old complete file or the new complete file, never a partial one.
-    The temporary file keeps the suffix, as Keras insists on ``.keras``."""
+    The temporary name keeps the suffix, as Keras insists on ``.keras``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
-        write(Path(tmp))
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

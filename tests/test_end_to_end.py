@@ -1,0 +1,111 @@
+"""Real runs on real MNIST through the command line: train, evaluate, interrupt."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from mnist_cnn import runs
+from mnist_cnn.cli import main
+
+
+def test_train_then_evaluate_on_real_mnist(tmp_path, capsys):
+    code = main(
+        [
+            "train",
+            "--model",
+            "cnn",
+            "--limit",
+            "6000",
+            "--epochs",
+            "3",
+            "--runs-dir",
+            str(tmp_path),
+            "--name",
+            "e2e",
+        ]
+    )
+    assert code == 0
+    run = tmp_path / "e2e"
+    assert {p.name for p in run.iterdir()} == {
+        "config.json",
+        "model.keras",
+        "history.csv",
+        "metrics.json",
+        "confusion_matrix.json",
+        "figures",
+    }
+    config = json.loads((run / "config.json").read_text())
+    assert config["config"]["model"] == "cnn" and config["config"]["limit"] == 6000
+    assert config["versions"]["keras_backend"] == "tensorflow"
+    with open(run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and {"accuracy", "val_accuracy", "learning_rate"} <= rows[0].keys()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test_accuracy"] > 0.9  # chance is 0.1
+    assert metrics["epochs_run"] == 3 and 1 <= metrics["best_epoch"] <= 3
+    assert metrics["params"] == 94634 and metrics["train_seconds"] > 0
+    assert sum(c["support"] for c in metrics["per_class"].values()) == 10000
+    matrix = np.array(json.loads((run / "confusion_matrix.json").read_text())["matrix"])
+    assert matrix.shape == (10, 10) and matrix.sum() == 10000
+    assert np.trace(matrix) == round(metrics["test_accuracy"] * 10000)
+    figures = {p.name for p in (run / "figures").iterdir()}
+    assert figures == {"learning_curves.png", "confusion_matrix.png", "confident_mistakes.png"}
+    capsys.readouterr()
+
+    # Evaluating the saved checkpoint again gives the same figures.
+    assert main(["evaluate", str(run)]) == 0
+    assert f"test accuracy {metrics['test_accuracy']:.2%}" in capsys.readouterr().out
+    # A loose model file evaluates without writing anything beside it.
+    loose = tmp_path / "loose.keras"
+    loose.write_bytes((run / "model.keras").read_bytes())
+    assert main(["evaluate", str(loose)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e2e", "loose.keras"]
+
+
+def test_ctrl_c_keeps_the_best_checkpoint_usable(tmp_path):
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mnist_cnn.cli",
+            "train",
+            "--model",
+            "seed",
+            "--limit",
+            "3000",
+            "--epochs",
+            "200",
+            "--patience",
+            "200",
+            "--batch-size",
+            "32",
+            "--runs-dir",
+            str(tmp_path),
+            "--name",
+            "stopped",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    run = tmp_path / "stopped"
+    deadline = time.monotonic() + 120
+    while not (run / "model.keras").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # land somewhere inside a later epoch
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Interrupted" in out
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["interrupted"] is True and metrics["best_epoch"] >= 1
+    model = runs.load_model(run)
+    assert model.count_params() == 34826
+    assert not list(run.glob(".checkpoint-*")) and not list(run.glob(".model.*"))

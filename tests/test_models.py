@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+
+from mnist_cnn import models
+from mnist_cnn.errors import MnistCnnError
+
+
+@pytest.mark.parametrize("name", sorted(models.MODELS))
+def test_every_model_maps_images_to_probabilities(name):
+    model = models.build(name)
+    out = model.predict(np.random.default_rng(0).random((4, 28, 28, 1), np.float32), verbose=0)
+    assert out.shape == (4, 10)
+    assert np.allclose(out.sum(axis=1), 1, atol=1e-4)
+    assert models.count_macs(model) > model.count_params() > 0
+
+
+def test_seed_is_the_original_network():
+    model = models.build("seed")
+    assert model.count_params() == 34826
+    # conv1 26*26*32*9 + conv2 11*11*64*32*9 + dense 1600*10
+    assert models.count_macs(model) == 194_688 + 2_230_272 + 16_000
+
+
+def test_unknown_model_lists_the_known_ones():
+    with pytest.raises(MnistCnnError, match="unknown model 'resnet'.*seed"):
+        models.build("resnet")
+
+
+def test_describe_lists_every_model():
+    table = models.describe_models()
+    assert all(name in table for name in models.MODELS)
+    assert "34,826" in table
