@@ -37,3 +37,14 @@ def idx_bytes(array: np.ndarray) -> bytes:
 def write_idx_gz(path: Path, array: np.ndarray) -> Path:
     path.write_bytes(gzip.compress(idx_bytes(array)))
     return path
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory, mnist_dir) -> Path:
+    """A quickly trained `seed` model (about 98% test accuracy) as a .keras file."""
+    from mnist_cnn.config import TrainConfig
+    from mnist_cnn.training import train
+
+    runs_dir = tmp_path_factory.mktemp("runs")
+    config = TrainConfig(model="seed", epochs=2, limit=20000, runs_dir=str(runs_dir), name="m")
+    return train(config, verbose=0) / "model.keras"

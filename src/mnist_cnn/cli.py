@@ -4,6 +4,8 @@
     mnist-cnn models               list the architectures
     mnist-cnn train                train, checkpoint and evaluate a model
     mnist-cnn evaluate RUN         test a run folder or .keras file
+    mnist-cnn ensemble RUN...      average several models into one
+    mnist-cnn report RUN           a PDF and HTML report with every figure
     mnist-cnn predict PATH...      read digits in your own images
     mnist-cnn serve                the drawing web app and REST API
     mnist-cnn board                the desktop Digit Board (pygame)
@@ -19,7 +21,7 @@ import sys
 from pathlib import Path
 
 from mnist_cnn import __version__
-from mnist_cnn.config import TrainConfig
+from mnist_cnn.config import PRESETS, SCHEDULES, TrainConfig
 from mnist_cnn.errors import MnistCnnError
 
 DATA_HELP = (
@@ -45,21 +47,30 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 def cmd_models(args: argparse.Namespace) -> None:
     from mnist_cnn import models
+    from mnist_cnn.config import describe_presets
 
     print(models.describe_models())
+    print("\npresets (mnist-cnn train --preset NAME)\n" + describe_presets())
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     from mnist_cnn.training import train
 
+    # Only the options given on the command line are in `args`: they override the preset.
     options = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
-    train(TrainConfig(**options))
+    train(TrainConfig.from_preset(**options))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from mnist_cnn.evaluation import evaluate_run
 
     evaluate_run(args.path, data_dir=args.data_dir, out=args.out)
+
+
+def cmd_ensemble(args: argparse.Namespace) -> None:
+    from mnist_cnn.ensemble import make_ensemble
+
+    make_ensemble(args.runs, name=args.name, runs_dir=args.runs_dir, data_dir=args.data_dir)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -72,6 +83,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from mnist_cnn.server import serve
 
     serve(args.host, args.port, args.model)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from mnist_cnn.report import write_report
+
+    write_report(args.run_dir, data_dir=args.data_dir, image_format=args.format)
 
 
 def cmd_board(args: argparse.Namespace) -> None:
@@ -112,57 +129,60 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the architectures with parameters and multiply-adds")
     p.set_defaults(run=cmd_models)
 
-    p = sub.add_parser("train", help="train a model into runs/<name>/, then evaluate it")
+    # No defaults in the namespace: an option given on the command line overrides
+    # the preset's value, an option left out keeps it.
+    p = sub.add_parser(
+        "train",
+        help="train a model into runs/<name>/, then evaluate it",
+        argument_default=argparse.SUPPRESS,
+        epilog="Defaults shown are the `default` preset's; see `mnist-cnn models` for the others.",
+    )
+    d = defaults
+    p.add_argument("--preset", default="default", choices=PRESETS, help="(default: default)")
+    p.add_argument("--model", help=f"architecture, see `mnist-cnn models` (default: {d.model})")
+    p.add_argument("--epochs", type=int, help=f"most epochs (default: {d.epochs})")
+    p.add_argument("--batch-size", type=int, help=f"(default: {d.batch_size})")
+    p.add_argument("--lr", type=float, help=f"Adam's (peak) learning rate (default: {d.lr})")
     p.add_argument(
-        "--model",
-        default=defaults.model,
-        help="architecture, see `mnist-cnn models` (default: %(default)s)",
+        "--schedule",
+        choices=SCHEDULES,
+        help=f"learning rate: warm-up then cosine decay, or cut on plateaus "
+        f"(default: {d.schedule})",
     )
     p.add_argument(
-        "--epochs",
-        type=int,
-        default=defaults.epochs,
-        help="most epochs; early stopping usually ends sooner (default: %(default)s)",
-    )
-    p.add_argument(
-        "--batch-size", type=int, default=defaults.batch_size, help="(default: %(default)s)"
-    )
-    p.add_argument(
-        "--lr", type=float, default=defaults.lr, help="Adam learning rate (default: %(default)s)"
+        "--augment",
+        type=float,
+        help="strength of random rotation (10 degrees), shift and zoom (10%%) per unit; "
+        f"0 turns it off (default: {d.augment})",
     )
     p.add_argument(
         "--label-smoothing",
         type=float,
-        default=defaults.label_smoothing,
-        help="for the categorical crossentropy (default: %(default)s)",
+        help=f"for the categorical crossentropy (default: {d.label_smoothing})",
     )
     p.add_argument(
         "--patience",
         type=int,
-        default=defaults.patience,
-        help="stop after this many epochs without a better validation accuracy "
-        "(default: %(default)s)",
+        help=f"stop after this many epochs without a better validation accuracy "
+        f"(default: {d.patience})",
     )
     p.add_argument(
-        "--seed",
-        type=int,
-        default=defaults.seed,
-        help="fixes split, initial weights and shuffling (default: %(default)s)",
+        "--seed", type=int, help=f"fixes split, initial weights and shuffling (default: {d.seed})"
     )
     p.add_argument(
         "--val-fraction",
         type=float,
-        default=defaults.val_fraction,
-        help="share of the training set held out for validation (default: %(default)s)",
+        help=f"share of the training set held out for validation (default: {d.val_fraction})",
     )
     p.add_argument("--limit", type=int, help="train on only this many images (quick runs)")
     p.add_argument("--name", help="run folder name (default: <model>-<date>-<time>)")
-    p.add_argument(
-        "--runs-dir", default=defaults.runs_dir, help="where run folders go (default: %(default)s)"
-    )
+    p.add_argument("--runs-dir", help=f"where run folders go (default: {d.runs_dir})")
     p.add_argument("--data-dir", help=DATA_HELP)
     p.add_argument(
         "--tensorboard", action="store_true", help="also write TensorBoard logs to the run folder"
+    )
+    p.add_argument(
+        "--report", action="store_true", help="end by writing report.pdf and report.html"
     )
     p.set_defaults(run=cmd_train)
 
@@ -171,6 +191,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help=DATA_HELP)
     p.add_argument("--out", help="where to write metrics and figures (default: the run folder)")
     p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser(
+        "ensemble", help="average several trained models into one, save and evaluate it"
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders or .keras files")
+    p.add_argument("--name", help="run folder name (default: ensemble-<date>-<time>)")
+    p.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
+    p.add_argument("--data-dir", help=DATA_HELP)
+    p.set_defaults(run=cmd_ensemble)
+
+    p = sub.add_parser("report", help="write report.pdf and report.html for a run folder")
+    p.add_argument("run_dir", help="run folder")
+    p.add_argument("--data-dir", help=DATA_HELP)
+    p.add_argument(
+        "--format", choices=("png", "svg"), default="png", help="figure files (default: png)"
+    )
+    p.set_defaults(run=cmd_report)
 
     p = sub.add_parser("predict", help="read the digits in image files or folders")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders of images")

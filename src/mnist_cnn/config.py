@@ -1,7 +1,9 @@
-"""Training options as plain data.
+"""Training options as plain data, and named presets of them.
 
 >>> TrainConfig(model="seed", epochs=3).batch_size
 128
+>>> TrainConfig.from_preset("fast", epochs=3).model
+'fast'
 """
 
 from __future__ import annotations
@@ -10,16 +12,24 @@ from dataclasses import dataclass
 
 from mnist_cnn.errors import MnistCnnError
 
+SCHEDULES = ("plateau", "cosine")
+
 
 @dataclass
 class TrainConfig:
-    """Every option of a training run; saved as the run's ``config.json``."""
+    """Every option of a training run; saved as the run's ``config.json``.
 
+    The defaults are the ``default`` preset; `PRESETS` holds the others.
+    """
+
+    preset: str = "default"
     model: str = "cnn"
-    epochs: int = 30
+    epochs: int = 15
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float = 2e-3  # the peak rate, for the cosine schedule
     label_smoothing: float = 0.0
+    augment: float = 1.0  # strength of random rotation, shift and zoom; 0 = off
+    schedule: str = "cosine"  # "cosine": warm up, then decay; "plateau": cut when stuck
     patience: int = 5  # epochs without a better val_accuracy before stopping
     seed: int = 0
     val_fraction: float = 0.1
@@ -28,6 +38,14 @@ class TrainConfig:
     runs_dir: str = "runs"
     data_dir: str | None = None
     tensorboard: bool = False
+    report: bool = False  # write report.pdf and report.html at the end
+
+    @classmethod
+    def from_preset(cls, preset: str = "default", **overrides) -> TrainConfig:
+        """The preset's values, then `overrides` (explicit options win)."""
+        if preset not in PRESETS:
+            raise MnistCnnError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+        return cls(**(PRESETS[preset] | overrides | {"preset": preset}))
 
     def check(self) -> None:
         for field in ("epochs", "batch_size", "patience"):
@@ -37,9 +55,37 @@ class TrainConfig:
             raise MnistCnnError(f"learning rate must be positive, got {self.lr}")
         if not 0 <= self.label_smoothing < 1:
             raise MnistCnnError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.augment <= 3:
+            raise MnistCnnError(f"augment strength must be in [0, 3], got {self.augment}")
+        if self.schedule not in SCHEDULES:
+            raise MnistCnnError(
+                f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}"
+            )
         if not 0 < self.val_fraction < 1:
             raise MnistCnnError(
                 f"validation fraction must be between 0 and 1, got {self.val_fraction}"
             )
         if self.limit is not None and self.limit < 1:
             raise MnistCnnError(f"limit must be at least 1, got {self.limit}")
+
+
+# Named starting points for `mnist-cnn train --preset NAME`; each changes only
+# what differs from the defaults above. README's results table measures them.
+PRESETS: dict[str, dict] = {
+    # cnn, 15 epochs, augmentation, cosine schedule: >= 99.4% in under 10 minutes.
+    "default": {},
+    # A small strided network, two epochs, big batches and a short warm-up:
+    # >= 99.0% with about 10 s of training on a 2-core CPU.
+    "fast": {"model": "fast", "epochs": 2, "batch_size": 256, "lr": 5e-3, "augment": 0.0},
+    # A wider network trained longer with stronger augmentation: the most accurate.
+    "best": {"model": "wide", "epochs": 40, "augment": 1.0, "label_smoothing": 0.1},
+}
+
+
+def describe_presets() -> str:
+    """One line per preset: what it changes from the defaults."""
+    lines = []
+    for name, values in PRESETS.items():
+        changes = ", ".join(f"{k}={v}" for k, v in values.items()) or "the defaults"
+        lines.append(f"{name:<10}{changes}")
+    return "\n".join(lines)

@@ -49,6 +49,63 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
             self.best_epoch = epoch + 1
 
 
+def augmenter(strength: float) -> keras.Sequential:
+    """Random rotation (up to 10 degrees x strength), shift and zoom (up to 10% x
+    strength): distortions after which a digit is still the same digit."""
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            layers.RandomRotation(strength * 10 / 360, fill_mode="constant"),
+            layers.RandomTranslation(strength * 0.1, strength * 0.1, fill_mode="constant"),
+            layers.RandomZoom(strength * 0.1, fill_mode="constant"),
+        ],
+        name="augmentation",
+    )
+
+
+def training_dataset(x, y, batch_size: int, augment: float, seed: int):
+    """A `tf.data` pipeline: a new order every epoch, batches gathered by index
+    (much cheaper than shuffling single images), augmented on the fly and
+    prefetched so the next batch is prepared while the model trains."""
+    import tensorflow as tf
+
+    x, y = tf.constant(x), tf.constant(y)
+    n = int(x.shape[0])
+    indices = tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    ds = indices.batch(batch_size).map(lambda i: (tf.gather(x, i), tf.gather(y, i)))
+    if augment:
+        distort = augmenter(augment)
+        ds = ds.map(
+            lambda a, b: (distort(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def learning_rate(config: TrainConfig, steps_per_epoch: int):
+    """A constant rate (cut by ReduceLROnPlateau) or a warm-up then cosine decay."""
+    if config.schedule == "plateau":
+        return config.lr
+    total = steps_per_epoch * config.epochs
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.lr / 10,
+        decay_steps=total - total // 15,
+        alpha=0.01,
+        warmup_target=config.lr,
+        warmup_steps=total // 15,
+    )
+
+
+class LogLearningRate(keras.callbacks.Callback):
+    """Adds the learning rate in force at each epoch's end to the logs (and so to
+    history.csv), whether it is constant, cut on a plateau or scheduled."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(
+                keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+            )
+
+
 def train(config: TrainConfig, verbose: int | None = None) -> Path:
     """Train a model as `config` says and return its run folder."""
     config.check()
@@ -59,8 +116,9 @@ def train(config: TrainConfig, verbose: int | None = None) -> Path:
     x_train, y_train = preprocess(mnist.x_train), one_hot(mnist.y_train)
     x_val, y_val = preprocess(mnist.x_val), one_hot(mnist.y_val)
 
+    steps_per_epoch = -(-len(x_train) // config.batch_size)
     model.compile(
-        optimizer=keras.optimizers.Adam(config.lr),
+        optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch)),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
     )
@@ -73,18 +131,23 @@ def train(config: TrainConfig, verbose: int | None = None) -> Path:
     )
 
     checkpoint = AtomicCheckpoint(
-        run_dir / runs.MODEL_FILE, monitor="val_accuracy", save_best_only=True
+        run_dir / runs.MODEL_FILE, monitor="val_accuracy", mode="max", save_best_only=True
     )
     callbacks = [
+        LogLearningRate(),
         checkpoint,
         keras.callbacks.EarlyStopping(
             monitor="val_accuracy", patience=config.patience, restore_best_weights=True
         ),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_accuracy", factor=0.3, patience=2, min_lr=1e-5
-        ),
         keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY_FILE)),
     ]
+    if config.schedule == "plateau":
+        callbacks.insert(
+            1,
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_accuracy", factor=0.3, patience=2, min_lr=1e-5
+            ),
+        )
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
 
@@ -95,10 +158,9 @@ def train(config: TrainConfig, verbose: int | None = None) -> Path:
     interrupted = False
     try:
         model.fit(
-            x_train,
-            y_train,
-            batch_size=config.batch_size,
+            training_dataset(x_train, y_train, config.batch_size, config.augment, config.seed),
             epochs=config.epochs,
+            shuffle=False,  # the dataset reshuffles itself every epoch
             validation_data=(x_val, y_val),
             callbacks=callbacks,
             verbose=verbose,
@@ -138,4 +200,8 @@ def train(config: TrainConfig, verbose: int | None = None) -> Path:
         f"best epoch {checkpoint.best_epoch} (val_accuracy {checkpoint.best:.4f})"
     )
     evaluation.evaluate_run(run_dir, (mnist.x_test, mnist.y_test))
+    if config.report:
+        from mnist_cnn.report import write_report
+
+        write_report(run_dir, data_dir=config.data_dir)
     return run_dir

@@ -1,0 +1,123 @@
+"""Training pieces: presets, the input pipeline, schedules, checkpoints, ensembles."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mnist_cnn import ensemble, models, runs, training
+from mnist_cnn.backend import keras
+from mnist_cnn.config import PRESETS, TrainConfig
+from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.preprocessing import one_hot, preprocess
+
+
+def test_presets_set_only_known_options_and_explicit_values_win():
+    for name, values in PRESETS.items():
+        config = TrainConfig.from_preset(name)
+        assert all(getattr(config, k) == v for k, v in values.items())
+        assert config.preset == name
+        config.check()
+    assert TrainConfig.from_preset("fast", epochs=7).epochs == 7
+    with pytest.raises(MnistCnnError, match="unknown preset 'slow'"):
+        TrainConfig.from_preset("slow")
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_builds_and_trains_a_few_steps(preset, mnist):
+    config = TrainConfig.from_preset(preset)
+    model = models.build(config.model)
+    model.compile(
+        keras.optimizers.Adam(training.learning_rate(config, 4)), "categorical_crossentropy"
+    )
+    ds = training.training_dataset(
+        preprocess(mnist.x_train[:256]), one_hot(mnist.y_train[:256]), 64, config.augment, 0
+    )
+    history = model.fit(ds, epochs=1, verbose=0, shuffle=False)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_dataset_reshuffles_each_epoch_and_keeps_every_image(mnist):
+    x, y = preprocess(mnist.x_val[:100]), one_hot(mnist.y_val[:100])
+    ds = training.training_dataset(x, y, 32, augment=0, seed=1)
+    epochs = [np.concatenate([b[1].numpy().argmax(1) for b in ds]) for _ in range(2)]
+    assert [len(e) for e in epochs] == [100, 100]
+    assert sorted(epochs[0]) == sorted(mnist.y_val[:100])
+    assert not np.array_equal(epochs[0], epochs[1])
+
+
+def test_augmentation_changes_images_but_keeps_them_digits(mnist):
+    x = preprocess(mnist.x_test[:32])
+    distorted = training.augmenter(1.0)(x, training=True).numpy()
+    assert distorted.shape == x.shape and not np.allclose(distorted, x)
+    assert distorted.min() >= -1e-3 and distorted.max() <= 1.001
+    # Ink is moved, not destroyed: total brightness stays within zoom's range.
+    assert np.allclose(distorted.sum(axis=(1, 2, 3)), x.sum(axis=(1, 2, 3)), rtol=0.35)
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    schedule = training.learning_rate(TrainConfig(lr=1e-3, epochs=10, schedule="cosine"), 100)
+    rates = [float(schedule(step)) for step in (0, 66, 500, 999)]
+    assert rates[0] < rates[1] == pytest.approx(1e-3, rel=0.05)
+    assert rates[1] > rates[2] > rates[3] > 0
+    assert training.learning_rate(TrainConfig(schedule="plateau", lr=0.01), 100) == 0.01
+
+
+def test_checkpoint_publishes_only_complete_files(tmp_path):
+    model = models.build("seed")
+    checkpoint = training.AtomicCheckpoint(
+        tmp_path / "model.keras", monitor="val_accuracy", mode="max", save_best_only=True
+    )
+    checkpoint.set_model(model)
+    checkpoint.on_train_begin()
+    checkpoint.on_epoch_end(0, {"val_accuracy": 0.5})
+    checkpoint.on_epoch_end(1, {"val_accuracy": 0.4})  # worse: not saved
+    assert checkpoint.best_epoch == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+    assert runs.load_model(tmp_path / "model.keras").count_params() == model.count_params()
+
+
+def test_create_run_dir_never_reuses_a_folder(tmp_path):
+    first = runs.create_run_dir(tmp_path, None, "cnn")
+    second = runs.create_run_dir(tmp_path, None, "cnn")
+    assert first != second and first.is_dir() and second.is_dir()
+
+
+def test_ensemble_averages_member_probabilities(tmp_path, mnist):
+    members = []
+    for seed in (1, 2, 3):
+        keras.utils.set_random_seed(seed)
+        model = models.build("seed")
+        path = tmp_path / f"m{seed}.keras"
+        model.save(path)
+        members.append(model)
+    x = preprocess(mnist.x_test[:50])
+    expected = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
+    combined = ensemble.average_models(members)
+    assert np.allclose(combined.predict(x, verbose=0), expected, atol=1e-6)
+    with pytest.raises(MnistCnnError, match="at least 2"):
+        ensemble.average_models(members[:1])
+
+
+def test_ensemble_command_saves_a_loadable_evaluated_run(tmp_path, model_file, capsys):
+    from mnist_cnn.cli import main
+
+    other = tmp_path / "other.keras"
+    keras.utils.set_random_seed(5)
+    models.build("seed").save(other)
+    code = main(
+        [
+            "ensemble",
+            str(model_file.parent),
+            str(other),
+            "--runs-dir",
+            str(tmp_path),
+            "--name",
+            "ens",
+        ]
+    )
+    assert code == 0
+    metrics = json.loads((tmp_path / "ens" / "metrics.json").read_text())
+    assert metrics["members"] == 2 and 0.1 < metrics["test_accuracy"] <= 1
+    assert runs.load_model(tmp_path / "ens").count_params() == 2 * 34826
+    assert main(["ensemble", str(other), str(other), "--runs-dir", str(tmp_path)]) == 1
