@@ -152,3 +152,19 @@ def load_model(path: str | os.PathLike):
         raise MnistCnnError(
             f"{model_file}: cannot load the model ({type(e).__name__}: {e})"
         ) from None
+
+
+def export_for_inference(run_dir: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Copy a run's best model without its optimizer state (a third of the size),
+    with its config.json and metrics.json, into the folder `dest`.
+
+    This is how the model shipped inside the package was made (see its README).
+    """
+    model_file = resolve_model_file(run_dir)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    model = load_model(model_file)  # loads uncompiled: no optimizer
+    atomic_write(dest / MODEL_FILE, model.save)
+    for name in (CONFIG_FILE, METRICS_FILE):
+        write_json(dest / name, read_json(model_file.parent / name))
+    return dest / MODEL_FILE

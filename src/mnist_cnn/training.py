@@ -106,8 +106,15 @@ class LogLearningRate(keras.callbacks.Callback):
             )
 
 
-def train(config: TrainConfig, verbose: int | None = None) -> Path:
-    """Train a model as `config` says and return its run folder."""
+def train(
+    config: TrainConfig,
+    verbose: int | None = None,
+    extra_callbacks: list[keras.callbacks.Callback] | None = None,
+) -> Path:
+    """Train a model as `config` says and return its run folder.
+
+    `extra_callbacks` run after the built-in ones (benchmarks use this to time
+    and score each epoch without touching model selection)."""
     config.check()
     keras.utils.set_random_seed(config.seed)
     model = models.build(config.model)
@@ -150,6 +157,7 @@ def train(config: TrainConfig, verbose: int | None = None) -> Path:
         )
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
+    callbacks += extra_callbacks or []
 
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2

@@ -1,0 +1,211 @@
+"""Speed and accuracy of the presets against the Keras "Simple MNIST convnet" example.
+
+Trains, in one invocation and on the same data split, the Keras example
+(https://keras.io/examples/vision/mnist_convnet/: Conv32-Pool-Conv64-Pool-
+Dropout0.5-Dense10, Adam, batch 128, 15 epochs) and each preset, for several
+seeds, then prints one table: test accuracy, epochs and seconds to reach 99.0%
+test accuracy, total `fit` time, inference images/s, and each figure's ratio to
+the Keras example.
+
+Model selection and early stopping use the validation split only. The test set
+is scored at each epoch's end by a benchmark-only callback, purely to measure
+time-to-accuracy; its own time is subtracted from the training time.
+
+    python benchmarks/speed_accuracy.py                 # every preset, 3 seeds
+    python benchmarks/speed_accuracy.py --quick         # a smoke run in about a minute
+    python benchmarks/speed_accuracy.py --presets fast default --seeds 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+
+import numpy as np
+
+from mnist_cnn import data, runs
+from mnist_cnn.backend import keras
+from mnist_cnn.config import PRESETS, TrainConfig
+from mnist_cnn.evaluation import predict_probabilities
+from mnist_cnn.preprocessing import INPUT_SHAPE, NUM_CLASSES, one_hot, preprocess
+from mnist_cnn.training import train
+
+TARGET = 0.99
+
+
+class TestAccuracyClock(keras.callbacks.Callback):
+    """Benchmark only: test accuracy and training time at every epoch's end.
+    The time spent here is excluded from the training time it reports."""
+
+    def __init__(self, x_test: np.ndarray, y_test: np.ndarray):
+        super().__init__()
+        self.x_test, self.y_test = x_test, y_test
+        self.points: list[tuple[float, float]] = []  # (training seconds, test accuracy)
+
+    def on_train_begin(self, logs=None):
+        self.start, self.own = time.perf_counter(), 0.0
+
+    def on_epoch_end(self, epoch, logs=None):
+        t0 = time.perf_counter()
+        accuracy = float(
+            (predict_probabilities(self.model, self.x_test).argmax(1) == self.y_test).mean()
+        )
+        self.points.append((t0 - self.start - self.own, accuracy))
+        self.own += time.perf_counter() - t0
+
+    def time_to(self, target: float) -> tuple[int | None, float | None]:
+        for epoch, (seconds, accuracy) in enumerate(self.points, start=1):
+            if accuracy >= target:
+                return epoch, seconds
+        return None, None
+
+
+def keras_example() -> keras.Model:
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(NUM_CLASSES, activation="softmax"),
+        ]
+    )
+
+
+def images_per_second(model, images: np.ndarray, repeats: int = 3) -> float:
+    predict_probabilities(model, images[:2000], batch_size=2000)  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        predict_probabilities(model, images, batch_size=2000)
+        best = min(best, time.perf_counter() - start)
+    return len(images) / best
+
+
+def run_keras_example(mnist, epochs: int, seed: int, clock: TestAccuracyClock) -> dict:
+    keras.utils.set_random_seed(seed)
+    model = keras_example()
+    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    start = time.perf_counter()
+    model.fit(
+        preprocess(mnist.x_train),
+        one_hot(mnist.y_train),
+        batch_size=128,
+        epochs=epochs,
+        validation_data=(preprocess(mnist.x_val), one_hot(mnist.y_val)),
+        callbacks=[clock],
+        verbose=0,
+    )
+    fit_seconds = time.perf_counter() - start - clock.own
+    return {"accuracy": clock.points[-1][1], "fit_seconds": fit_seconds, "model": model}
+
+
+def run_preset(preset: str, mnist, seed: int, clock, runs_dir: str, overrides: dict) -> dict:
+    config = TrainConfig.from_preset(preset, seed=seed, runs_dir=runs_dir, **overrides)
+    run_dir = train(config, verbose=0, extra_callbacks=[clock])
+    metrics = runs.read_json(run_dir / runs.METRICS_FILE)
+    return {
+        "accuracy": metrics["test_accuracy"],
+        "fit_seconds": metrics["train_seconds"] - clock.own,
+        "model": runs.load_model(run_dir),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, 5,000 images")
+    parser.add_argument("--data-dir")
+    args = parser.parse_args()
+
+    overrides = {"epochs": 1, "limit": 5000} if args.quick else {}
+    seeds = range(1 if args.quick else args.seeds)
+    mnist = data.load_mnist(args.data_dir, limit=overrides.get("limit"))
+    example_epochs = 1 if args.quick else 15
+
+    rows: dict[str, list[dict]] = {}
+    with tempfile.TemporaryDirectory() as runs_dir:
+        for seed in seeds:
+            for name in ["keras example", *args.presets]:
+                clock = TestAccuracyClock(mnist.x_test, mnist.y_test)
+                print(f"[seed {seed}] training {name} ...", flush=True)
+                if name == "keras example":
+                    result = run_keras_example(mnist, example_epochs, seed, clock)
+                else:
+                    result = run_preset(name, mnist, seed, clock, runs_dir, overrides)
+                result["to_target"] = clock.time_to(TARGET)
+                result["images_per_second"] = images_per_second(result.pop("model"), mnist.x_test)
+                rows.setdefault(name, []).append(result)
+
+    print_table(rows, args, len(seeds))
+
+
+def print_table(rows: dict[str, list[dict]], args, n_seeds: int) -> None:
+    def mean(values):
+        values = [v for v in values if v is not None]
+        return float(np.mean(values)) if values else None
+
+    summary = {}
+    for name, results in rows.items():
+        epochs, seconds = zip(*(r["to_target"] for r in results), strict=True)
+        summary[name] = {
+            "accuracy": mean([r["accuracy"] for r in results]),
+            "accuracy_sd": float(np.std([r["accuracy"] for r in results])),
+            "epochs_to": mean(epochs),
+            "seconds_to": mean(seconds),
+            "reached": sum(e is not None for e in epochs),
+            "fit": mean([r["fit_seconds"] for r in results]),
+            "ips": mean([r["images_per_second"] for r in results]),
+        }
+    base = summary["keras example"]
+
+    def fmt(value, spec, suffix=""):
+        return "-" if value is None else f"{value:{spec}}{suffix}"
+
+    print(
+        f"\nMNIST test set, mean of {n_seeds} seed(s){' (--quick)' if args.quick else ''}; "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Keras {keras.__version__} on {keras.backend.backend()}"
+    )
+    header = [
+        "model",
+        "test accuracy",
+        "epochs to 99.0%",
+        "s to 99.0%",
+        "fit s",
+        "images/s",
+        "fit time vs example",
+        "images/s vs example",
+    ]
+    table = [header]
+    for name, s in summary.items():
+        reached = f" ({s['reached']}/{n_seeds} runs)" if s["reached"] < n_seeds else ""
+        table.append(
+            [
+                name,
+                f"{fmt(s['accuracy'], '.2%')} ± {s['accuracy_sd']:.2%}",
+                fmt(s["epochs_to"], ".1f") + reached,
+                fmt(s["seconds_to"], ".1f"),
+                f"{s['fit']:.1f}",
+                f"{s['ips']:,.0f}",
+                f"{s['fit'] / base['fit']:.2f}x",
+                f"{s['ips'] / base['ips']:.2f}x",
+            ]
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for i, row in enumerate(table):
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+        if i == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+
+
+if __name__ == "__main__":
+    main()

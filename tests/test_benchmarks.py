@@ -1,0 +1,23 @@
+"""The benchmark scripts run end to end in their quick modes (no timing is asserted)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_speed_accuracy_quick_mode_prints_the_table():
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "speed_accuracy.py"), "--quick", "--presets", "fast"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| model"))
+    rows = [line.split("|")[1:-1] for line in lines[header + 2 : header + 4]]
+    assert [r[0].strip() for r in rows] == ["keras example", "fast"]
+    assert rows[0][-1].strip() == "1.00x"  # the example is its own reference
+    assert all(float(r[1].split("%")[0]) > 10 for r in rows)  # better than chance
