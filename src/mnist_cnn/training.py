@@ -195,7 +195,13 @@ def train(
             "interrupted": interrupted,
         },
     )
-    plots.learning_curves(history, checkpoint.best_epoch, run_dir / runs.FIGURES_DIR)
+    plots.learning_curves(
+        history,
+        checkpoint.best_epoch,
+        run_dir / runs.FIGURES_DIR,
+        max_epochs=config.epochs,
+        interrupted=interrupted,
+    )
     if interrupted:
         print(
             f"\nInterrupted. The best checkpoint (epoch {checkpoint.best_epoch}, "
