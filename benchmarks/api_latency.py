@@ -1,0 +1,194 @@
+"""Latency of ``POST /api/predict`` over loopback, as the drawing page uses it.
+
+Starts ``mnist-cnn serve`` on 127.0.0.1 on a free port, waits for it, warms it
+up, then sends sequential requests, each a typical drawing from the page (a
+280x140 PNG, white strokes on black), and prints a table of percentiles and
+throughput with the conditions of the run. Traffic goes only to 127.0.0.1.
+
+    python benchmarks/api_latency.py                      # newest run, else the packaged model
+    python benchmarks/api_latency.py --model runs/cnn-... --requests 1000 --body base64
+
+Target: p50 under 10 ms and p99 under 30 ms on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import io
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HOST = "127.0.0.1"  # never anything else
+TARGET_P50_MS, TARGET_P99_MS = 10.0, 30.0
+
+
+def drawn_digit_png(width: int = 280, height: int = 140) -> bytes:
+    """A "7" as the page sends it: a 280x140 PNG (the board's export size), round white
+    strokes 6.5% of the height wide on black."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(image)
+    pen = round(0.065 * height)
+    points = [(0.85, 0.2), (1.15, 0.2), (0.96, 0.82)]  # board-height units, as the page keeps
+    xy = [(x * height, y * height) for x, y in points]
+    draw.line(xy, fill=255, width=pen, joint="curve")
+    for x, y in (xy[0], xy[-1]):  # round caps
+        draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=255)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def request_body(png: bytes, kind: str) -> tuple[bytes, str]:
+    """The body and content type for one request of the chosen kind."""
+    if kind == "multipart":
+        boundary = "----mnist-cnn-benchmark"
+        head = (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="board.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        return head + png + f"\r\n--{boundary}--\r\n".encode(), (
+            f"multipart/form-data; boundary={boundary}"
+        )
+    if kind == "base64":
+        return json.dumps({"image": base64.b64encode(png).decode()}).encode(), "application/json"
+    return png, "image/png"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def start_server(model: str | None, port: int, log: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "mnist_cnn.cli", "serve", "--host", HOST, "--port", str(port)]
+    if model:
+        command += ["--model", model]
+    with open(log, "wb") as out:  # a file, not a pipe: a full pipe would stall the server
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"mnist-cnn serve exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            connection = http.client.HTTPConnection(HOST, port, timeout=2)
+            connection.request("GET", "/api/health")
+            if connection.getresponse().status == 200:
+                return process
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    sys.exit(f"mnist-cnn serve did not start in 180 s:\n{log.read_text()}")
+
+
+def post(connection: http.client.HTTPConnection, body: bytes, content_type: str) -> dict:
+    connection.request("POST", "/api/predict", body, {"Content-Type": content_type})
+    response = connection.getresponse()
+    data = response.read()
+    if response.status != 200:
+        sys.exit(f"POST /api/predict answered {response.status}: {data[:300]!r}")
+    return json.loads(data)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100), linear between the two nearest ranks."""
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="run folder or .keras file (default: as mnist-cnn serve)")
+    parser.add_argument("--requests", type=int, default=500, help="measured requests (500)")
+    parser.add_argument("--warmup", type=int, default=50, help="unmeasured requests first (50)")
+    parser.add_argument(
+        "--max-seconds", type=float, default=60, help="stop measuring after this long (60)"
+    )
+    parser.add_argument(
+        "--body",
+        choices=["multipart", "base64", "raw"],
+        default="multipart",
+        help="how the PNG is sent: multipart 'file' as the page does, JSON base64, or raw bytes",
+    )
+    args = parser.parse_args(argv)
+
+    png = drawn_digit_png()
+    body, content_type = request_body(png, args.body)
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        load_before = os.getloadavg()
+        server = start_server(args.model, port, Path(tmp) / "serve.log")
+        try:
+            connection = http.client.HTTPConnection(HOST, port, timeout=30)
+            connection.request("GET", "/api/model")
+            model = json.loads(connection.getresponse().read())
+            for _ in range(args.warmup):
+                reading = post(connection, body, content_type)
+            times: list[float] = []
+            started = time.perf_counter()
+            while len(times) < args.requests and time.perf_counter() - started < args.max_seconds:
+                t0 = time.perf_counter()
+                reading = post(connection, body, content_type)
+                times.append((time.perf_counter() - t0) * 1000)
+            elapsed = time.perf_counter() - started
+            connection.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=15)
+
+    p50, p99 = percentile(times, 50), percentile(times, 99)
+    rows = [
+        ("requests", f"{len(times)} sequential, after {args.warmup} warm-up"),
+        ("p50", f"{p50:.2f} ms"),
+        ("p90", f"{percentile(times, 90):.2f} ms"),
+        ("p99", f"{p99:.2f} ms"),
+        ("max", f"{max(times):.2f} ms"),
+        ("mean", f"{statistics.fmean(times):.2f} ms"),
+        ("requests/s", f"{len(times) / elapsed:.1f}"),
+        (
+            "target",
+            f"p50 < {TARGET_P50_MS:.0f} ms, p99 < {TARGET_P99_MS:.0f} ms: "
+            + ("met" if p50 < TARGET_P50_MS and p99 < TARGET_P99_MS else "MISSED"),
+        ),
+        ("body", f"{args.body}, {len(body):,} bytes (PNG 280x140, {len(png):,} bytes)"),
+        ("answer", f"prediction {reading['prediction']!r}, status {reading['status']}"),
+        ("model", f"{model['name']} ({model['params']:,} parameters)"),
+        ("machine", f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()}"),
+        ("load avg", "before {:.2f} {:.2f} {:.2f} (1, 5, 15 min)".format(*load_before)),
+        ("python", platform.python_version()),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print(f"POST /api/predict on {HOST}:{port}")
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

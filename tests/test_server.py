@@ -1,0 +1,434 @@
+"""The web API (`mnist_cnn.server`): every endpoint and every kind of bad input.
+
+The app runs in-process under FastAPI's TestClient with a real model (the
+`model_file` fixture), and real MNIST digits are sent as PNG files. Every bad
+request must get a 4xx JSON answer that says what is wrong, and the next good
+request must still be read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import struct
+import threading
+import time
+import zlib
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from mnist_cnn.server import MAX_BATCH, BodySizeLimit, create_app
+
+READING_KEYS = {"prediction", "confidence", "status", "digits"}
+DIGIT_KEYS = {"label", "confidence", "probabilities", "box"}
+
+
+# -- Fixtures and helpers. ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reader(model_file):
+    from mnist_cnn.inference import DigitReader
+
+    return DigitReader.load(model_file)
+
+
+@pytest.fixture(scope="module")
+def client(reader):
+    with TestClient(create_app(reader)) as client:
+        yield client
+
+
+def png_bytes(pixels: np.ndarray, scale: int = 4, invert: bool = False) -> bytes:
+    """A uint8 array as a PNG, enlarged like a drawing (and optionally black on white)."""
+    image = Image.fromarray(255 - pixels if invert else pixels, mode="L")
+    image = image.resize((pixels.shape[1] * scale, pixels.shape[0] * scale), Image.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def side_by_side(*digits: np.ndarray, gap: int = 6) -> np.ndarray:
+    """MNIST digits in a row with `gap` black columns between them, like a written number."""
+    spacer = np.zeros((28, gap), np.uint8)
+    parts = [spacer]
+    for digit in digits:
+        parts += [digit, spacer]
+    return np.concatenate(parts, axis=1)
+
+
+@pytest.fixture(scope="module")
+def samples(mnist, reader):
+    """Ten real test digits, one of each class, that the model reads correctly on its own."""
+    found: dict[int, np.ndarray] = {}
+    for pixels, label in zip(mnist.x_test[:500], mnist.y_test[:500], strict=True):
+        label = int(label)
+        if label not in found and reader.read_pixels(pixels).prediction == str(label):
+            found[label] = pixels
+        if len(found) == 10:
+            return found
+    pytest.fail(f"the model read only digits {sorted(found)} of the first 500 correctly")
+
+
+@pytest.fixture(scope="module")
+def good_png(samples) -> bytes:
+    return png_bytes(samples[7])
+
+
+def assert_error(response, status: int | None, *fragments: str) -> None:
+    """A JSON error with this status (None: any 4xx) whose detail mentions every fragment."""
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    assert status in (None, response.status_code), (response.status_code, response.text)
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and detail, detail
+    for fragment in fragments:
+        assert fragment.lower() in detail.lower(), detail
+
+
+def assert_still_serving(client, good_png) -> None:
+    response = client.post("/api/predict", files={"file": ("seven.png", good_png, "image/png")})
+    assert response.status_code == 200, response.text
+    assert response.json()["prediction"] == "7"
+
+
+# -- The page, health and model. ------------------------------------------------------------
+
+
+def test_health_and_model(client, reader):
+    health = client.get("/api/health").json()
+    assert health["status"] == "ok" and health["model"] == reader.info["name"]
+    model = client.get("/api/model").json()
+    assert set(model) == {"name", "test_accuracy", "params"}  # never the server's file path
+    assert model["name"] == reader.info["name"] and model["params"] > 1000
+
+
+def test_page_and_its_assets_are_served_by_the_package(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<canvas id="ink"' in page.text and "/static/app.js" in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # no CDN, no fonts
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    for asset, kind in (("app.js", "javascript"), ("style.css", "text/css")):
+        response = client.get(f"/static/{asset}")
+        assert response.status_code == 200 and kind in response.headers["content-type"]
+        assert "https://" not in response.text
+
+
+@pytest.mark.parametrize("path", ["/static/../server.py", "/static/%2e%2e/server.py", "/etc"])
+def test_no_file_outside_the_static_folder(client, path):
+    assert client.get(path).status_code == 404
+
+
+def test_openapi_docs(client):
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/predict", "/api/predict/batch", "/api/health", "/api/model"} <= set(paths)
+    body = paths["/api/predict"]["post"]["requestBody"]["content"]
+    assert {"multipart/form-data", "application/json"} <= set(body)
+
+
+# -- Reading digits: every way to send one. -------------------------------------------------
+
+
+def test_real_mnist_digits_as_png_are_read_right(client, mnist):
+    """The first 50 test digits, enlarged to PNG drawings: as accurate as the model."""
+    images, labels = mnist.x_test[:50], mnist.y_test[:50]
+    right = 0
+    for pixels, label in zip(images, labels, strict=True):
+        response = client.post("/api/predict", files={"file": ("d.png", png_bytes(pixels))})
+        assert response.status_code == 200, response.text
+        right += response.json()["prediction"] == str(label)
+    assert right >= 47, f"only {right} of 50 read right"
+
+
+def test_response_has_exactly_the_documented_shape(client, good_png):
+    reading = client.post("/api/predict", files={"file": ("7.png", good_png)}).json()
+    assert set(reading) == READING_KEYS
+    assert reading["prediction"] == "7" and reading["status"] == "ok"
+    (digit,) = reading["digits"]
+    assert set(digit) == DIGIT_KEYS and digit["label"] == 7
+    assert len(digit["probabilities"]) == 10 and abs(sum(digit["probabilities"]) - 1) < 1e-3
+    x0, y0, x1, y1 = digit["box"]
+    assert 0 <= x0 < x1 <= 112 and 0 <= y0 < y1 <= 112  # in the sent image's pixels
+
+
+def test_black_on_white_drawing(client, samples):
+    response = client.post(
+        "/api/predict", files={"file": ("3.png", png_bytes(samples[3], 8, True))}
+    )
+    assert response.json()["prediction"] == "3"
+
+
+@pytest.mark.parametrize("prefix", ["", "data:image/png;base64,"])
+def test_json_base64_image(client, good_png, prefix):
+    image = prefix + base64.b64encode(good_png).decode()
+    assert client.post("/api/predict", json={"image": image}).json()["prediction"] == "7"
+
+
+def test_raw_image_body(client, good_png):
+    response = client.post("/api/predict", content=good_png, headers={"content-type": "image/png"})
+    assert response.json()["prediction"] == "7"
+
+
+def test_json_pixels(client, samples):
+    pixels = samples[4].tolist()
+    assert client.post("/api/predict", json={"pixels": pixels}).json()["prediction"] == "4"
+    floats = (samples[4] / 1.0).tolist()
+    assert client.post("/api/predict", json={"pixels": floats}).json()["prediction"] == "4"
+
+
+def test_several_digits_read_as_one_number(client, samples):
+    number = png_bytes(side_by_side(samples[4], samples[2], samples[0]))
+    reading = client.post("/api/predict", files={"file": ("420.png", number)}).json()
+    assert reading["prediction"] == "420", reading["prediction"]
+    boxes = [d["box"] for d in reading["digits"]]
+    assert [b[0] for b in boxes] == sorted(b[0] for b in boxes)  # left to right
+
+
+def test_blank_image_is_no_digit(client):
+    blank = png_bytes(np.zeros((28, 28), np.uint8))
+    reading = client.post("/api/predict", files={"file": ("blank.png", blank)}).json()
+    assert reading["status"] == "no digit" and reading["prediction"] is None
+    assert reading["digits"] == []
+
+
+def test_inputs_on_request(client, samples):
+    number = png_bytes(side_by_side(samples[1], samples[8]))
+    reading = client.post("/api/predict?inputs=png", files={"file": ("18.png", number)}).json()
+    assert set(reading) == READING_KEYS | {"inputs"}
+    assert len(reading["inputs"]) == len(reading["digits"]) == 2
+    for url in reading["inputs"]:
+        assert url.startswith("data:image/png;base64,")
+        image = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+        assert image.size == (28, 28) and image.mode == "L"
+
+    reading = client.post("/api/predict?inputs=pixels", json={"pixels": samples[5].tolist()})
+    (pixels,) = reading.json()["inputs"]
+    assert np.array(pixels).shape == (28, 28) and 0 <= np.min(pixels) <= np.max(pixels) <= 255
+
+
+def test_batch_multipart_and_json(client, samples):
+    files = [("files", (f"{d}.png", png_bytes(samples[d]))) for d in (0, 6, 9)]
+    results = client.post("/api/predict/batch", files=files).json()["results"]
+    assert [r["prediction"] for r in results] == ["0", "6", "9"]
+    assert all(set(r) == READING_KEYS for r in results)
+
+    images = [base64.b64encode(png_bytes(samples[d])).decode() for d in (2, 5)]
+    response = client.post("/api/predict/batch?inputs=png", json={"images": images})
+    results = response.json()["results"]
+    assert [r["prediction"] for r in results] == ["2", "5"]
+    assert all(len(r["inputs"]) == 1 for r in results)
+
+
+# -- Bad input: a 4xx JSON error that says what is wrong, and the server goes on. ----------
+
+
+def truncated_png(good_png: bytes) -> bytes:
+    return good_png[: len(good_png) // 2]
+
+
+def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A valid PNG header claiming 10 gigapixels, with almost no data: a decompression bomb."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    data = zlib.compress(b"\0" * 1000)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+
+
+BAD_UPLOADS = {
+    "not an image": (b"hello, I am text", (415, 422)),
+    "truncated": (None, (400, 422)),
+    "decompression bomb": (bomb_png(), (413,)),
+    "empty file": (b"", (422,)),
+}
+
+
+@pytest.mark.parametrize("case", BAD_UPLOADS)
+def test_bad_uploads(client, good_png, case):
+    data, statuses = BAD_UPLOADS[case]
+    if data is None:
+        data = truncated_png(good_png)
+    response = client.post("/api/predict", files={"file": ("x.png", data, "image/png")})
+    assert_error(response, None)
+    assert response.status_code in statuses, (response.status_code, response.text)
+    if case == "decompression bomb":
+        assert "pixels" in response.json()["detail"]
+    assert_still_serving(client, good_png)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "fragment"),
+    [
+        ({}, 400, "empty"),
+        ({"content": b"", "headers": {"content-type": "application/json"}}, 400, "empty"),
+        ({"content": b"x=1", "headers": {"content-type": "text/plain"}}, 415, "content type"),
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "JSON"),
+        ({"json": [1, 2]}, 422, "JSON object"),
+        ({"json": {}}, 422, "exactly one of"),
+        ({"json": {"img": "abc"}}, 422, "exactly one of"),
+        ({"json": {"image": "aGk=", "pixels": [[0]]}}, 422, "exactly one of"),
+        ({"json": {"image": 42}}, 422, "base64 string"),
+        ({"json": {"image": "not base64!"}}, 422, "base64"),
+        ({"json": {"image": ""}}, 422, "empty"),
+        ({"json": {"image": base64.b64encode(b"GIF89a but no").decode()}}, None, "image"),
+        ({"json": {"pixels": "zeros"}}, 422, "28 rows"),
+        ({"json": {"pixels": [[0] * 28] * 27}}, 422, "(27, 28)"),
+        ({"json": {"pixels": [[0] * 28] * 27 + [[0] * 27]}}, 422, "rows differ"),
+        ({"json": {"pixels": [["a"] * 28] * 28}}, 422, "numbers"),
+        ({"json": {"pixels": [[300] * 28] * 28}}, 422, "255"),
+        ({"json": {"pixels": [[-1] * 28] * 28}}, 422, "255"),
+        (
+            {"content": b'{"pixels": NaN}', "headers": {"content-type": "application/json"}},
+            400,
+            "NaN",
+        ),
+        ({"files": {"image": ("x.png", b"abc")}}, 422, "'file' is missing"),
+        ({"data": {"file": "text"}, "files": {"x": ("x.png", b"a")}}, 422, "must be a file"),
+        (
+            {"content": b"--x\r\nbroken", "headers": {"content-type": "multipart/form-data"}},
+            400,
+            "",
+        ),
+    ],
+)
+def test_bad_requests(client, good_png, kwargs, status, fragment):
+    response = client.post("/api/predict", **kwargs)
+    assert_error(response, status, fragment)
+    assert_still_serving(client, good_png)
+
+
+def test_two_files_where_one_is_expected(client, good_png):
+    files = [("file", ("a.png", good_png)), ("file", ("b.png", good_png))]
+    assert_error(client.post("/api/predict", files=files), 400, "files")
+    assert_still_serving(client, good_png)
+
+
+def test_bad_query_flag(client, good_png):
+    response = client.post("/api/predict?inputs=jpeg", files={"file": ("7.png", good_png)})
+    assert_error(response, 422, "inputs")
+    assert_still_serving(client, good_png)
+
+
+def test_body_over_the_limit(client, good_png):
+    """Over 10 MB: refused by Content-Length, and by the bytes really read when a
+    chunked request has no length."""
+    big = b"\0" * (10 * 1024 * 1024 + 1)
+    response = client.post("/api/predict", content=big, headers={"content-type": "image/png"})
+    assert_error(response, 413, "limit")
+    step = 1 << 20
+    chunked = client.post(
+        "/api/predict",
+        content=(big[i : i + step] for i in range(0, len(big), step)),
+        headers={"content-type": "image/png"},
+    )
+    assert "content-length" not in chunked.request.headers
+    assert_error(chunked, 413, "limit")
+    assert_still_serving(client, good_png)
+
+
+def test_understated_content_length_is_caught_while_reading():
+    """A client that claims 10 bytes and sends more is stopped at the limit."""
+    seen = []
+
+    async def app(scope, receive, send):  # pragma: no cover - must not be reached
+        seen.append(scope)
+
+    messages = [{"type": "http.request", "body": b"x" * 60, "more_body": True}] * 3
+    sent = []
+
+    async def receive():
+        return messages.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "headers": [(b"content-length", b"10")], "method": "POST"}
+    asyncio.run(BodySizeLimit(app, max_bytes=100)(scope, receive, send))
+    assert not seen and sent[0]["status"] == 413
+
+
+def test_batch_bad_input(client, good_png):
+    def post(**kwargs):
+        return client.post("/api/predict/batch", **kwargs)
+
+    good = base64.b64encode(good_png).decode()
+    assert_error(post(json={"images": []}), 422, "non-empty")
+    assert_error(post(json={"images": good}), 422, "array")
+    assert_error(post(json={"files": [good]}), 422, "images")
+    assert_error(post(json={"images": [good] * (MAX_BATCH + 1)}), 413, str(MAX_BATCH))
+    too_many = [("files", (f"{i}.png", good_png)) for i in range(MAX_BATCH + 1)]
+    assert_error(post(files=too_many), 413, str(MAX_BATCH))
+    assert_error(post(json={"images": [good, "%%%"]}), 422, "images[1]")
+    not_image = base64.b64encode(b"text").decode()
+    assert_error(post(json={"images": [good, not_image]}), 415, "image 1: not an image")
+    assert_error(
+        post(files=[("files", ("a.png", good_png)), ("files", ("b.png", b"xyz"))]),
+        None,
+        "image 1:",
+    )
+    assert_error(post(files={"file": ("a.png", good_png)}), 422, "files")
+    assert_error(post(content=b"abc", headers={"content-type": "image/png"}), 415, "files")
+    assert_error(post(), 400, "empty")
+    assert_still_serving(client, good_png)
+
+
+# -- Serving: the event loop, the command line. ---------------------------------------------
+
+
+class SlowReader:
+    """A stand-in reader that takes half a second per image."""
+
+    info = {"name": "slow", "path": "/nowhere", "test_accuracy": None, "params": None}
+
+    def read_image(self, image):
+        time.sleep(0.5)
+        raise AssertionError("not needed")
+
+
+def test_inference_does_not_block_the_event_loop():
+    with TestClient(create_app(SlowReader()), raise_server_exceptions=False) as client:
+        worker = threading.Thread(
+            target=client.post,
+            args=("/api/predict",),
+            kwargs={"content": b"img", "headers": {"content-type": "image/png"}},
+        )
+        worker.start()
+        time.sleep(0.1)  # the slow read has started
+        start = time.perf_counter()
+        assert client.get("/api/health").status_code == 200
+        assert time.perf_counter() - start < 0.3
+        worker.join()
+
+
+def test_serve_with_bad_model_is_a_one_line_error(capsys, tmp_path):
+    from mnist_cnn.cli import main
+
+    code = main(["serve", "--model", str(tmp_path / "absent.keras"), "--port", "0"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("mnist-cnn: error: ") and err.count("\n") == 1, err
+    assert "absent.keras" in err
+
+
+def test_serve_on_a_busy_port_is_a_one_line_error(capsys):
+    import socket
+
+    from mnist_cnn.cli import main
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        code = main(["serve", "--port", str(port)])
+    err = capsys.readouterr().err
+    assert code == 1 and "cannot listen" in err and err.count("\n") == 1, err
+
+    assert main(["serve", "--port", "99999"]) == 1  # not wrapped round to another port
+    assert "0-65535" in capsys.readouterr().err
