@@ -1,0 +1,140 @@
+"""How well does a model trained on MNIST read real handwriting that is not MNIST?
+
+The handwriting: scikit-learn's bundled digits (`sklearn.datasets.load_digits`),
+1,797 digits written by 43 people (the UCI "optdigits" set), stored as 8x8 grey
+levels 0-16. Neither the model nor the image pipeline was tuned on them. Each
+digit is upscaled to 96x96 (bicubic) and read by `DigitReader.read_image`, the
+same path as ``mnist-cnn predict``, in three renderings:
+
+- plain: the upscaled digit as it is, light on dark;
+- photo: dark ink on paper, placed at random on a page 1.4-2 times its size,
+  under a lighting gradient, with sensor noise, blur and JPEG compression;
+- board: light ink on a dark, unevenly lit board, also noisy, blurred and JPEG.
+
+A digit is read right when exactly one digit is found and the model's top class is
+the true digit; "sure" also needs the top probability to reach the reader's
+threshold (status "ok").
+
+    python benchmarks/real_digits.py                        # the default model
+    python benchmarks/real_digits.py --model runs/cnn-... --limit 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from mnist_cnn.inference import DigitReader
+from mnist_cnn.runs import library_versions
+
+SIZE = 96  # upscaled side in pixels
+
+
+def upscale(digit: np.ndarray) -> np.ndarray:
+    """An 8x8 digit with grey levels 0-16 -> uint8 96x96 0-255, light on dark."""
+    levels = np.interp(digit, (0, 16), (0, 255)).astype(np.float32)
+    image = Image.fromarray(levels, mode="F").resize((SIZE, SIZE), Image.BICUBIC)
+    return np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8)
+
+
+def photo(digit: np.ndarray, rng: np.random.Generator, dark_ink: bool) -> bytes:
+    """The upscaled digit as ink on a page: lighting gradient, noise, blur, JPEG."""
+    coverage = np.interp(upscale(digit), (0, 255), (0.0, 1.0))
+    side = int(SIZE * rng.uniform(1.4, 2.0))
+    page = np.zeros((side, side))
+    top, left = rng.integers(0, side - SIZE, size=2)
+    page[top : top + SIZE, left : left + SIZE] = coverage
+    yy, xx = np.mgrid[0:side, 0:side] / side - 0.5
+    angle = rng.uniform(0, 2 * np.pi)
+    light = 1.0 + 0.5 * rng.uniform(0.2, 0.6) * (np.cos(angle) * xx + np.sin(angle) * yy)
+    paper = 230 * light * (1 - 0.8 * page)  # dark ink absorbs the light
+    board = 35 * light + 190 * light * page  # light ink (chalk) reflects it
+    gray = paper if dark_ink else board
+    gray = ndimage.gaussian_filter(gray, rng.uniform(0.5, 1.5))
+    gray = gray + rng.normal(0, rng.uniform(2, 8), gray.shape)
+    buffer = io.BytesIO()
+    quality = int(rng.integers(50, 90))
+    Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def run(reader: DigitReader, images: list, labels: np.ndarray) -> dict:
+    right = sure = none = several = 0
+    start = time.perf_counter()
+    for image, label in zip(images, labels, strict=True):
+        reading = reader.read_image(image)
+        if not reading.digits:
+            none += 1
+        elif len(reading.digits) > 1:
+            several += 1
+        elif int(np.argmax(reading.digits[0].probabilities)) == label:
+            right += 1
+            sure += reading.status == "ok"
+    seconds = time.perf_counter() - start
+    return {
+        "images": len(images),
+        "right": right,
+        "sure": sure,
+        "no digit": none,
+        "several": several,
+        "ms": 1000 * seconds / max(1, len(images)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="run folder or .keras file (default: as mnist-cnn)")
+    parser.add_argument("--limit", type=int, help="use only the first N of the 1,797 digits")
+    parser.add_argument("--seed", type=int, default=0, help="for the photo renderings")
+    args = parser.parse_args(argv)
+
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x, y = digits.images[: args.limit], digits.target[: args.limit]
+    reader = DigitReader.load(args.model)
+    rng = np.random.default_rng(args.seed)
+    conditions = {
+        "plain (96x96, light on dark)": [upscale(d) for d in x],
+        "photo (dark ink on paper, JPEG)": [photo(d, rng, dark_ink=True) for d in x],
+        "board (light ink on dark, JPEG)": [photo(d, rng, dark_ink=False) for d in x],
+    }
+
+    versions = library_versions()
+    info = reader.info
+    accuracy = info["test_accuracy"]
+    print(
+        f"model: {info['name']} ({info['path']}), {info['params']:,} parameters, MNIST test "
+        f"accuracy {'unknown' if accuracy is None else f'{accuracy:.2%}'}"
+    )
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} CPU cores, Python "
+        f"{versions['python']}, Keras {versions['keras']} on {versions['keras_backend']} "
+        f"{versions['tensorflow']}"
+    )
+    print(f"data: sklearn load_digits, {len(y)} digits, threshold {reader.threshold}\n")
+    header = (
+        f"| {'condition':<32} | images | read right | sure (ok) | no digit | several | ms/image |"
+    )
+    print(header)
+    print("|" + "|".join("-" * len(part) for part in header.split("|")[1:-1]) + "|")
+    for name, images in conditions.items():
+        r = run(reader, images, y)
+        print(
+            f"| {name:<32} | {r['images']:>6} | {r['right'] / r['images']:>10.2%} "
+            f"| {r['sure'] / r['images']:>9.2%} | {r['no digit']:>8} | {r['several']:>7} "
+            f"| {r['ms']:>8.1f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

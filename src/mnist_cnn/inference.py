@@ -1,0 +1,493 @@
+"""Read the digits in real images with a trained model: `DigitReader` and ``mnist-cnn predict``.
+
+A `DigitReader` holds one loaded model. It finds the digits in an image with
+`mnist_cnn.imaging`, feeds their 28x28 versions through
+`mnist_cnn.preprocessing.preprocess` to the model in one call, and returns a
+`Reading`: the number read left to right, how sure the model is, and per digit
+its label, probabilities and box.
+
+    reader = DigitReader.load()                  # newest run under ./runs, else the packaged model
+    reading = reader.read_image("photo.jpg")     # bytes, a path, a Pillow image or an array
+    reading.prediction, reading.status           # ('42', 'ok')
+    reading.to_dict()                            # JSON-ready
+
+>>> from mnist_cnn import models
+>>> reader = DigitReader(models.build("seed"), name="untrained")
+>>> reader.read_pixels(np.zeros((28, 28))).to_dict()
+{'prediction': None, 'confidence': 0.0, 'status': 'no digit', 'digits': []}
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mnist_cnn import imaging, runs
+from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.imaging import DigitCrop, ImageSource
+from mnist_cnn.preprocessing import IMAGE_SIZE, NUM_CLASSES, preprocess
+
+DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model" / runs.MODEL_FILE
+RUNS_DIR = Path("runs")
+STATUS_OK, STATUS_UNCERTAIN, STATUS_NO_DIGIT = "ok", "uncertain", "no digit"
+BATCH = 1024  # digits per model call: bounds memory for a folder of many photos
+
+
+@dataclass
+class Digit:
+    """One digit of a reading.
+
+    label: 0-9, or None when the model's top probability is below the reader's threshold.
+    confidence: the top probability. probabilities: all ten, digit 0 first.
+    box: [x0, y0, x1, y1] in the image's pixels (x1, y1 exclusive).
+    """
+
+    label: int | None
+    confidence: float
+    probabilities: list[float]
+    box: list[int]
+
+    def to_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "confidence": self.confidence,
+            "probabilities": self.probabilities,
+            "box": self.box,
+        }
+
+
+@dataclass
+class Reading:
+    """What a `DigitReader` read in one image.
+
+    prediction: the digits left to right ("42"); None when there is no digit or any
+        digit is uncertain.
+    confidence: the product of the digits' top probabilities, i.e. the model's
+        probability that the whole number is right (0.0 when there is no digit).
+    status: "ok", "uncertain" (some digit below the threshold) or "no digit".
+    digits: one `Digit` each, left to right.
+    inputs: the uint8 28x28 images the model saw, in the same order.
+    """
+
+    prediction: str | None
+    confidence: float
+    status: str
+    digits: list[Digit]
+    inputs: list[np.ndarray] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict:
+        """The JSON shape: {"prediction", "confidence", "status", "digits": [...]}."""
+        return {
+            "prediction": self.prediction,
+            "confidence": self.confidence,
+            "status": self.status,
+            "digits": [digit.to_dict() for digit in self.digits],
+        }
+
+    @property
+    def guess(self) -> str:
+        """The digits read, with "?" for uncertain ones ("4?"); "-" for no digit."""
+        if not self.digits:
+            return "-"
+        return "".join("?" if d.label is None else str(d.label) for d in self.digits)
+
+
+class DigitReader:
+    """A loaded model that reads digits in images.
+
+    threshold: a digit whose top probability is below it gets label None, and the
+    reading is "uncertain". `info` describes the model (JSON-ready): name, path,
+    test accuracy (None if unknown) and parameter count.
+
+    >>> from mnist_cnn import models
+    >>> reader = DigitReader(models.build("seed"), name="untrained", threshold=0.9)
+    >>> reader.info["params"], reader.threshold
+    (34826, 0.9)
+    """
+
+    def __init__(
+        self,
+        model,
+        name: str = "model",
+        threshold: float = 0.6,
+        info: dict | None = None,
+    ):
+        if not 0.0 <= threshold <= 1.0:
+            raise MnistCnnError(f"threshold must be between 0 and 1, got {threshold}")
+        input_shape = tuple(getattr(model, "input_shape", ()) or ())[1:]
+        output_shape = tuple(getattr(model, "output_shape", ()) or ())[1:]
+        if input_shape != (IMAGE_SIZE, IMAGE_SIZE, 1) or output_shape != (NUM_CLASSES,):
+            raise MnistCnnError(
+                f"model {name!r} takes {input_shape} and gives {output_shape}; "
+                "expected a 28x28x1 MNIST input and 10 class probabilities"
+            )
+        self.model = model
+        self.name = name
+        self.threshold = float(threshold)
+        self.info = {
+            "name": name,
+            "path": None,
+            "test_accuracy": None,
+            "params": int(model.count_params()),
+        } | (info or {})
+        self._lock = threading.Lock()  # one model call at a time when a server shares us
+        # Warm up now rather than on the first request: two batch sizes make the
+        # compiled function general in the batch size, so no later call recompiles it.
+        for size in (1, 2):
+            self._probabilities(np.zeros((size, IMAGE_SIZE, IMAGE_SIZE), np.uint8))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, threshold: float = 0.6) -> DigitReader:
+        """Load a model from a run folder or ``.keras`` file.
+
+        path None: the newest run folder under ``./runs`` with a ``model.keras``, else
+        the model shipped in the package (``mnist_cnn/default_model/model.keras``).
+        """
+        model_file = find_model() if path is None else runs.resolve_model_file(path)
+        model = runs.load_model(model_file)
+        run_dir = runs.run_dir_of(model_file)
+        if run_dir is not None:
+            name = run_dir.name
+        elif model_file.name == runs.MODEL_FILE:
+            name = model_file.parent.name
+        else:
+            name = model_file.stem
+        info = {
+            "name": name,
+            "path": str(model_file),
+            "test_accuracy": _test_accuracy(model_file),
+            "params": int(model.count_params()),
+        }
+        return cls(model, name=name, threshold=threshold, info=info)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def read_image(self, image: ImageSource) -> Reading:
+        """Read the digits in one image: encoded bytes, a file path, a Pillow image or
+        a uint8 array. Raises `mnist_cnn.imaging.ImageError` for an unreadable image."""
+        return self.read_batch([image])[0]
+
+    def read_batch(self, images: list[ImageSource]) -> list[Reading]:
+        """Read several images with one model call for all their digits."""
+        return self.read_crops([imaging.extract_digits(image) for image in images])
+
+    def read_pixels(self, pixels) -> Reading:
+        """Read one digit given as 28x28 numbers 0-255, white on black (MNIST style),
+        e.g. a nested list from a JSON request. The pixels go to the model as they are:
+        for a drawing that is not yet centred and scaled like MNIST use `read_image`."""
+        array = validate_pixels(pixels)
+        if not array.any():
+            return self.read_crops([[]])[0]
+        return self.read_crops([[DigitCrop(array, (0, 0, IMAGE_SIZE, IMAGE_SIZE))]])[0]
+
+    def read_crops(self, crops: list[list[DigitCrop]]) -> list[Reading]:
+        """Classify digits already found by `mnist_cnn.imaging.extract_digits`, one list
+        per image, in one model call."""
+        flat = [crop for image in crops for crop in image]
+        probabilities = (
+            self._probabilities(np.stack([crop.pixels for crop in flat]))
+            if flat
+            else np.zeros((0, NUM_CLASSES))
+        )
+        readings, start = [], 0
+        for image in crops:
+            rows = probabilities[start : start + len(image)]
+            start += len(image)
+            readings.append(self._reading(image, rows))
+        return readings
+
+    def _reading(self, crops: list[DigitCrop], probabilities: np.ndarray) -> Reading:
+        digits = []
+        for crop, p in zip(crops, probabilities, strict=True):
+            best = int(p.argmax())
+            confidence = float(p[best])
+            digits.append(
+                Digit(
+                    label=best if confidence >= self.threshold else None,
+                    confidence=round(confidence, 6),
+                    probabilities=[round(float(v), 6) for v in p],
+                    box=[int(v) for v in crop.box],
+                )
+            )
+        inputs = [crop.pixels for crop in crops]
+        if not digits:
+            return Reading(None, 0.0, STATUS_NO_DIGIT, [], inputs)
+        confidence = round(float(np.prod([p.max() for p in probabilities])), 6)
+        if any(d.label is None for d in digits):
+            return Reading(None, confidence, STATUS_UNCERTAIN, digits, inputs)
+        prediction = "".join(str(d.label) for d in digits)
+        return Reading(prediction, confidence, STATUS_OK, digits, inputs)
+
+    def _probabilities(self, images: np.ndarray) -> np.ndarray:
+        """uint8 (N, 28, 28) -> float64 (N, 10), through the one preprocessing path.
+
+        `predict_on_batch` runs a compiled function: about a millisecond for one
+        image, where `model.predict` sets up a data pipeline per call and an eager
+        `model(x)` runs layer by layer."""
+        parts = []
+        for start in range(0, len(images), BATCH):
+            x = preprocess(images[start : start + BATCH])
+            with self._lock:
+                parts.append(np.asarray(self.model.predict_on_batch(x), dtype=np.float64))
+        return np.concatenate(parts)
+
+
+def find_model(runs_dir: str | os.PathLike = RUNS_DIR) -> Path:
+    """The newest ``model.keras`` in a run folder under `runs_dir` (by modification
+    time), else the model shipped with the package, else a clear error."""
+    candidates = [p for p in Path(runs_dir).glob(f"*/{runs.MODEL_FILE}") if p.is_file()]
+    if candidates:
+        return max(candidates, key=lambda p: (p.stat().st_mtime, str(p)))
+    if DEFAULT_MODEL.is_file():
+        return DEFAULT_MODEL
+    raise MnistCnnError(
+        f"no model found: no run folder with a {runs.MODEL_FILE} under {runs_dir}/ and no "
+        "model shipped with the package; train one with `mnist-cnn train` or pass --model"
+    )
+
+
+def _test_accuracy(model_file: Path) -> float | None:
+    """The test accuracy recorded beside a run's (or the packaged) model, if any."""
+    if model_file.name != runs.MODEL_FILE:
+        return None
+    try:
+        value = runs.read_json(model_file.parent / runs.METRICS_FILE).get("test_accuracy")
+    except (MnistCnnError, OSError):
+        return None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def validate_pixels(pixels) -> np.ndarray:
+    """28x28 numbers 0-255 (nested lists or an array) -> uint8 (28, 28), or a
+    `MnistCnnError` saying what is wrong.
+
+    >>> validate_pixels([[0] * 28] * 27)
+    Traceback (most recent call last):
+    ...
+    mnist_cnn.errors.MnistCnnError: pixels must be 28x28, got shape (27, 28)
+    """
+    try:
+        array = np.asarray(pixels)
+    except ValueError:
+        raise MnistCnnError("pixels must be 28 rows of 28 numbers; the rows differ") from None
+    if array.dtype.kind not in "biuf":
+        raise MnistCnnError(f"pixels must be numbers 0-255, got {array.dtype.name} values")
+    if array.shape != (IMAGE_SIZE, IMAGE_SIZE):
+        raise MnistCnnError(f"pixels must be 28x28, got shape {array.shape}")
+    array = array.astype(np.float64)
+    if np.isnan(array).any():
+        raise MnistCnnError("pixels must be numbers 0-255, got NaN")
+    low, high = array.min(), array.max()
+    if low < 0 or high > 255:
+        raise MnistCnnError(f"pixels must be 0-255, got values from {low:g} to {high:g}")
+    return np.rint(array).astype(np.uint8)
+
+
+# -- mnist-cnn predict ---------------------------------------------------------------------
+
+
+@dataclass
+class FileResult:
+    """One row of ``mnist-cnn predict``: a reading or the reason there is none."""
+
+    file: str
+    reading: Reading | None = None
+    error: str | None = None
+    gray: np.ndarray | None = field(default=None, repr=False)  # kept for --show
+
+    def to_dict(self) -> dict:
+        if self.reading is None:
+            return {
+                "file": self.file,
+                "prediction": None,
+                "confidence": None,
+                "digits": [],
+                "status": "error",
+                "error": self.error,
+            }
+        reading = self.reading.to_dict()
+        return {"file": self.file} | {
+            key: reading[key] for key in ("prediction", "confidence", "digits", "status")
+        }
+
+
+def list_images(paths: list[str]) -> list[tuple[str, str | None]]:
+    """Command-line paths -> (file, error) pairs: a folder gives its image files
+    (sorted, not hidden, not recursive); a missing path gives an error."""
+    files = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.iterdir()
+                if p.is_file()
+                and not p.name.startswith(".")
+                and p.suffix.lower() in imaging.IMAGE_SUFFIXES
+            )
+            files += [(str(p), None) for p in found]
+            if not found:
+                files.append((name, "no image files in this folder"))
+        elif path.exists():
+            files.append((name, None))
+        else:
+            files.append((name, "no such file or folder"))
+    return files
+
+
+def read_files(
+    reader: DigitReader, paths: list[str], keep_images: bool = False
+) -> list[FileResult]:
+    """Read every image file (and folder of them); an unreadable file gets its error and
+    the others are still read, with one model call for all their digits."""
+    results, found = [], []
+    for file, error in list_images(paths):
+        result = FileResult(file, error=error)
+        if error is None:
+            try:
+                gray = imaging.load_image(file)
+                found.append((result, imaging.find_digits(gray)))
+                result.gray = gray if keep_images else None
+            except MnistCnnError as e:
+                result.error = str(e)
+        results.append(result)
+    readings = reader.read_crops([crops for _, crops in found])
+    for (result, _), reading in zip(found, readings, strict=True):
+        result.reading = reading
+    return results
+
+
+def format_table(results: list[FileResult]) -> str:
+    """Aligned columns: file, number read, confidence, status (or the error)."""
+    rows = [("file", "read", "confidence", "status")]
+    for r in results:
+        if r.reading is None:
+            rows.append((r.file, "-", "-", f"error: {r.error}"))
+        else:
+            confidence = f"{r.reading.confidence:.1%}" if r.reading.digits else "-"
+            rows.append((r.file, r.reading.guess, confidence, r.reading.status))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(
+        f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}"
+        for row in rows
+    )
+
+
+def write_csv(results: list[FileResult], out=None) -> None:
+    writer = csv.writer(out or sys.stdout, lineterminator="\n")
+    writer.writerow(["file", "prediction", "confidence", "status", "error"])
+    for r in results:
+        row = r.to_dict()
+        writer.writerow(
+            [
+                row["file"],
+                row["prediction"] or "",
+                "" if row["confidence"] is None else row["confidence"],
+                row["status"],
+                row.get("error") or "",
+            ]
+        )
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    """``mnist-cnn predict PATH... [--model M] [--json | --csv] [--show DIR]``.
+
+    Exit code 1 if any file could not be read, else 0.
+    """
+    reader = DigitReader.load(args.model)
+    results = read_files(reader, args.paths, keep_images=bool(args.show))
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    elif args.csv:
+        write_csv(results)
+    else:
+        print(format_table(results))
+    if args.show:
+        written = save_figures(results, args.show)
+        print(f"{len(written)} figure(s) written to {args.show}", file=sys.stderr)
+    return 1 if any(r.reading is None for r in results) else 0
+
+
+# -- --show figures ------------------------------------------------------------------------
+
+
+def save_figures(results: list[FileResult], folder: str | os.PathLike) -> list[Path]:
+    """One figure per readable file, ``<folder>/<stem>.png`` (``<stem>-2.png`` ... when
+    two files share a stem)."""
+    folder = Path(folder)
+    written, used = [], set()
+    for r in results:
+        if r.reading is None or r.gray is None:
+            continue
+        stem, n = Path(r.file).stem, 1
+        while (name := stem if n == 1 else f"{stem}-{n}") in used:
+            n += 1
+        used.add(name)
+        written.append(reading_figure(r.gray, r.reading, folder / f"{name}.png", Path(r.file).name))
+    return written
+
+
+def reading_figure(gray: np.ndarray, reading: Reading, path: Path, title: str = "") -> Path:
+    """The image with a box and label per digit, beside the 28x28 inputs the model saw."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from mnist_cnn.plots import COLORS, STYLE  # also selects the file-only Agg backend
+
+    height, width = gray.shape
+    step = max(1, int(np.ceil(max(height, width) / 800)))  # a lighter copy to draw
+    count = len(reading.digits)
+    cols = min(max(count, 1), 6)
+    rows = max(1, int(np.ceil(count / cols)))
+    with plt.style.context(STYLE):
+        fig = plt.figure(figsize=(7.5 + 1.3 * cols, max(3.6, 1.6 * rows + 1.0)))
+        grid = fig.add_gridspec(1, 2, width_ratios=[5.0, 1.3 * cols])
+        ax = fig.add_subplot(grid[0])
+        ax.imshow(gray[::step, ::step], vmin=0, vmax=255, extent=(0, width, height, 0))
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        for spine in ax.spines.values():  # a light frame shows where the image ends
+            spine.set(visible=True, color="#999999", linewidth=0.8)
+        for digit in reading.digits:
+            x0, y0, x1, y1 = digit.box
+            color = COLORS[0] if digit.label is not None else COLORS[3]
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=2, ec=color))
+            label = "?" if digit.label is None else str(digit.label)
+            ax.text(
+                x0,
+                y0,
+                f"{label} {digit.confidence:.0%}",
+                color="white",
+                va="bottom",
+                fontsize=9,
+                bbox={"facecolor": color, "edgecolor": "none", "pad": 1.5},
+            )
+        read = reading.prediction or reading.guess
+        ax.set_title(f"{title}  read {read}  ({reading.status}, {reading.confidence:.1%})")
+        inputs = grid[1].subgridspec(rows, cols)
+        for i in range(rows * cols):
+            sub = fig.add_subplot(inputs[i // cols, i % cols])
+            sub.set_xticks([])
+            sub.set_yticks([])
+            sub.grid(False)
+            if i >= count:
+                sub.axis("off")
+                if count == 0 and i == 0:
+                    sub.text(0.5, 0.5, "no digit", ha="center", va="center")
+                continue
+            sub.imshow(reading.inputs[i], vmin=0, vmax=255)
+            digit = reading.digits[i]
+            sub.set_title(f"{'?' if digit.label is None else digit.label}", fontsize=9)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, bbox_inches="tight")
+        plt.close(fig)
+    return path

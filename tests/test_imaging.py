@@ -1,0 +1,338 @@
+"""The real-image pipeline: decoding, cleaning, segmentation and MNIST normalisation.
+
+Photos are simulated from real MNIST test digits: upscaled to a few hundred pixels,
+thickened or thinned, printed dark on light paper or light on a dark board, under
+uneven light, with sensor noise, blur and JPEG compression.
+"""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+from mnist_cnn import data, imaging
+from mnist_cnn.imaging import ImageError, extract_digits, load_image
+from mnist_cnn.inference import DigitReader
+
+
+@pytest.fixture(scope="module")
+def digits(mnist_dir):
+    """MNIST test digits (uint8 28x28) and labels."""
+    return data.load_test_set(mnist_dir)
+
+
+def disk(radius: float) -> np.ndarray:
+    n = int(np.ceil(radius))
+    yy, xx = np.mgrid[-n : n + 1, -n : n + 1]
+    return xx**2 + yy**2 <= radius**2 + 0.5
+
+
+def ink(digit: np.ndarray, height: int, thickness: float = 0.0) -> np.ndarray:
+    """An MNIST digit as ink coverage 0-1, its 20-px box scaled to `height` pixels;
+    `thickness` MNIST pixels added to (or, negative, removed from) each side of a stroke."""
+    scale = height / 20
+    size = round(28 * scale)
+    alpha = np.asarray(Image.fromarray(digit).resize((size, size), Image.BICUBIC), np.float32)
+    alpha = np.interp(alpha, (0, 255), (0.0, 1.0))
+    if thickness:
+        morph = ndimage.grey_dilation if thickness > 0 else ndimage.grey_erosion
+        alpha = morph(alpha, footprint=disk(abs(thickness) * scale))
+    return alpha
+
+
+def photograph(alpha: np.ndarray, rng, dark_ink=True, light=0.25, noise=5.0, blur=1.0):
+    """Ink coverage -> a grayscale 'photo': paper (or board) under a lighting gradient
+    that varies by +-`light`, sensor noise and lens blur."""
+    h, w = alpha.shape
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w) - 0.5
+    angle = rng.uniform(0, 2 * np.pi)
+    lighting = 1 - light + 2 * light * (np.cos(angle) * xx + np.sin(angle) * yy + 0.5)
+    if dark_ink:
+        image = 235 * lighting * (1 - 0.85 * alpha)
+    else:
+        image = 30 * lighting + 200 * alpha * lighting
+    image = ndimage.gaussian_filter(image, blur) + rng.normal(0, noise, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def place(alphas: list[np.ndarray], canvas: tuple[int, int], xs: list[int], ys: list[int]):
+    """Put ink patches on a blank canvas; returns the canvas and each digit's box."""
+    page = np.zeros(canvas, np.float32)
+    boxes = []
+    for alpha, x, y in zip(alphas, xs, ys, strict=True):
+        h, w = alpha.shape
+        page[y : y + h, x : x + w] = np.maximum(page[y : y + h, x : x + w], alpha)
+        rows = np.flatnonzero((alpha > 0.5).any(axis=1))
+        cols = np.flatnonzero((alpha > 0.5).any(axis=0))
+        boxes.append((x + cols[0], y + rows[0], x + cols[-1] + 1, y + rows[-1] + 1))
+    return page, boxes
+
+
+def encode(gray: np.ndarray, fmt: str = "JPEG", **options) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(gray).save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def single_photo(digit, rng, height, **options):
+    """One digit somewhere on a page 1.3-2.2 times its size; returns JPEG bytes and box."""
+    thickness = options.pop("thickness", 0.0)
+    alpha = ink(digit, height, thickness)
+    h, w = int(height * rng.uniform(1.6, 2.2)), int(height * rng.uniform(1.6, 2.2))
+    x, y = int(rng.integers(0, w - alpha.shape[1])), int(rng.integers(0, h - alpha.shape[0]))
+    page, boxes = place([alpha], (h, w), [x], [y])
+    quality = options.pop("quality", 80)
+    return encode(photograph(page, rng, **options), quality=quality), boxes[0]
+
+
+CONDITIONS = [  # (height in px, options)
+    (80, {}),
+    (240, {"dark_ink": False}),
+    (160, {"thickness": 1.0}),
+    (300, {"thickness": -0.4, "light": 0.35}),
+    (120, {"noise": 12.0, "quality": 40}),
+    (200, {"blur": 2.5, "dark_ink": False}),
+]
+
+
+def test_photos_become_mnist_style_inputs(digits):
+    """One digit per photo, its longer side 20 px and its centre of mass at (14, 14)."""
+    rng = np.random.default_rng(0)
+    x, _ = digits
+    offsets = []
+    for i, (height, options) in enumerate(CONDITIONS * 3):
+        found = extract_digits(single_photo(x[i], rng, height, **options)[0])
+        assert len(found) == 1, (i, height, options)
+        pixels = found[0].pixels
+        assert pixels.shape == (28, 28) and pixels.dtype == np.uint8
+        rows = np.flatnonzero(pixels.any(axis=1))
+        cols = np.flatnonzero(pixels.any(axis=0))
+        longer = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
+        assert 18 <= longer <= 20, (i, longer)
+        assert pixels.max() == 255  # stroke cores saturate, as in MNIST
+        assert 0 < (pixels > 0).mean() < 0.5 and ((pixels > 0) & (pixels < 255)).any()  # grey
+        offsets.append(np.subtract(ndimage.center_of_mass(pixels.astype(float)), 14.0))
+    offsets = np.abs(np.array(offsets))
+    assert offsets.max() <= 1.5 and offsets.mean() <= 0.6
+
+
+def test_photos_are_read_right(digits, model_file):
+    rng = np.random.default_rng(1)
+    x, y = digits
+    reader = DigitReader.load(model_file)
+    chosen = rng.choice(len(x), 48, replace=False)
+    images, boxes = [], []
+    for k, i in enumerate(chosen):
+        height, options = CONDITIONS[k % len(CONDITIONS)]
+        image, box = single_photo(x[i], rng, height, **dict(options))
+        images.append(image)
+        boxes.append(box)
+    readings = reader.read_batch(images)
+    labels = [int(np.argmax(r.digits[0].probabilities)) if r.digits else -1 for r in readings]
+    assert np.mean(np.array(labels) == y[chosen]) >= 0.9
+    for reading, box in zip(readings, boxes, strict=True):
+        assert len(reading.digits) == 1
+        assert np.abs(np.subtract(reading.digits[0].box, box)).max() <= 6
+
+
+def test_several_digits_left_to_right_with_boxes(digits, model_file):
+    x, y = digits
+    reader = DigitReader.load(model_file)
+    raw = reader.read_crops([[imaging.DigitCrop(d, (0, 0, 28, 28))] for d in x[:200]])
+    # Digits the model reads surely on their own: the test is about segmentation.
+    sure = [i for i, r in enumerate(raw) if r.status == "ok" and r.digits[0].label == y[i]]
+    rng = np.random.default_rng(2)
+    for trial, dark_ink in enumerate([True, False, True]):
+        chosen = rng.choice(sure, 3 + trial, replace=False)
+        alphas = [ink(x[i], int(rng.integers(90, 130))) for i in chosen]
+        xs = list(np.cumsum([20] + [a.shape[1] - 20 for a in alphas[:-1]]))  # 20 px margins
+        ys = [int(rng.integers(5, 40)) for _ in alphas]
+        page, boxes = place(alphas, (220, xs[-1] + alphas[-1].shape[1] + 20), xs, ys)
+        photo = encode(photograph(page, rng, dark_ink=dark_ink))
+        reading = reader.read_image(photo)
+        assert reading.prediction == "".join(str(y[i]) for i in chosen)
+        assert reading.status == "ok"
+        for digit, box in zip(reading.digits, boxes, strict=True):
+            assert np.abs(np.subtract(digit.box, box)).max() <= 5, (digit.box, box)
+
+
+def drawing(strokes, size=(200, 300), width=12):
+    """White paper with black pen strokes: lines [(x0, y0, x1, y1), ...] and ellipses
+    ("ellipse", box)."""
+    image = Image.new("L", (size[1], size[0]), 255)
+    pen = ImageDraw.Draw(image)
+    for stroke in strokes:
+        if stroke[0] == "ellipse":
+            pen.ellipse(stroke[1], outline=0, width=width)
+        else:
+            pen.line(stroke, fill=0, width=width)
+    return np.asarray(image)
+
+
+def test_broken_strokes_are_one_digit():
+    # A 5 whose top bar does not touch its body, and a 7 broken in the middle.
+    five = [(120, 40, 180, 40), ("ellipse", (100, 90, 180, 160)), (110, 52, 110, 110)]
+    seven = [(60, 40, 120, 40), (120, 40, 100, 95), (97, 108, 80, 160)]
+    for strokes in (five, seven):
+        assert len(extract_digits(drawing(strokes))) == 1
+
+
+def test_specks_and_dots_are_dropped():
+    gray = drawing([(150, 40, 150, 160)]).copy()  # a 1 ...
+    gray[20:23, 30:33] = 0  # ... with two specks of dirt ...
+    gray[180:183, 250:253] = 0
+    gray[150:160, 190:200] = 0  # ... and a full stop
+    (box,) = [d.box for d in extract_digits(gray)]
+    assert np.abs(np.subtract(box, (144, 40, 157, 161))).max() <= 2
+
+
+def touching(digits, i: int, j: int):
+    """Digits i and j at 100 px, the second one's ink overlapping the first one's by 3 px."""
+    x, _ = digits
+    a, b = ink(x[i], 100), ink(x[j], 100)
+    right_of_a = np.flatnonzero((a > 0.5).any(axis=0))[-1]
+    left_of_b = np.flatnonzero((b > 0.5).any(axis=0))[0]
+    xb = 10 + right_of_a - left_of_b - 3
+    return place([a, b], (160, xb + b.shape[1] + 10), [10, xb], [10, 10])
+
+
+@pytest.mark.parametrize("pair", [(1, 8446), (6768, 1671)])
+def test_touching_digits_are_cut(digits, pair):
+    page, boxes = touching(digits, *pair)
+    assert ndimage.label(page > 0.5)[1] == 1  # one blob of ink
+    found = extract_digits(photograph(page, np.random.default_rng(7)))
+    assert len(found) == 2
+    (a0, _, cut, _), (cut_, _, b1, _) = found[0].box, found[1].box
+    assert abs(a0 - boxes[0][0]) <= 3 and abs(b1 - boxes[1][2]) <= 3
+    centres = [(box[0] + box[2]) / 2 for box in boxes]
+    assert centres[0] < cut <= cut_ < centres[1]
+
+
+def test_a_wide_single_digit_is_not_cut():
+    gray = drawing([("ellipse", (40, 40, 200, 160))])  # a flat 0, 1.6 times wider than tall
+    assert len(extract_digits(gray)) == 1
+    five = drawing([(60, 60, 260, 60), (60, 60, 60, 100), ("ellipse", (50, 90, 130, 160))])
+    assert len(extract_digits(five)) == 1  # a 5 with a very long bar
+
+
+def test_no_ink_no_digit():
+    rng = np.random.default_rng(3)
+    blank = np.full((200, 300), 240, np.uint8)
+    paper = photograph(np.zeros((300, 400)), rng, noise=8.0)  # shading and noise only
+    static = rng.integers(0, 256, (200, 300), dtype=np.uint8)  # random pixels
+    black = np.zeros((50, 50), np.uint8)
+    for gray in (blank, paper, static, black):
+        assert extract_digits(gray) == []
+    assert extract_digits(encode(paper, quality=30)) == []
+
+
+def test_ambiguous_digit_is_uncertain(digits, model_file):
+    x, y = digits
+    blend = np.mean([x[np.flatnonzero(y == d)[0]] for d in range(10)], axis=0)
+    reading = DigitReader.load(model_file, threshold=0.999).read_image(blend.astype(np.uint8))
+    assert reading.status == "uncertain" and reading.prediction is None
+    assert reading.digits[0].label is None and reading.confidence < 0.999
+
+
+# -- decoding ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "WEBP", "GIF"])
+def test_formats(digits, fmt):
+    rng = np.random.default_rng(4)
+    alpha = ink(digits[0][0], 100)
+    page, boxes = place([alpha], (180, 200), [40], [20])
+    gray = photograph(page, rng, noise=2.0)
+    decoded = load_image(encode(gray, fmt))
+    assert decoded.shape == gray.shape and decoded.dtype == np.uint8
+    found = extract_digits(encode(gray, fmt))
+    assert len(found) == 1 and np.abs(np.subtract(found[0].box, boxes[0])).max() <= 4
+
+
+def test_transparency_is_composited_over_white():
+    # A canvas export: transparent everywhere except black strokes.
+    rgba = np.zeros((100, 80, 4), np.uint8)
+    rgba[20:80, 35:45, 3] = 255
+    gray = load_image(encode(rgba, "PNG"))
+    assert gray[0, 0] == 255 and gray[50, 40] == 0
+    (box,) = [d.box for d in extract_digits(rgba)]
+    assert np.abs(np.subtract(box, (35, 20, 45, 80))).max() <= 1
+    # A palette GIF with a transparent colour.
+    paletted = Image.fromarray(rgba[..., 3]).convert("P")
+    buffer = io.BytesIO()
+    paletted.save(buffer, "GIF", transparency=255)
+    assert load_image(buffer.getvalue())[50, 40] == 255
+
+
+def test_exif_orientation_is_applied():
+    gray = np.full((60, 100), 255, np.uint8)
+    gray[10:20, 70:90] = 0  # a mark near the top right of the stored pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    upright = load_image(encode(gray, "JPEG", exif=exif, quality=95))
+    assert upright.shape == (100, 60)
+    assert upright[80, 45] < 100 and upright[20, 15] > 200  # the mark is now bottom right
+
+
+def bomb(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height pixels."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        body = kind + payload
+        return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def test_decompression_bombs_are_refused():
+    with pytest.raises(ImageError, match=r"^image has 400,000,000 pixels, more than the 40,000"):
+        load_image(bomb(20000, 20000))
+    with pytest.raises(ImageError, match=r"^image has 60,000,000 pixels, more than the 40,000"):
+        load_image(bomb(10000, 6000))
+    with pytest.raises(ImageError, match="image has 10,000 pixels, more than the 5,000 allowed"):
+        load_image(np.zeros((100, 100), np.uint8), max_pixels=5000)
+
+
+def test_unreadable_images(tmp_path):
+    png = encode(np.full((64, 64), 200, np.uint8), "PNG")
+    jpeg = encode(np.random.default_rng(5).integers(0, 255, (64, 64), np.uint8), quality=90)
+    text = tmp_path / "notes.png"
+    text.write_text("these are not the pixels you are looking for\n")
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    cases = [
+        (png[: len(png) // 2], "^image is truncated"),
+        (jpeg[: len(jpeg) // 2], "^image is truncated$"),
+        (png[:20], r"^image is truncated or corrupt \(PNG data"),
+        (np.random.default_rng(6).bytes(5000), r"^not an image file \(unknown format"),
+        (text, r"^not an image file \(it looks like text\)$"),
+        (str(empty), "^empty file$"),
+        (tmp_path / "missing.png", "^no such file$"),
+        (tmp_path, "^is a folder"),
+        (np.zeros((10, 10), np.float32), "expected a uint8 array"),
+        (np.zeros((10, 10, 2), np.uint8), r"expected an array of shape \(H, W\)"),
+        (12, "cannot read an image from a int"),
+    ]
+    for source, message in cases:
+        with pytest.raises(ImageError, match=message):
+            extract_digits(source)
+
+
+def test_otsu_and_ink_map():
+    values = np.r_[np.full(90, 20), np.full(10, 220)]
+    assert 20 <= imaging.otsu_threshold(values) < 220
+    # The same digit under a strong shadow: the ink map cancels the lighting.
+    gray = np.full((100, 100), 220.0)
+    gray[30:70, 45:55] = 40
+    shade = np.linspace(1.0, 0.45, 100)[None, :]
+    flat, shaded = imaging.ink_map(gray), imaging.ink_map(gray * shade)
+    assert np.abs(flat - shaded)[flat > 100].max() < 30
+    assert shaded[:, :40].max() < 25 and shaded[40:60, 46:54].min() > 150

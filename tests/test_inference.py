@@ -1,0 +1,188 @@
+"""DigitReader: loading, the Reading it returns, pixel validation, batching."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from mnist_cnn import evaluation, inference, models, runs
+from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.inference import DigitReader, Reading
+
+
+@pytest.fixture(scope="module")
+def seed_model():
+    """An untrained `seed` model: these tests are about plumbing, not accuracy."""
+    return models.build("seed")
+
+
+@pytest.fixture(scope="module")
+def reader(seed_model):
+    return DigitReader(seed_model, name="untrained")
+
+
+def make_run(folder, model, accuracy=None):
+    """A run folder as `mnist-cnn train` leaves it (the parts DigitReader reads)."""
+    folder.mkdir(parents=True)
+    model.save(folder / runs.MODEL_FILE)
+    runs.write_json(folder / runs.CONFIG_FILE, {"model": "seed"})
+    if accuracy is not None:
+        runs.write_json(folder / runs.METRICS_FILE, {"test_accuracy": accuracy})
+    return folder
+
+
+def stroke() -> np.ndarray:
+    pixels = np.zeros((28, 28), np.uint8)
+    pixels[4:24, 12:16] = 255
+    return pixels
+
+
+def test_load_a_run_folder_or_a_model_file(tmp_path, seed_model):
+    run = make_run(tmp_path / "cnn-1", seed_model, accuracy=0.991)
+    reader = DigitReader.load(run, threshold=0.8)
+    assert reader.info == {
+        "name": "cnn-1",
+        "path": str(run / "model.keras"),
+        "test_accuracy": 0.991,
+        "params": seed_model.count_params(),
+    }
+    assert reader.threshold == 0.8 and reader.name == "cnn-1"
+    loose = tmp_path / "mine.keras"
+    seed_model.save(loose)
+    assert DigitReader.load(loose).info | {"params": 0} == {
+        "name": "mine",
+        "path": str(loose),
+        "test_accuracy": None,
+        "params": 0,
+    }
+    json.dumps(reader.info)  # JSON-ready
+
+
+def test_load_none_picks_the_newest_run(tmp_path, monkeypatch, seed_model):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(inference, "DEFAULT_MODEL", tmp_path / "nowhere" / "model.keras")
+    with pytest.raises(MnistCnnError, match="train one with `mnist-cnn train` or pass --model"):
+        DigitReader.load()
+    older = make_run(tmp_path / "runs" / "zzz-older", seed_model, accuracy=0.97)
+    newer = make_run(tmp_path / "runs" / "aaa-newer", seed_model, accuracy=0.99)
+    (tmp_path / "runs" / "empty").mkdir()  # a run that never saved a model
+    os.utime(older / "model.keras", (1_000_000, 1_000_000))
+    reader = DigitReader.load()
+    assert reader.info["name"] == "aaa-newer" and reader.info["test_accuracy"] == 0.99
+    assert os.path.samefile(reader.info["path"], newer / "model.keras")
+
+
+def test_load_falls_back_to_the_packaged_model(tmp_path, monkeypatch, seed_model):
+    packaged = tmp_path / "default_model"
+    packaged.mkdir()
+    seed_model.save(packaged / "model.keras")
+    runs.write_json(packaged / "metrics.json", {"test_accuracy": 0.995})
+    monkeypatch.setattr(inference, "DEFAULT_MODEL", packaged / "model.keras")
+    monkeypatch.chdir(tmp_path)  # no runs/ here
+    assert DigitReader.load().info["test_accuracy"] == 0.995
+
+
+def test_load_errors(tmp_path):
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a zip archive")
+    with pytest.raises(MnistCnnError, match="cannot load the model"):
+        DigitReader.load(broken)
+    with pytest.raises(MnistCnnError, match="no such run folder or model file"):
+        DigitReader.load(tmp_path / "missing")
+    with pytest.raises(MnistCnnError, match="threshold must be between 0 and 1"):
+        DigitReader(models.build("seed"), threshold=1.5)
+
+
+def test_refuses_a_model_that_is_not_for_mnist():
+    from mnist_cnn.backend import keras
+
+    model = keras.Sequential(
+        [keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)]
+    )
+    with pytest.raises(MnistCnnError, match="expected a 28x28x1 MNIST input"):
+        DigitReader(model)
+
+
+def test_reading_to_dict_has_the_json_shape(reader):
+    reading = reader.read_pixels(stroke().tolist())
+    data = reading.to_dict()
+    assert list(data) == ["prediction", "confidence", "status", "digits"]
+    (digit,) = data["digits"]
+    assert list(digit) == ["label", "confidence", "probabilities", "box"]
+    assert digit["box"] == [0, 0, 28, 28] and len(digit["probabilities"]) == 10
+    assert json.loads(json.dumps(data)) == data  # plain Python types only
+    assert isinstance(data["confidence"], float) and type(digit["box"][0]) is int
+    assert abs(sum(digit["probabilities"]) - 1) < 1e-4
+    assert reading.inputs[0].dtype == np.uint8 and reading.inputs[0].shape == (28, 28)
+
+
+def test_status_prediction_and_confidence(seed_model):
+    sure = DigitReader(seed_model, threshold=0.0).read_pixels(stroke())
+    assert sure.status == "ok" and sure.prediction == str(sure.digits[0].label)
+    unsure = DigitReader(seed_model, threshold=1.0).read_pixels(stroke())
+    assert unsure.status == "uncertain" and unsure.prediction is None
+    assert unsure.digits[0].label is None and unsure.guess == "?"
+    # Confidence of a number: the product of its digits' top probabilities.
+    page = np.zeros((60, 120), np.uint8)
+    page[10:50, 20:28] = 255
+    page[10:50, 80:88] = 255
+    two = DigitReader(seed_model, threshold=0.0).read_image(page)
+    assert len(two.digits) == 2 and len(two.prediction) == 2
+    product = two.digits[0].confidence * two.digits[1].confidence
+    assert two.confidence == pytest.approx(product, abs=1e-5)
+    empty = DigitReader(seed_model).read_image(np.zeros((60, 120), np.uint8))
+    assert empty == Reading(None, 0.0, "no digit", [], [])
+
+
+def test_read_pixels_matches_the_evaluation_path(reader, seed_model):
+    pixels = stroke()
+    expected = evaluation.predict_probabilities(seed_model, pixels[None])[0]
+    got = reader.read_pixels(pixels).digits[0].probabilities
+    assert np.allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "pixels, message",
+    [
+        (np.zeros((28, 27)), r"pixels must be 28x28, got shape \(28, 27\)"),
+        (np.zeros(784), r"pixels must be 28x28, got shape \(784,\)"),
+        ([[0] * 28] * 27 + [[0] * 27], "28 rows of 28 numbers; the rows differ"),
+        (np.full((28, 28), np.nan), "got NaN"),
+        (np.full((28, 28), 256.0), "pixels must be 0-255, got values from 256 to 256"),
+        (np.full((28, 28), -1), "pixels must be 0-255, got values from -1 to -1"),
+        ([["a"] * 28] * 28, "pixels must be numbers 0-255, got str"),
+        (None, "pixels must be numbers 0-255"),
+    ],
+)
+def test_read_pixels_validation(reader, pixels, message):
+    with pytest.raises(MnistCnnError, match=message):
+        reader.read_pixels(pixels)
+
+
+def test_read_pixels_accepts_numbers_0_to_255(reader):
+    assert reader.read_pixels(np.zeros((28, 28), np.float32)).status == "no digit"
+    assert len(reader.read_pixels((stroke() * 0.5).tolist()).digits) == 1  # grey, as floats
+
+
+def test_read_batch_makes_one_model_call(reader, monkeypatch):
+    pages = []
+    for count in (1, 0, 3):
+        page = np.zeros((80, 200), np.uint8)
+        for k in range(count):
+            page[20:60, 20 + 60 * k : 28 + 60 * k] = 255
+        pages.append(page)
+    calls = []
+    original = reader.model.predict_on_batch
+
+    def spy(x):
+        calls.append(len(x))
+        return original(x)
+
+    monkeypatch.setattr(reader.model, "predict_on_batch", spy)
+    readings = reader.read_batch(pages)
+    assert calls == [4]
+    assert [len(r.digits) for r in readings] == [1, 0, 3]
+    assert [r.status for r in readings][1] == "no digit"
+    single = reader.read_image(pages[2])
+    assert [d.probabilities for d in single.digits] == [d.probabilities for d in readings[2].digits]
