@@ -7,8 +7,8 @@ from functools import partial
 
 import numpy as np
 import pytest
-from conftest import idx_bytes, write_idx_gz
 
+from conftest import idx_bytes, write_idx_gz
 from mnist_cnn import data
 from mnist_cnn.errors import DataError
 
