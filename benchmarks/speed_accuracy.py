@@ -26,11 +26,11 @@ import time
 
 import numpy as np
 
-from mnist_cnn import data, runs
+from mnist_cnn import data, models, runs
 from mnist_cnn.backend import keras
 from mnist_cnn.config import PRESETS, TrainConfig
 from mnist_cnn.evaluation import predict_probabilities
-from mnist_cnn.preprocessing import INPUT_SHAPE, NUM_CLASSES, one_hot, preprocess
+from mnist_cnn.preprocessing import one_hot, preprocess
 from mnist_cnn.training import train
 
 TARGET = 0.99
@@ -63,22 +63,6 @@ class TestAccuracyClock(keras.callbacks.Callback):
         return None, None
 
 
-def keras_example() -> keras.Model:
-    layers = keras.layers
-    return keras.Sequential(
-        [
-            keras.Input(INPUT_SHAPE),
-            layers.Conv2D(32, 3, activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(64, 3, activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Flatten(),
-            layers.Dropout(0.5),
-            layers.Dense(NUM_CLASSES, activation="softmax"),
-        ]
-    )
-
-
 def images_per_second(model, images: np.ndarray, repeats: int = 3) -> float:
     predict_probabilities(model, images[:2000], batch_size=2000)  # warm-up
     best = float("inf")
@@ -91,7 +75,7 @@ def images_per_second(model, images: np.ndarray, repeats: int = 3) -> float:
 
 def run_keras_example(mnist, epochs: int, seed: int, clock: TestAccuracyClock) -> dict:
     keras.utils.set_random_seed(seed)
-    model = keras_example()
+    model = models.seed(dropout=0.5)  # the Keras example's network
     model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()
     model.fit(

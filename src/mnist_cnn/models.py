@@ -48,8 +48,11 @@ def build(name: str) -> keras.Model:
 
 
 @register("seed")
-def seed() -> keras.Model:
-    """The original project's network: two conv/pool stages and a softmax layer."""
+def seed(dropout: float = 0.25) -> keras.Model:
+    """The original project's network: two conv/pool stages and a softmax layer.
+
+    With ``dropout=0.5`` it is the Keras "Simple MNIST convnet" example.
+    """
     return keras.Sequential(
         [
             keras.Input(INPUT_SHAPE),
@@ -58,7 +61,7 @@ def seed() -> keras.Model:
             layers.Conv2D(64, 3, activation="relu"),
             layers.MaxPooling2D(),
             layers.Flatten(),
-            layers.Dropout(0.25),
+            layers.Dropout(dropout),
             layers.Dense(NUM_CLASSES, activation="softmax"),
         ],
         name="seed",
