@@ -98,6 +98,14 @@ class ImageError(MnistCnnError):
     """An image that cannot be read: not an image, truncated, too large, ..."""
 
 
+class ImageTooLarge(ImageError):
+    """More pixels or bytes than allowed (a decompression bomb, say)."""
+
+
+class NotAnImage(ImageError):
+    """Bytes in no image format at all (text, say)."""
+
+
 @dataclass(frozen=True)
 class DigitCrop:
     """One digit found in an image.
@@ -141,7 +149,7 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     try:
         image.load()
     except Image.DecompressionBombError as e:
-        raise ImageError(_bomb_message(e, max_pixels)) from None
+        raise ImageTooLarge(_bomb_message(e, max_pixels)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         if "truncated" in str(e).lower():
             raise ImageError("image is truncated") from None
@@ -157,7 +165,9 @@ def _read_file(path: Path) -> bytes:
         if path.is_dir():
             raise ImageError("is a folder, not an image file")
         if size > MAX_FILE_BYTES:
-            raise ImageError(f"file has {size:,} bytes, more than the {MAX_FILE_BYTES:,} allowed")
+            raise ImageTooLarge(
+                f"file has {size:,} bytes, more than the {MAX_FILE_BYTES:,} allowed"
+            )
         return path.read_bytes()
     except FileNotFoundError:
         raise ImageError("no such file") from None
@@ -174,9 +184,11 @@ def _open(data: bytes) -> Image.Image:
         try:
             return Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as e:
-            raise ImageError(_bomb_message(e, MAX_PIXELS)) from None
+            raise ImageTooLarge(_bomb_message(e, MAX_PIXELS)) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
-            raise ImageError(_not_an_image(data)) from None
+            message = _not_an_image(data)
+            kind = NotAnImage if message.startswith("not an image") else ImageError
+            raise kind(message) from None
 
 
 def _not_an_image(data: bytes) -> str:
@@ -209,7 +221,7 @@ def _bomb_message(error: Exception, max_pixels: int) -> str:
 def _check_size(size: tuple[int, int], max_pixels: int) -> None:
     width, height = size
     if width * height > max_pixels:
-        raise ImageError(
+        raise ImageTooLarge(
             f"image has {width * height:,} pixels, more than the {max_pixels:,} allowed"
         )
     if width * height == 0:

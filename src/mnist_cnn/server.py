@@ -49,7 +49,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mnist_cnn import __version__
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.imaging import DigitCrop, ImageError, extract_digits
+from mnist_cnn.imaging import DigitCrop, ImageError, ImageTooLarge, NotAnImage, extract_digits
 
 if TYPE_CHECKING:
     from mnist_cnn.inference import DigitReader, Reading
@@ -354,13 +354,11 @@ def _reading_json(reading: Reading, inputs: InputsFormat | None) -> dict:
 
 
 def _image_error_status(error: Exception) -> int:
-    """The status for an `ImageError`, from its message (the reader raises one type):
-    413 for too many pixels, 415 for bytes that are no image at all, else 422
+    """413 for too many pixels, 415 for bytes that are no image at all, else 422
     (an image that is truncated, corrupt or empty)."""
-    text = str(error).lower()
-    if "pixels" in text and "allowed" in text:
+    if isinstance(error, ImageTooLarge):
         return 413
-    if text.startswith("not an image"):
+    if isinstance(error, NotAnImage):
         return 415
     return 422
 
