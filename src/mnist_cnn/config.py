@@ -74,10 +74,10 @@ class TrainConfig:
 PRESETS: dict[str, dict] = {
     # cnn, 15 epochs, augmentation, cosine schedule: >= 99.4% in under 10 minutes.
     "default": {},
-    # A small strided network, two epochs, big batches and a short warm-up:
-    # >= 99.0% with about 10 s of training on a 2-core CPU.
-    "fast": {"model": "fast", "epochs": 2, "batch_size": 256, "lr": 5e-3, "augment": 0.0},
-    # A wider network trained longer with stronger augmentation: the most accurate.
+    # A small strided network, two epochs, no augmentation: measured at about 98.9%
+    # after about 17 s of training on 2 cores; the target is 99.0% in 10 s.
+    "fast": {"model": "fast", "epochs": 2, "lr": 3e-3, "augment": 0.0},
+    # A wider network trained longer, with label smoothing: for the best single model.
     "best": {"model": "wide", "epochs": 40, "label_smoothing": 0.1},
 }
 
