@@ -160,7 +160,7 @@ def class_distribution(
             ylabel="images",
             title="Class distribution",
         )
-        ax.legend()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, not on them
         return _save(fig, out, "class_distribution", fmt, pdf)
 
 
