@@ -118,3 +118,18 @@ def test_train_never_overwrites_a_run(capsys, tmp_path):
 def test_bad_option_value_is_a_usage_error():
     result = run_cli("train", "--epochs", "many")
     assert result.returncode == 2 and "invalid int value" in result.stderr
+
+
+def test_full_disk_is_one_line_and_leaves_no_partial_file(
+    capsys, tmp_path, monkeypatch, model_file
+):
+    import errno
+    from pathlib import Path
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_text", disk_full)
+    code = main(["evaluate", str(model_file), "--out", str(tmp_path / "out")])
+    assert_one_line_error(capsys, code, "No space left on device")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == []  # no temporary leftovers
