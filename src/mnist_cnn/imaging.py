@@ -133,7 +133,7 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     >>> load_image(b"hello")
     Traceback (most recent call last):
     ...
-    mnist_cnn.imaging.ImageError: not an image file (it looks like text)
+    mnist_cnn.imaging.NotAnImage: not an image file (it looks like text)
     """
     if isinstance(source, np.ndarray):
         image = _image_from_array(source, max_pixels)
