@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--data-dir")
     args = parser.parse_args()
 
-    overrides = {"epochs": 1, "limit": 5000} if args.quick else {}
+    overrides = {"data_dir": args.data_dir} | ({"epochs": 1, "limit": 5000} if args.quick else {})
     seeds = range(1 if args.quick else args.seeds)
     mnist = data.load_mnist(args.data_dir, limit=overrides.get("limit"))
     example_epochs = 1 if args.quick else 15

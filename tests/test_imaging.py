@@ -143,8 +143,11 @@ def test_several_digits_left_to_right_with_boxes(digits, model_file):
     x, y = digits
     reader = DigitReader.load(model_file)
     raw = reader.read_crops([[imaging.DigitCrop(d, (0, 0, 28, 28))] for d in x[:200]])
-    # Digits the model reads surely on their own: the test is about segmentation.
-    sure = [i for i, r in enumerate(raw) if r.status == "ok" and r.digits[0].label == y[i]]
+    # Digits the model reads surely on their own (90% or more, so that resampling
+    # them into a photo cannot tip them over): the test is about segmentation.
+    sure = [
+        i for i, r in enumerate(raw) if r.digits[0].label == y[i] and r.digits[0].confidence >= 0.9
+    ]
     rng = np.random.default_rng(2)
     for trial, dark_ink in enumerate([True, False, True]):
         chosen = rng.choice(sure, 3 + trial, replace=False)
@@ -217,6 +220,17 @@ def test_a_wide_single_digit_is_not_cut():
     assert len(extract_digits(gray)) == 1
     five = drawing([(60, 60, 260, 60), (60, 60, 60, 100), ("ellipse", (50, 90, 130, 160))])
     assert len(extract_digits(five)) == 1  # a 5 with a very long bar
+
+
+def test_hairlines_are_thickened_and_bold_strokes_kept():
+    """A 2 px pen line on a 300 px digit would shrink to a faint tenth of a pixel;
+    it comes out with MNIST's stroke width. A bold marker digit keeps its width."""
+    seven = [(100, 40, 200, 40), (200, 40, 130, 260)]
+    thin = extract_digits(drawing(seven, size=(300, 300), width=2))[0].pixels
+    bold = extract_digits(drawing(seven, size=(300, 300), width=60))[0].pixels
+    ratio_thin = imaging.stroke_ratio(thin > 127)
+    assert 0.09 <= ratio_thin <= 0.2, ratio_thin
+    assert imaging.stroke_ratio(bold > 127) > 0.18  # thinned, it would be about 0.125
 
 
 def test_no_ink_no_digit():

@@ -30,3 +30,14 @@ def test_describe_lists_every_model():
     table = models.describe_models()
     assert all(name in table for name in models.MODELS)
     assert "34,826" in table
+
+
+def test_bfloat16_models_compute_in_bfloat16_and_answer_in_float32():
+    model = models.build("fast", precision="mixed_bfloat16")
+    convs = [layer for layer in model.layers if "conv" in layer.name]
+    assert convs and all(layer.compute_dtype == "bfloat16" for layer in convs)
+    assert all(w.dtype == "float32" for w in model.weights)  # weights stay full precision
+    out = model(np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32))
+    assert np.asarray(out).dtype == np.float32
+    np.testing.assert_allclose(np.asarray(out).sum(axis=1), 1.0, rtol=1e-5)
+    assert models.build("fast").layers[1].compute_dtype == "float32"  # policy restored

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from mnist_cnn import __version__
-from mnist_cnn.config import PRESETS, SCHEDULES, TrainConfig
+from mnist_cnn.config import PRECISIONS, PRESETS, SCHEDULES, TrainConfig
 from mnist_cnn.errors import MnistCnnError
 
 DATA_HELP = (
@@ -159,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--label-smoothing",
         type=float,
         help=f"for the categorical crossentropy (default: {d.label_smoothing})",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help=f"mixed_bfloat16 computes in bfloat16, faster on CPUs with bfloat16 "
+        f"instructions (default: {d.precision})",
     )
     p.add_argument(
         "--patience",

@@ -19,8 +19,8 @@ uint8 arrays, one per digit, left to right:
    that overlap horizontally (a broken stroke) are one digit, short pieces join
    a digit they touch (else they are dots or dashes, and dropped), a blob much
    wider than tall (touching digits) is cut at the thinnest column of ink;
-6. normalise each digit as MNIST was made: stroke width brought into MNIST's
-   range, longer side to 20 px with anti-aliasing, grey levels kept, centre of
+6. normalise each digit as MNIST was made: hairlines thickened to MNIST's stroke
+   width, longer side to 20 px with anti-aliasing, grey levels kept, centre of
    mass at (14, 14) of a 28x28 field.
 
 The 28x28 arrays then go through `mnist_cnn.preprocessing.preprocess`, like
@@ -62,10 +62,11 @@ FIELD = 28  # MNIST: a 28x28 field ...
 BOX = 20  # ... with the digit's longer side scaled to 20 pixels ...
 CENTRE = (14.0, 14.0)  # ... and its centre of mass here (row, column), as measured on MNIST
 # Stroke width / longer side of the digit: median over MNIST 0.125, 90% of digits
-# between 0.084 and 0.194. Digits outside STROKE_RANGE are brought to the median: a
-# model trained on MNIST has rarely seen hairlines or marker strokes.
+# between 0.084 and 0.194. Hairlines thinner than HAIRLINE are thickened to the
+# median, since MNIST has next to none; bold digits are left as they are, since
+# eroding a bold, blurred digit closes its loops and breaks its thin joins.
 MNIST_STROKE = 0.125
-STROKE_RANGE = (0.07, 0.22)
+HAIRLINE = 0.07
 
 EDGE = 0.5  # grey levels kept below the ink threshold, as a share of it
 CORE = 75  # percentile of a digit's ink level that becomes full white (255)
@@ -522,20 +523,15 @@ def stroke_ratio(mask: np.ndarray) -> float:
     return stroke_width(mask) / float(max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1)
 
 
-def _normalise_stroke(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Thicken hairlines and thin marker strokes to MNIST's usual width: a classifier
-    trained on MNIST has rarely seen either."""
+def _thicken_hairline(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Thicken a hairline digit to MNIST's usual stroke width: a classifier trained on
+    MNIST has next to no hairlines."""
     ratio = stroke_ratio(mask)
-    if STROKE_RANGE[0] <= ratio <= STROKE_RANGE[1] or ratio == 0:
+    if ratio >= HAIRLINE or ratio == 0:
         return soft
-    longer = max(mask.shape)
-    radius = abs(MNIST_STROKE - ratio) * longer / 2  # pixels to add or remove on each side
-    if ratio < STROKE_RANGE[0]:
-        outside = ndimage.distance_transform_edt(~mask)
-        grown = np.clip(radius + 0.5 - outside, 0.0, 1.0) * 255.0
-        return np.maximum(soft, grown)
-    inside = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-    return soft * np.clip(inside - radius, 0.0, 1.0)
+    radius = (MNIST_STROKE - ratio) * max(mask.shape) / 2  # pixels to add on each side
+    outside = ndimage.distance_transform_edt(~mask)
+    return np.maximum(soft, np.clip(radius + 0.5 - outside, 0.0, 1.0) * 255.0)
 
 
 def _resize(values: np.ndarray, size: tuple[int, int], resample) -> np.ndarray:
@@ -607,7 +603,7 @@ def find_digits(gray: np.ndarray) -> list[DigitCrop]:
         values = smooth[r0:r1, c0:c1]
         core = max(float(np.percentile(values[region], CORE)), floor + 1.0)
         soft = np.clip((values - floor) / (core - floor), 0.0, 1.0) * 255.0 * near
-        soft = _normalise_stroke(soft, region)
+        soft = _thicken_hairline(soft, region)
 
         box = (  # the thresholded strokes, in the original image's pixels
             int(np.floor(cols.start * factor)),

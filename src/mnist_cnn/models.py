@@ -40,11 +40,20 @@ def register(name: str):
     return add
 
 
-def build(name: str) -> keras.Model:
-    """A fresh, uncompiled model of the architecture called `name`."""
+def build(name: str, precision: str = "float32") -> keras.Model:
+    """A fresh, uncompiled model of the architecture called `name`.
+
+    precision "mixed_bfloat16" makes its layers compute in bfloat16 (the weights
+    and the final softmax stay float32); the layers keep that policy when saved.
+    """
     if name not in MODELS:
         raise MnistCnnError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-    return MODELS[name]()
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        return MODELS[name]()
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 @register("seed")
@@ -62,7 +71,7 @@ def seed(dropout: float = 0.25) -> keras.Model:
             layers.MaxPooling2D(),
             layers.Flatten(),
             layers.Dropout(dropout),
-            layers.Dense(NUM_CLASSES, activation="softmax"),
+            layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32"),
         ],
         name="seed",
     )
@@ -90,19 +99,22 @@ def cnn() -> keras.Model:
     x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
     x = layers.ReLU()(x)
     x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="cnn")
 
 
 @register("fast")
 def fast() -> keras.Model:
-    """Built for speed: a strided 5x5 first layer cuts the image to 14x14 at once."""
+    """Built for speed: a strided 5x5 first layer, no batch norm, about 1M MACs."""
+    # Batch norm would add 0.2-0.3% after two epochs, but on 2 CPU cores it makes
+    # each step 1.5-2x slower; a higher learning rate gets most of that back.
     inputs = keras.Input(INPUT_SHAPE)
-    x = conv_bn(inputs, 32, kernel_size=5, strides=2)  # 14x14
-    x = conv_bn(x, 64, padding="valid")  # 12x12
+    x = layers.Conv2D(16, 5, strides=2, padding="same", activation="relu")(inputs)  # 14x14
+    x = layers.Conv2D(32, 3, activation="relu")(x)  # 12x12
     x = layers.MaxPooling2D()(x)  # 6x6
+    x = layers.Conv2D(64, 3, activation="relu")(x)  # 4x4
     x = layers.Flatten()(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="fast")
 
 
@@ -121,7 +133,7 @@ def wide() -> keras.Model:
     x = conv_bn(x, 128, padding="valid")  # 5x5
     x = layers.Flatten()(x)
     x = layers.Dropout(0.4)(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="wide")
 
 
