@@ -143,22 +143,26 @@ def test_several_digits_left_to_right_with_boxes(digits, model_file):
     x, y = digits
     reader = DigitReader.load(model_file)
     raw = reader.read_crops([[imaging.DigitCrop(d, (0, 0, 28, 28))] for d in x[:200]])
-    # Digits the model reads surely on their own (90% or more, so that resampling
-    # them into a photo cannot tip them over): the test is about segmentation.
-    sure = [
+    # The digits are drawn at random but not by the model, so the layout is always
+    # the same; labels are checked where the model reads the digit surely on its own
+    # (90% or more): the test is about segmentation.
+    sure = {
         i for i, r in enumerate(raw) if r.digits[0].label == y[i] and r.digits[0].confidence >= 0.9
-    ]
+    }
+    assert len(sure) >= 150
     rng = np.random.default_rng(2)
     for trial, dark_ink in enumerate([True, False, True]):
-        chosen = rng.choice(sure, 3 + trial, replace=False)
+        chosen = rng.choice(len(raw), 3 + trial, replace=False)
         alphas = [ink(x[i], int(rng.integers(90, 130))) for i in chosen]
         xs = list(np.cumsum([20] + [a.shape[1] - 20 for a in alphas[:-1]]))  # 20 px margins
         ys = [int(rng.integers(5, 40)) for _ in alphas]
         page, boxes = place(alphas, (220, xs[-1] + alphas[-1].shape[1] + 20), xs, ys)
         photo = encode(photograph(page, rng, dark_ink=dark_ink))
         reading = reader.read_image(photo)
-        assert reading.prediction == "".join(str(y[i]) for i in chosen)
-        assert reading.status == "ok"
+        assert len(reading.digits) == len(chosen)
+        for digit, i in zip(reading.digits, chosen, strict=True):
+            if i in sure:
+                assert int(np.argmax(digit.probabilities)) == y[i], (i, digit.probabilities)
         for digit, box in zip(reading.digits, boxes, strict=True):
             assert np.abs(np.subtract(digit.box, box)).max() <= 5, (digit.box, box)
 

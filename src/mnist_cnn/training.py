@@ -15,7 +15,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -97,6 +99,31 @@ def learning_rate(config: TrainConfig, steps_per_epoch: int):
     )
 
 
+class StopOnCtrlC(keras.callbacks.Callback):
+    """The first Ctrl-C asks Keras to stop after the current step, as early stopping
+    does, rather than raising inside TensorFlow's compiled loop; a second one
+    interrupts at once."""
+
+    def __init__(self):
+        super().__init__()
+        self.pressed = False
+        self._previous = None
+
+    def on_train_begin(self, logs=None):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._stop)
+
+    def _stop(self, signum, frame):
+        self.pressed = True
+        self.model.stop_training = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def on_train_end(self, logs=None):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
 class LogLearningRate(keras.callbacks.Callback):
     """Adds the learning rate in force at each epoch's end to the logs (and so to
     history.csv), whether it is constant, cut on a plateau or scheduled."""
@@ -145,7 +172,9 @@ def train(
     checkpoint = AtomicCheckpoint(
         run_dir / runs.MODEL_FILE, monitor="val_accuracy", mode="max", save_best_only=True
     )
+    ctrl_c = StopOnCtrlC()
     callbacks = [
+        ctrl_c,
         LogLearningRate(),
         checkpoint,
         keras.callbacks.EarlyStopping(
@@ -180,6 +209,9 @@ def train(
         )
     except KeyboardInterrupt:
         interrupted = True
+    finally:
+        ctrl_c.on_train_end()  # Keras skips it when interrupted
+    interrupted = interrupted or ctrl_c.pressed
     train_seconds = time.perf_counter() - start
 
     if checkpoint.best_epoch is None:
