@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--patience",
         type=int,
-        help=f"stop after this many epochs without a better validation accuracy "
+        help=f"stop after this many epochs without a better validation loss "
         f"(default: {d.patience})",
     )
     p.add_argument(

@@ -31,7 +31,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     augment: float = 1.0  # strength of random rotation, shift and zoom; 0 = off
     schedule: str = "cosine"  # "cosine": warm up, then decay; "plateau": cut when stuck
-    patience: int = 5  # epochs without a better val_accuracy before stopping
+    patience: int = 5  # epochs without a better val_loss before stopping
     # "mixed_bfloat16": compute in bfloat16, keep weights in float32. Pays off on
     # CPUs with bfloat16 instructions (AVX512_BF16, AMX) for small, fast models.
     precision: str = "float32"

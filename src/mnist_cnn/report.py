@@ -191,8 +191,8 @@ def _data_dir(data_dir, config_json: dict) -> str | os.PathLike | None:
 def _best_epoch(metrics: dict, history: dict) -> int | None:
     if metrics.get("best_epoch") is not None:
         return int(metrics["best_epoch"])
-    if history.get("val_accuracy"):
-        return history["epoch"][int(np.argmax(history["val_accuracy"]))]
+    if history.get("val_loss"):
+        return history["epoch"][int(np.argmin(history["val_loss"]))]
     return None
 
 
