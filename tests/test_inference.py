@@ -135,11 +135,24 @@ def test_status_prediction_and_confidence(seed_model):
     assert empty == Reading(None, 0.0, "no digit", [], [])
 
 
-def test_read_pixels_matches_the_evaluation_path(reader, seed_model):
+def test_read_pixels_averages_the_digit_and_its_turns_on_the_evaluation_path(reader, seed_model):
     pixels = stroke()
-    expected = evaluation.predict_probabilities(seed_model, pixels[None])[0]
+    views = np.stack([pixels, *(inference.turn(pixels[None], a)[0] for a in (-10, 10))])
+    expected = evaluation.predict_probabilities(seed_model, views).mean(axis=0)
     got = reader.read_pixels(pixels).digits[0].probabilities
     assert np.allclose(got, expected, atol=1e-5)
+    alone = evaluation.predict_probabilities(seed_model, pixels[None])[0]
+    assert not np.allclose(got, alone, atol=1e-5)  # the turns do count
+
+
+def test_turn_leans_the_top_left_for_positive_degrees():
+    bar = stroke()[None]
+    assert np.array_equal(inference.turn(bar, 0), bar)
+    turned = inference.turn(bar, inference.TURN)[0]
+    assert turned.dtype == np.uint8 and turned.shape == (28, 28)
+    columns = [np.flatnonzero(turned[row] > 127).mean() for row in (5, 22)]
+    assert columns[0] < 13.5 < columns[1]  # top moved left, bottom right
+    assert abs(int(turned.sum()) - int(bar.sum())) < 0.05 * bar.sum()  # ink kept
 
 
 @pytest.mark.parametrize(
@@ -181,7 +194,7 @@ def test_read_batch_makes_one_model_call(reader, monkeypatch):
 
     monkeypatch.setattr(reader.model, "predict_on_batch", spy)
     readings = reader.read_batch(pages)
-    assert calls == [4]
+    assert calls == [4 * 3]  # four digits, each as it is and turned both ways
     assert [len(r.digits) for r in readings] == [1, 0, 3]
     assert [r.status for r in readings][1] == "no digit"
     single = reader.read_image(pages[2])
