@@ -119,5 +119,9 @@ def test_ensemble_command_saves_a_loadable_evaluated_run(tmp_path, model_file, c
     assert code == 0
     metrics = json.loads((tmp_path / "ens" / "metrics.json").read_text())
     assert metrics["members"] == 2 and 0.1 < metrics["test_accuracy"] <= 1
+    member = json.loads((model_file.parent / "metrics.json").read_text())
+    out = capsys.readouterr().out
+    assert f"Members' test accuracy: {member['test_accuracy']:.2%}, unknown;" in out
+    assert f"their training time: {member['train_seconds']:,.0f} s in all" in out
     assert runs.load_model(tmp_path / "ens").count_params() == 2 * 34826
     assert main(["ensemble", str(other), str(other), "--runs-dir", str(tmp_path)]) == 1

@@ -48,6 +48,8 @@ def make_ensemble(
 
     run_dir = runs.create_run_dir(runs_dir, name, prefix="ensemble")
     member_metrics = [runs.read_json(f.parent / runs.METRICS_FILE) for f in files]
+    member_accuracy = [m.get("test_accuracy") for m in member_metrics]
+    train_seconds = round(sum(m.get("train_seconds", 0) for m in member_metrics), 2)
     runs.write_json(
         run_dir / runs.CONFIG_FILE,
         {
@@ -61,10 +63,14 @@ def make_ensemble(
         {
             "model": "ensemble",
             "members": len(files),
-            "member_test_accuracy": [m.get("test_accuracy") for m in member_metrics],
-            "train_seconds": round(sum(m.get("train_seconds", 0) for m in member_metrics), 2),
+            "member_test_accuracy": member_accuracy,
+            "train_seconds": train_seconds,
         },
     )
     print(f"Ensemble of {len(files)} models saved to {run_dir}")
+    accuracies = ", ".join("unknown" if a is None else f"{a:.2%}" for a in member_accuracy)
+    print(
+        f"Members' test accuracy: {accuracies}; their training time: {train_seconds:,.0f} s in all"
+    )
     evaluation.evaluate_run(run_dir, data_dir=data_dir)
     return run_dir
