@@ -1,10 +1,10 @@
 """Read the digits in real images with a trained model: `DigitReader` and ``mnist-cnn predict``.
 
 A `DigitReader` holds one loaded model. It finds the digits in an image with
-`mnist_cnn.imaging`, feeds their 28x28 versions through
-`mnist_cnn.preprocessing.preprocess` to the model in one call, and returns a
-`Reading`: the number read left to right, how sure the model is, and per digit
-its label, probabilities and box.
+`mnist_cnn.imaging`, feeds their 28x28 versions (each also turned `TURN` degrees
+either way, the readings averaged) through `mnist_cnn.preprocessing.preprocess`
+to the model in one call, and returns a `Reading`: the number read left to
+right, how sure the model is, and per digit its label, probabilities and box.
 
     reader = DigitReader.load()                  # newest run under ./runs, else the packaged model
     reading = reader.read_image("photo.jpg")     # bytes, a path, a Pillow image or an array
