@@ -247,7 +247,7 @@ class DigitReader:
             views = np.concatenate([batch, *(turn(batch, a) for a in (-TURN, TURN))])
             with self._lock:
                 p = np.asarray(self.model.predict_on_batch(preprocess(views)), np.float64)
-            parts.append(p.reshape(3, len(batch), NUM_CLASSES).mean(axis=0))
+            parts.append(p.reshape(-1, len(batch), NUM_CLASSES).mean(axis=0))
         return np.concatenate(parts)
 
 
