@@ -48,6 +48,9 @@ def test_train_then_evaluate_on_real_mnist(tmp_path, capsys):
     assert len(rows) == 3 and {"accuracy", "val_accuracy", "learning_rate"} <= rows[0].keys()
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test_accuracy"] > 0.9  # chance is 0.1
+    # Also read as `predict` reads, with turned views: a separate count of errors.
+    turned, turned_errors = metrics["test_accuracy_with_turns"], metrics["test_errors_with_turns"]
+    assert turned > 0.9 and turned_errors == round((1 - turned) * 10000)
     assert metrics["epochs_run"] == 3 and 1 <= metrics["best_epoch"] <= 3
     assert metrics["params"] == models.build("cnn").count_params() and metrics["train_seconds"] > 0
     assert sum(c["support"] for c in metrics["per_class"].values()) == 10000
@@ -60,7 +63,9 @@ def test_train_then_evaluate_on_real_mnist(tmp_path, capsys):
 
     # Evaluating the saved checkpoint again gives the same figures.
     assert main(["evaluate", str(run)]) == 0
-    assert f"test accuracy {metrics['test_accuracy']:.2%}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"test accuracy {metrics['test_accuracy']:.2%}" in out
+    assert f"{turned:.2%} ({turned_errors} errors)" in out
     # A loose model file evaluates without writing anything beside it.
     loose = tmp_path / "loose.keras"
     loose.write_bytes((run / "model.keras").read_bytes())

@@ -145,6 +145,14 @@ def test_read_pixels_averages_the_digit_and_its_turns_on_the_evaluation_path(rea
     assert not np.allclose(got, alone, atol=1e-5)  # the turns do count
 
 
+def test_read_probabilities_is_what_the_reader_reads(reader, seed_model):
+    images = np.stack([stroke(), stroke().T, np.zeros((28, 28), np.uint8)])
+    got = inference.read_probabilities(seed_model, images)
+    assert got.shape == (3, 10) and np.allclose(got.sum(axis=1), 1, atol=1e-5)
+    for image, row in zip(images[:2], got[:2], strict=True):
+        assert np.allclose(reader.read_pixels(image).digits[0].probabilities, row, atol=1e-5)
+
+
 def test_turn_leans_the_top_left_for_positive_degrees():
     bar = stroke()[None]
     assert np.array_equal(inference.turn(bar, 0), bar)
