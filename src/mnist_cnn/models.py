@@ -121,16 +121,18 @@ def fast() -> keras.Model:
 @register("wide")
 def wide() -> keras.Model:
     """For accuracy: two conv pairs at 28x28 and 14x14, a 5x5 stage, dropout."""
+    # 48/96/192 channels rather than 32/64/128: 2.2x the multiply-adds and 1.7x the time
+    # per epoch on 2 cores, for a lower validation loss (README, "What helped").
     inputs = keras.Input(INPUT_SHAPE)
-    x = conv_bn(inputs, 32)
-    x = conv_bn(x, 32)
+    x = conv_bn(inputs, 48)
+    x = conv_bn(x, 48)
     x = layers.MaxPooling2D()(x)  # 14x14
     x = layers.Dropout(0.2)(x)
-    x = conv_bn(x, 64)
-    x = conv_bn(x, 64)
+    x = conv_bn(x, 96)
+    x = conv_bn(x, 96)
     x = layers.MaxPooling2D()(x)  # 7x7
     x = layers.Dropout(0.2)(x)
-    x = conv_bn(x, 128, padding="valid")  # 5x5
+    x = conv_bn(x, 192, padding="valid")  # 5x5
     x = layers.Flatten()(x)
     x = layers.Dropout(0.4)(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32")(x)
