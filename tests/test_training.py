@@ -63,6 +63,33 @@ def test_cosine_schedule_warms_up_then_decays():
     assert training.learning_rate(TrainConfig(schedule="plateau", lr=0.01), 100) == 0.01
 
 
+def test_ema_saves_the_averaged_weights_that_were_validated(tmp_path, mnist_dir):
+    from mnist_cnn import data
+
+    split = data.load_mnist(mnist_dir, limit=1000)
+    val_losses = {}
+    for ema in (0.0, 0.9):
+        config = TrainConfig(
+            model="seed",
+            epochs=2,
+            limit=1000,
+            augment=0,
+            ema=ema,
+            name=f"ema{ema}",
+            runs_dir=str(tmp_path),
+            data_dir=str(mnist_dir),
+        )
+        run_dir = training.train(config, verbose=0)
+        metrics = json.loads((run_dir / runs.METRICS_FILE).read_text())
+        saved = runs.load_model(run_dir / runs.MODEL_FILE)
+        saved.compile(loss="categorical_crossentropy")
+        val_loss = saved.evaluate(preprocess(split.x_val), one_hot(split.y_val), verbose=0)
+        assert val_loss == pytest.approx(metrics["best_val_loss"], rel=1e-4)
+        val_losses[ema] = val_loss
+    # After 16 steps the average still holds much of the initial weights.
+    assert abs(val_losses[0.9] - val_losses[0.0]) > 0.05
+
+
 def test_checkpoint_publishes_only_complete_files(tmp_path):
     model = models.build("seed")
     checkpoint = training.AtomicCheckpoint(

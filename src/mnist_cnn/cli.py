@@ -161,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"for the categorical crossentropy (default: {d.label_smoothing})",
     )
     p.add_argument(
+        "--ema",
+        type=float,
+        help="validate and save an exponential moving average of the weights with this "
+        f"momentum, e.g. 0.999; 0 turns it off (default: {d.ema})",
+    )
+    p.add_argument(
         "--precision",
         choices=PRECISIONS,
         help=f"mixed_bfloat16 computes in bfloat16, faster on CPUs with bfloat16 "

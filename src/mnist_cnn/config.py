@@ -32,6 +32,9 @@ class TrainConfig:
     augment: float = 1.0  # strength of random rotation, shift and zoom; 0 = off
     schedule: str = "cosine"  # "cosine": warm up, then decay; "plateau": cut when stuck
     patience: int = 5  # epochs without a better val_loss before stopping
+    # Momentum of an exponential moving average of the weights (e.g. 0.999), which
+    # validation, checkpoints and the saved model then use; 0 = plain weights.
+    ema: float = 0.0
     # "mixed_bfloat16": compute in bfloat16, keep weights in float32. Pays off on
     # CPUs with bfloat16 instructions (AVX512_BF16, AMX).
     precision: str = "float32"
@@ -59,6 +62,8 @@ class TrainConfig:
             raise MnistCnnError(f"learning rate must be positive, got {self.lr}")
         if not 0 <= self.label_smoothing < 1:
             raise MnistCnnError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.ema < 1:
+            raise MnistCnnError(f"ema momentum must be in [0, 1), got {self.ema}")
         if not 0 <= self.augment <= 3:
             raise MnistCnnError(f"augment strength must be in [0, 3], got {self.augment}")
         if self.schedule not in SCHEDULES:

@@ -154,7 +154,11 @@ def train(
 
     steps_per_epoch = -(-len(x_train) // config.batch_size)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch)),
+        optimizer=keras.optimizers.Adam(
+            learning_rate(config, steps_per_epoch),
+            use_ema=config.ema > 0,
+            ema_momentum=config.ema or 0.99,
+        ),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
         # Several steps per call of the compiled function: for a small model the
@@ -180,6 +184,9 @@ def train(
     callbacks = [
         ctrl_c,
         LogLearningRate(),
+        # With an average of the weights, put it in the model for validation and
+        # for the callbacks below: the checkpoint then saves the averaged weights.
+        *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.ema else []),
         checkpoint,
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.patience, restore_best_weights=True
