@@ -99,8 +99,10 @@ PRESETS: dict[str, dict] = {
         "precision": "mixed_bfloat16",
     },
     # A wider network trained longer, with label smoothing: for the best single model.
-    # Over 40 epochs the validation loss can rest for several epochs mid-schedule
-    # before the decaying rate brings it down again, so it gets more patience.
+    # It runs all 40 epochs (patience = epochs): the cosine schedule decays the rate
+    # to zero, so the loss keeps falling to the end, and stopping early on a small
+    # validation split mostly stops on noise. That lets the split shrink to 1%
+    # (600 images, still enough to pick the checkpoint) and trains on 5,400 more.
     # bfloat16 makes its epochs 2.3x faster on AVX512_BF16 cores, at no cost in accuracy.
     # Augmentation 0.7 rather than 1.0, and `wide` at 48/96/192 channels rather than
     # 32/64/128, each gave a lower validation loss on every seed tried (README, "What helped").
@@ -109,7 +111,8 @@ PRESETS: dict[str, dict] = {
         "epochs": 40,
         "label_smoothing": 0.1,
         "augment": 0.7,
-        "patience": 10,
+        "patience": 40,
+        "val_fraction": 0.01,
         "precision": "mixed_bfloat16",
     },
 }
