@@ -41,3 +41,18 @@ def test_bfloat16_models_compute_in_bfloat16_and_answer_in_float32():
     assert np.asarray(out).dtype == np.float32
     np.testing.assert_allclose(np.asarray(out).sum(axis=1), 1.0, rtol=1e-5)
     assert models.build("fast").layers[1].compute_dtype == "float32"  # policy restored
+
+
+def test_auto_precision_uses_bfloat16_only_where_the_cpu_has_it(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse4_2 avx2 fma\n")
+    assert not models.cpu_has_bfloat16(str(cpuinfo))
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile\n")
+    assert models.cpu_has_bfloat16(str(cpuinfo))
+    assert not models.cpu_has_bfloat16(str(tmp_path / "missing"))
+
+    for native, expected in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr(models, "cpu_has_bfloat16", lambda native=native: native)
+        assert models.resolve_precision("float32") == "float32"  # explicit values stay
+        assert models.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+        assert models.build("fast", precision="auto").layers[1].compute_dtype == expected

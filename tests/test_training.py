@@ -90,6 +90,23 @@ def test_ema_saves_the_averaged_weights_that_were_validated(tmp_path, mnist_dir)
     assert abs(val_losses[0.9] - val_losses[0.0]) > 0.05
 
 
+def test_a_run_records_the_precision_auto_chose(tmp_path, mnist_dir, monkeypatch, capsys):
+    monkeypatch.setattr(models, "cpu_has_bfloat16", lambda: False)
+    config = TrainConfig(
+        model="fast",
+        epochs=1,
+        limit=500,
+        augment=0,
+        precision="auto",
+        runs_dir=str(tmp_path),
+        data_dir=str(mnist_dir),
+    )
+    run_dir = training.train(config, verbose=0)
+    saved = json.loads((run_dir / runs.CONFIG_FILE).read_text())["config"]
+    assert saved["precision"] == "float32" and config.precision == "auto"
+    assert "float32) into" in capsys.readouterr().out
+
+
 def test_checkpoint_publishes_only_complete_files(tmp_path):
     model = models.build("seed")
     checkpoint = training.AtomicCheckpoint(

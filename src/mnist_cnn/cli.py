@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         choices=PRECISIONS,
         help=f"mixed_bfloat16 computes in bfloat16, faster on CPUs with bfloat16 "
-        f"instructions (default: {d.precision})",
+        f"instructions (AVX512_BF16, AMX) and slower elsewhere; auto uses it only "
+        f"where they exist (default: {d.precision})",
     )
     p.add_argument(
         "--patience",

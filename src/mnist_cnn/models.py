@@ -40,16 +40,46 @@ def register(name: str):
     return add
 
 
+def cpu_has_bfloat16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512_BF16 or AMX-BF16).
+
+    Read from the Linux kernel's CPU flags, so False elsewhere. Without these
+    instructions TensorFlow emulates bfloat16, and training runs several times
+    slower than in float32 (8x for the `fast` preset on an AVX2-only CPU).
+    """
+    try:
+        with open(cpuinfo_path) as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return not {"avx512_bf16", "amx_bf16"}.isdisjoint(line.split())
+    except OSError:
+        pass
+    return False
+
+
+def resolve_precision(precision: str) -> str:
+    """Precision "auto" becomes "mixed_bfloat16" where the CPU has bfloat16 instructions,
+    else "float32"; other values are returned as they are.
+
+    >>> resolve_precision("float32")
+    'float32'
+    """
+    if precision != "auto":
+        return precision
+    return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
+
+
 def build(name: str, precision: str = "float32") -> keras.Model:
     """A fresh, uncompiled model of the architecture called `name`.
 
     precision "mixed_bfloat16" makes its layers compute in bfloat16 (the weights
     and the final softmax stay float32); the layers keep that policy when saved.
+    "auto" picks it only where the CPU computes bfloat16 natively.
     """
     if name not in MODELS:
         raise MnistCnnError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
+    keras.config.set_dtype_policy(resolve_precision(precision))
     try:
         return MODELS[name]()
     finally:

@@ -145,6 +145,18 @@ def train(
     `extra_callbacks` run after the built-in ones (benchmarks use this to time
     and score each epoch without touching model selection)."""
     config.check()
+    # The run records the precision it really used, not "auto".
+    config = dataclasses.replace(config, precision=models.resolve_precision(config.precision))
+    if (
+        config.precision == "mixed_bfloat16"
+        and not models.cpu_has_bfloat16()
+        and not keras.distribution.list_devices("gpu")
+    ):
+        print(
+            "note: this CPU has no bfloat16 instructions (AVX512_BF16 or AMX), so "
+            "mixed_bfloat16 is emulated and trains several times slower than float32",
+            file=sys.stderr,
+        )
     keras.utils.set_random_seed(config.seed)
     model = models.build(config.model, config.precision)
 
@@ -206,7 +218,10 @@ def train(
 
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    print(f"Training {config.model} ({model.count_params():,} parameters) into {run_dir}")
+    print(
+        f"Training {config.model} ({model.count_params():,} parameters, {config.precision}) "
+        f"into {run_dir}"
+    )
     start = time.perf_counter()
     interrupted = False
     try:
