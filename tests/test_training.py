@@ -92,6 +92,7 @@ def test_ema_saves_the_averaged_weights_that_were_validated(tmp_path, mnist_dir)
 
 def test_a_run_records_the_precision_auto_chose(tmp_path, mnist_dir, monkeypatch, capsys):
     monkeypatch.setattr(models, "cpu_has_bfloat16", lambda: False)
+    monkeypatch.setattr(keras.distribution, "list_devices", lambda device_type=None: [])
     config = TrainConfig(
         model="fast",
         epochs=1,
@@ -104,7 +105,15 @@ def test_a_run_records_the_precision_auto_chose(tmp_path, mnist_dir, monkeypatch
     run_dir = training.train(config, verbose=0)
     saved = json.loads((run_dir / runs.CONFIG_FILE).read_text())["config"]
     assert saved["precision"] == "float32" and config.precision == "auto"
-    assert "float32) into" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "float32) into" in out and "emulated" not in err
+    # Asked for explicitly, bfloat16 is used anyway, with a note on what it costs here.
+    config.precision, config.name = "mixed_bfloat16", "bf16"
+    run_dir = training.train(config, verbose=0)
+    assert json.loads((run_dir / runs.CONFIG_FILE).read_text())["config"]["precision"] == (
+        "mixed_bfloat16"
+    )
+    assert "no bfloat16 instructions" in capsys.readouterr().err
 
 
 def test_checkpoint_publishes_only_complete_files(tmp_path):
