@@ -157,6 +157,7 @@ def print_table(rows: dict[str, list[dict]], args, n_seeds: int) -> None:
     print(
         f"\nMNIST test set, mean of {n_seeds} seed(s){' (--quick)' if args.quick else ''}; "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"bfloat16 instructions: {'yes' if models.cpu_has_bfloat16() else 'no'}; "
         f"Keras {keras.__version__} on {keras.backend.backend()}"
     )
     header = [
