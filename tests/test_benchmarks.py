@@ -1,5 +1,6 @@
 """The benchmark scripts run end to end in their quick modes (no timing is asserted)."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,3 +22,20 @@ def test_speed_accuracy_quick_mode_prints_the_table():
     assert [r[0].strip() for r in rows] == ["keras example", "fast"]
     assert rows[0][-1].strip() == "1.00x"  # the example is its own reference
     assert all(float(r[1].split("%")[0]) > 10 for r in rows)  # better than chance
+
+
+def test_api_latency_serves_and_prints_the_table():
+    # A real `mnist-cnn serve` on a free loopback port, a few requests; no timing asserted.
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "api_latency.py"), "--requests", "5", "--warmup", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    rows = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in lines[1:] if line)
+    assert rows["requests"].startswith("5 sequential")
+    assert rows["answer"] == "prediction '7', status ok"  # the drawn 7 is read as a 7
+    assert float(rows["p50"].removesuffix(" ms")) > 0
+    assert re.match(r"finding the digit \d+\.\d\d ms and the model \d+\.\d\d ms", rows["p50 parts"])
