@@ -53,11 +53,13 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
             self.best_epoch = epoch + 1
 
 
-def augmenter(strength: float) -> keras.Sequential:
+def augmenter(strength: float) -> keras.layers.Pipeline:
     """Random rotation (up to 10 degrees x strength), shift and zoom (up to 10% x
     strength): distortions after which a digit is still the same digit."""
     layers = keras.layers
-    return keras.Sequential(
+    # A Pipeline rather than a Sequential model: inside tf.data it stays in TensorFlow
+    # whatever the Keras backend, where a Sequential would hand JAX or torch a graph tensor.
+    return layers.Pipeline(
         [
             layers.RandomRotation(strength * 10 / 360, fill_mode="constant"),
             layers.RandomTranslation(strength * 0.1, strength * 0.1, fill_mode="constant"),
@@ -150,7 +152,8 @@ def train(
     if (
         config.precision == "mixed_bfloat16"
         and not models.cpu_has_bfloat16()
-        and not keras.distribution.list_devices("gpu")
+        # Not list_devices("gpu"): the JAX backend raises where it has no GPU.
+        and not any(d.startswith("gpu") for d in keras.distribution.list_devices())
     ):
         print(
             "note: this CPU has no bfloat16 instructions (AVX512_BF16 or AMX), so "
