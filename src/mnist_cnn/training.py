@@ -178,7 +178,8 @@ def train(
         metrics=["accuracy"],
         # Several steps per call of the compiled function: for a small model the
         # per-step Python overhead is otherwise a fifth of the time or more.
-        steps_per_execution=STEPS_PER_EXECUTION,
+        # Keras' torch backend runs one step at a time.
+        steps_per_execution=1 if keras.backend.backend() == "torch" else STEPS_PER_EXECUTION,
     )
 
     run_dir = runs.create_run_dir(config.runs_dir, config.name, prefix=config.model)
