@@ -57,6 +57,16 @@ def cpu_has_bfloat16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
     return False
 
 
+def has_gpu() -> bool:
+    """Whether the Keras backend in use sees a GPU."""
+    if keras.backend.backend() == "torch":  # it has no keras.distribution
+        import torch
+
+        return torch.cuda.is_available()
+    # All devices, not list_devices("gpu"): the JAX backend raises where it has no GPU.
+    return any(device.startswith("gpu") for device in keras.distribution.list_devices())
+
+
 def resolve_precision(precision: str) -> str:
     """Precision "auto" becomes "mixed_bfloat16" where the CPU has bfloat16 instructions,
     else "float32"; other values are returned as they are.

@@ -152,8 +152,7 @@ def train(
     if (
         config.precision == "mixed_bfloat16"
         and not models.cpu_has_bfloat16()
-        # Not list_devices("gpu"): the JAX backend raises where it has no GPU.
-        and not any(d.startswith("gpu") for d in keras.distribution.list_devices())
+        and not models.has_gpu()
     ):
         print(
             "note: this CPU has no bfloat16 instructions (AVX512_BF16 or AMX), so "
