@@ -127,16 +127,21 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def reading_stages(model: str | None, png: bytes) -> tuple[Callable, Callable]:
+def reading_stages(model: str | None, png: bytes) -> tuple[Callable, Callable, str]:
     """The two stages of reading `png` in this process, with the model the server
-    loads: finding the digits (decoding included), and the model reading them
-    (three views of each digit). A request costs these plus HTTP and the server."""
+    loads and as it runs it: finding the digits (decoding included), and the model
+    reading them (three views of each digit), and what runs the model. A request
+    costs these plus HTTP and the server."""
     from mnist_cnn import imaging
     from mnist_cnn.inference import DigitReader
 
-    reader = DigitReader.load(model)
+    reader = DigitReader.load(model, litert=True)  # as the server loads it
     crops = imaging.extract_digits(png)
-    return (lambda: imaging.extract_digits(png), lambda: reader.read_crops([crops]))
+    return (
+        lambda: imaging.extract_digits(png),
+        lambda: reader.read_crops([crops]),
+        reader.engine,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
     png = drawn_digit_png()
     body, content_type = request_body(png, args.body)
-    stages = reading_stages(args.model, png)
+    *stages, engine = reading_stages(args.model, png)
     stage_times: tuple[list[float], list[float]] = ([], [])
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -211,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("body", f"{args.body}, {len(body):,} bytes (PNG 280x140, {len(png):,} bytes)"),
         ("answer", f"prediction {reading['prediction']!r}, status {reading['status']}"),
-        ("model", f"{model['name']} ({model['params']:,} parameters)"),
+        ("model", f"{model['name']} ({model['params']:,} parameters), run by {engine}"),
         ("machine", f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()}"),
         ("load avg", "before {:.2f} {:.2f} {:.2f} (1, 5, 15 min)".format(*load_before)),
         ("python", platform.python_version()),

@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -147,7 +148,7 @@ def test_read_pixels_averages_the_digit_and_its_turns_on_the_evaluation_path(rea
 
 def test_read_probabilities_is_what_the_reader_reads(reader, seed_model):
     images = np.stack([stroke(), stroke().T, np.zeros((28, 28), np.uint8)])
-    got = inference.read_probabilities(seed_model, images)
+    got = inference.read_probabilities(seed_model.predict_on_batch, images)
     assert got.shape == (3, 10) and np.allclose(got.sum(axis=1), 1, atol=1e-5)
     for image, row in zip(images[:2], got[:2], strict=True):
         assert np.allclose(reader.read_pixels(image).digits[0].probabilities, row, atol=1e-5)
@@ -194,16 +195,40 @@ def test_read_batch_makes_one_model_call(reader, monkeypatch):
             page[20:60, 20 + 60 * k : 28 + 60 * k] = 255
         pages.append(page)
     calls = []
-    original = reader.model.predict_on_batch
+    original = reader.predict
 
     def spy(x):
         calls.append(len(x))
         return original(x)
 
-    monkeypatch.setattr(reader.model, "predict_on_batch", spy)
+    monkeypatch.setattr(reader, "predict", spy)
     readings = reader.read_batch(pages)
     assert calls == [4 * 3]  # four digits, each as it is and turned both ways
     assert [len(r.digits) for r in readings] == [1, 0, 3]
     assert [r.status for r in readings][1] == "no digit"
     single = reader.read_image(pages[2])
     assert [d.probabilities for d in single.digits] == [d.probabilities for d in readings[2].digits]
+
+
+def test_litert_reads_the_same_probabilities_as_keras(seed_model, reader):
+    fast = DigitReader(seed_model, name="untrained", litert=True)
+    assert (fast.engine, reader.engine) == ("LiteRT", "Keras")
+    page = np.zeros((60, 200), np.uint8)
+    page[10:50, 20:28] = page[10:50, 90:130] = 255
+    page[20:40, 100:120] = 0  # a "1" and a "0"
+    for pages in ([page], [page, page.T, np.zeros((9, 9), np.uint8)]):  # new batch sizes
+        for a, b in zip(fast.read_batch(pages), reader.read_batch(pages), strict=True):
+            assert [d.box for d in a.digits] == [d.box for d in b.digits]
+            for da, db in zip(a.digits, b.digits, strict=True):
+                assert np.allclose(da.probabilities, db.probabilities, atol=1e-5)
+
+
+def test_litert_is_not_used_where_it_cannot_run_the_model(monkeypatch):
+    # bfloat16 layers export to TensorFlow ops that LiteRT does not ship.
+    bf16 = models.build("seed", precision="mixed_bfloat16")
+    assert inference.litert_predictor(bf16) is None
+    reader = DigitReader(bf16, name="bf16", litert=True)
+    assert reader.engine == "Keras" and reader.read_pixels(stroke()).digits
+    # LiteRT not installed.
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    assert inference.litert_predictor(models.build("seed")) is None

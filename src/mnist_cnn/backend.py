@@ -8,19 +8,25 @@ still reach the user because they are raised, not printed, during the import.
     from mnist_cnn.backend import keras
 """
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
 import mnist_cnn  # noqa: F401  (sets KERAS_BACKEND before Keras is imported)
 
 
-def _import_tensorflow_quietly() -> None:
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """File descriptor 2 pointed at /dev/null for a moment: C++ runtimes (TensorFlow's
+    start-up, LiteRT's "Created TensorFlow Lite XNNPACK delegate") print there
+    directly, whatever the log level."""
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         sys.stderr.flush()
         os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -28,7 +34,8 @@ def _import_tensorflow_quietly() -> None:
 
 
 if os.environ["KERAS_BACKEND"] == "tensorflow" and "tensorflow" not in sys.modules:
-    _import_tensorflow_quietly()
+    with quiet_stderr():
+        import tensorflow  # noqa: F401
 
 import keras  # noqa: E402
 

@@ -319,7 +319,7 @@ def run_board(model: str | os.PathLike | None = None, size: tuple[int, int] = WI
     require_pygame()
     from mnist_cnn.inference import DigitReader
 
-    reader = DigitReader.load(model)
+    reader = DigitReader.load(model, litert=True)
     try:
         screen = open_window(size)
         caption = f"Digit Board \u00b7 {reader.info.get('name') or 'model'}"

@@ -94,7 +94,7 @@ def evaluate_run(
     metrics = score(probabilities, y_test)
     # Also as `mnist-cnn predict` and the server read digits: each one averaged
     # with itself turned a little either way (`inference.read_probabilities`).
-    read = read_probabilities(model, x_test).argmax(axis=1)
+    read = read_probabilities(model.predict_on_batch, x_test).argmax(axis=1)
     metrics["test_accuracy_with_turns"] = float((read == y_test).mean())
     metrics["test_errors_with_turns"] = int((read != y_test).sum())
     if not quiet:
