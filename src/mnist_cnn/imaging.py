@@ -546,7 +546,7 @@ def stroke_ratio(mask: np.ndarray) -> float:
     if box is None:
         return 0.0
     rows, cols = box
-    return stroke_width(mask) / float(max(rows.stop - rows.start, cols.stop - cols.start))
+    return stroke_width(mask[box]) / float(max(rows.stop - rows.start, cols.stop - cols.start))
 
 
 def _thicken_hairline(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
