@@ -243,7 +243,10 @@ def test_no_ink_no_digit():
     paper = photograph(np.zeros((300, 400)), rng, noise=8.0)  # shading and noise only
     static = rng.integers(0, 256, (200, 300), dtype=np.uint8)  # random pixels
     black = np.zeros((50, 50), np.uint8)
-    for gray in (blank, paper, static, black):
+    speck = np.full((10, 10), 255, np.uint8)
+    speck[5, 5] = 100  # smaller than any digit
+    strips = [np.full(shape, 255, np.uint8) for shape in ((1, 300), (3, 5000), (5000, 3))]
+    for gray in (blank, paper, static, black, speck, *strips):
         assert extract_digits(gray) == []
     assert extract_digits(encode(paper, quality=30)) == []
 
@@ -342,6 +345,26 @@ def test_unreadable_images(tmp_path):
     for source, message in cases:
         with pytest.raises(ImageError, match=message):
             extract_digits(source)
+
+
+def test_polarity_of_tight_crops(digits):
+    """A crop that the digit touches on every side: its border is mostly, not all, paper."""
+    x, _ = digits
+    right = 0
+    for digit in x[:200]:
+        crop = digit[imaging.ink_box(digit > 0)].astype(np.float32)
+        right += imaging._dark_ink(255 - crop) + (not imaging._dark_ink(crop))
+    assert right >= 0.98 * 400
+
+
+def test_float_and_unusual_modes():
+    page = np.full((60, 80), 230, np.uint8)
+    page[10:50, 36:44] = 25
+    expected = [d.box for d in extract_digits(page)]
+    as_float = Image.fromarray(page.astype(np.float32) / 255, "F")  # float images in 0-1
+    assert [d.box for d in extract_digits(as_float)] == expected
+    with pytest.raises(ImageError, match="LAB"):
+        extract_digits(Image.new("LAB", (50, 50)))
 
 
 def test_otsu_and_ink_map():

@@ -289,6 +289,15 @@ def test_bad_uploads(client, good_png, case):
         ({"json": {"pixels": [[0] * 28] * 27}}, 422, "(27, 28)"),
         ({"json": {"pixels": [[0] * 28] * 27 + [[0] * 27]}}, 422, "rows differ"),
         ({"json": {"pixels": [["a"] * 28] * 28}}, 422, "numbers"),
+        ({"json": {"pixels": [[True] * 28] * 28}}, 422, "numbers"),
+        (
+            {
+                "content": b'{"pixels": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+                "headers": {"content-type": "application/json"},
+            },
+            400,
+            "nested",
+        ),
         ({"json": {"pixels": [[300] * 28] * 28}}, 422, "255"),
         ({"json": {"pixels": [[-1] * 28] * 28}}, 422, "255"),
         (
@@ -370,8 +379,9 @@ def test_batch_bad_input(client, good_png):
     assert_error(post(json={"images": good}), 422, "array")
     assert_error(post(json={"files": [good]}), 422, "images")
     assert_error(post(json={"images": [good] * (MAX_BATCH + 1)}), 413, str(MAX_BATCH))
-    too_many = [("files", (f"{i}.png", good_png)) for i in range(MAX_BATCH + 1)]
-    assert_error(post(files=too_many), 413, str(MAX_BATCH))
+    for extra in (1, 10):  # Starlette's own limit on files must answer 413 too
+        too_many = [("files", (f"{i}.png", good_png)) for i in range(MAX_BATCH + extra)]
+        assert_error(post(files=too_many), 413, str(MAX_BATCH))
     assert_error(post(json={"images": [good, "%%%"]}), 422, "images[1]")
     not_image = base64.b64encode(b"text").decode()
     assert_error(post(json={"images": [good, not_image]}), 415, "image 1: not an image")

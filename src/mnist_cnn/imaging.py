@@ -249,14 +249,17 @@ def _to_gray(image: Image.Image) -> np.ndarray:
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit or float: stretch to 0-255
         values = np.asarray(image, dtype=np.float64)
         top = values.max()
-        if top > 255:
+        if top > 255 or (image.mode == "F" and 0 < top <= 1):  # float images are often 0-1
             values = values * (255.0 / top)
         return np.clip(np.rint(values), 0, 255).astype(np.uint8)
-    if image.has_transparency_data:
-        rgba = image.convert("RGBA")
-        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(paper, rgba)
-    return np.asarray(image.convert("L"), dtype=np.uint8)
+    try:
+        if image.has_transparency_data:
+            rgba = image.convert("RGBA")
+            paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(paper, rgba)
+        return np.asarray(image.convert("L"), dtype=np.uint8)
+    except ValueError as e:  # colour modes Pillow cannot convert, such as LAB
+        raise ImageError(f"cannot read {image.mode} images ({e})") from None
 
 
 # -- 2-4. ink ------------------------------------------------------------------------------
@@ -295,9 +298,7 @@ def _dark_ink(gray: np.ndarray) -> bool:
     >>> _dark_ink(paper), _dark_ink(255 - paper)
     (True, False)
     """
-    height, width = gray.shape
-    factor = max(1.0, max(height, width) / 128)
-    small = _resize(gray, (round(width / factor), round(height / factor)), Image.BOX)
+    small = _shrink(gray, 128)
     if min(small.shape) > 8:
         small = ndimage.gaussian_filter(small, 1.0)
     rows, cols = np.indices(small.shape)
@@ -314,6 +315,11 @@ def _dark_ink(gray: np.ndarray) -> bool:
     far = max(8.0, 4 * float(spread))  # well beyond the noise of the background
     darker = -detail[detail < -far].sum()
     lighter = detail[detail > far].sum()
+    if darker == lighter == 0:
+        # Nothing stands that far out: a tight crop, whose ink on every side widens
+        # the spread. The plane still follows the background on most of the border,
+        # so the ink is on the side of the larger excursions from it.
+        darker, lighter = -np.percentile(detail, 1), np.percentile(detail, 99)
     return bool(darker > lighter)
 
 
@@ -337,8 +343,7 @@ def _background(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
     copy, since lighting varies slowly.
     """
     height, width = gray.shape
-    factor = max(1.0, max(height, width) / 96)
-    small = _resize(gray, (round(width / factor), round(height / factor)), Image.BOX)
+    small = _shrink(gray, 96)
     close = ndimage.grey_closing if dark_ink else ndimage.grey_opening
     longer = max(small.shape)
 
@@ -431,6 +436,8 @@ def _segment(mask: np.ndarray) -> list[Piece]:
         for i, (rows, cols) in enumerate(boxes)
         if areas[i] >= max(4, SPECK * areas.max())
     ]
+    if not pieces:  # specks only
+        return []
     # Pieces that overlap horizontally are one digit: the bar of a 5, a gap in a stroke.
     pieces.sort(key=lambda p: p[1].start)
     merged = True
@@ -558,6 +565,14 @@ def _thicken_hairline(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
     radius = (MNIST_STROKE - ratio) * max(mask.shape) / 2  # pixels to add on each side
     outside = ndimage.distance_transform_edt(~mask)
     return np.maximum(soft, np.clip(radius + 0.5 - outside, 0.0, 1.0) * 255.0)
+
+
+def _shrink(values: np.ndarray, longest: int) -> np.ndarray:
+    """Box-averaged down so that the longer side is at most `longest` (never 0 pixels)."""
+    height, width = values.shape
+    factor = max(1.0, max(height, width) / longest)
+    size = (max(1, round(width / factor)), max(1, round(height / factor)))
+    return _resize(values, size, Image.BOX) if factor > 1 else values
 
 
 def _resize(values: np.ndarray, size: tuple[int, int], resample) -> np.ndarray:

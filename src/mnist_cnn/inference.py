@@ -357,7 +357,7 @@ def validate_pixels(pixels) -> np.ndarray:
         array = np.asarray(pixels)
     except ValueError:
         raise MnistCnnError("pixels must be 28 rows of 28 numbers; the rows differ") from None
-    if array.dtype.kind not in "biuf":
+    if array.dtype.kind not in "iuf":
         raise MnistCnnError(f"pixels must be numbers 0-255, got {array.dtype.name} values")
     if array.shape != (IMAGE_SIZE, IMAGE_SIZE):
         raise MnistCnnError(f"pixels must be 28x28, got shape {array.shape}")

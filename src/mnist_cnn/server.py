@@ -45,6 +45,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mnist_cnn import __version__
@@ -212,6 +213,8 @@ def _parse_json(body: bytes) -> dict:
         value = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as e:
         raise _fail(400, f"the body is not valid JSON ({e})") from None
+    except RecursionError:
+        raise _fail(400, "the body's JSON is nested too deeply") from None
     if not isinstance(value, dict):
         raise _fail(422, f"expected a JSON object, got {type(value).__name__}")
     return value
@@ -305,13 +308,16 @@ async def _batch_sources(request: Request) -> list[bytes]:
     if not body:
         raise _fail(400, "the request body is empty; send multipart 'files' or JSON 'images'")
     if media == "multipart/form-data":
-        async with request.form(max_files=MAX_BATCH + 1, max_fields=MAX_FIELDS) as form:
-            items = form.getlist("files")
-            if not items:
-                raise _fail(422, "multipart field 'files' is missing: send one or more images")
-            if len(items) > MAX_BATCH:
-                raise _fail(413, f"at most {MAX_BATCH} images per batch")
-            return [await _upload_bytes(item, "files") for item in items]
+        try:
+            async with request.form(max_files=MAX_BATCH, max_fields=MAX_FIELDS) as form:
+                items = form.getlist("files")
+                if not items:
+                    raise _fail(422, "multipart field 'files' is missing: send one or more images")
+                return [await _upload_bytes(item, "files") for item in items]
+        except StarletteHTTPException as e:  # Starlette stops parsing past max_files
+            if "too many files" in str(e.detail).lower():
+                raise _fail(413, f"at most {MAX_BATCH} images per batch") from None
+            raise
     if media == "application/json":
         return await run_in_threadpool(_json_batch, body)
     raise _fail(
