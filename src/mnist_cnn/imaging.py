@@ -298,7 +298,7 @@ def _dark_ink(gray: np.ndarray) -> bool:
     >>> _dark_ink(paper), _dark_ink(255 - paper)
     (True, False)
     """
-    small = _shrink(gray, 128)
+    small, _ = _shrink(gray, 128)
     if min(small.shape) > 8:
         small = ndimage.gaussian_filter(small, 1.0)
     rows, cols = np.indices(small.shape)
@@ -343,7 +343,7 @@ def _background(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
     copy, since lighting varies slowly.
     """
     height, width = gray.shape
-    small = _shrink(gray, 96)
+    small, _ = _shrink(gray, 96)
     close = ndimage.grey_closing if dark_ink else ndimage.grey_opening
     longer = max(small.shape)
 
@@ -567,12 +567,15 @@ def _thicken_hairline(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.maximum(soft, np.clip(radius + 0.5 - outside, 0.0, 1.0) * 255.0)
 
 
-def _shrink(values: np.ndarray, longest: int) -> np.ndarray:
-    """Box-averaged down so that the longer side is at most `longest` (never 0 pixels)."""
+def _shrink(values: np.ndarray, longest: int) -> tuple[np.ndarray, float]:
+    """Float32 copy box-averaged down so that the longer side is at most `longest`
+    (never 0 pixels), and the factor from its pixels to the original's."""
     height, width = values.shape
     factor = max(1.0, max(height, width) / longest)
+    if factor == 1:
+        return values.astype(np.float32), factor
     size = (max(1, round(width / factor)), max(1, round(height / factor)))
-    return _resize(values, size, Image.BOX) if factor > 1 else values
+    return _resize(values, size, Image.BOX), factor
 
 
 def _resize(values: np.ndarray, size: tuple[int, int], resample) -> np.ndarray:
@@ -620,12 +623,7 @@ def find_digits(gray: np.ndarray) -> list[DigitCrop]:
     """
     gray = np.asarray(gray)
     height, width = gray.shape
-    factor = max(1.0, max(height, width) / WORK_SIZE)  # working pixel -> original pixels
-    if factor > 1:
-        size = (max(1, round(width / factor)), max(1, round(height / factor)))
-        work = _resize(gray, size, Image.BOX)
-    else:
-        work = gray.astype(np.float32)
+    work, factor = _shrink(gray, WORK_SIZE)  # factor: working pixel -> original pixels
     found = _ink_mask(ink_map(work))
     if found is None:
         return []
