@@ -246,7 +246,12 @@ def test_no_ink_no_digit():
     speck = np.full((10, 10), 255, np.uint8)
     speck[5, 5] = 100  # smaller than any digit
     strips = [np.full(shape, 255, np.uint8) for shape in ((1, 300), (3, 5000), (5000, 3))]
-    for gray in (blank, paper, static, black, speck, *strips):
+    dot = np.full((100, 100), 230, np.uint8)
+    dot[50, 50] = 20  # one dark pixel on noiseless paper
+    dashes = [np.full(shape, 255, np.uint8) for shape in ((4, 1200), (40, 1200))]
+    dashes[0][1:3, 100:1100] = 0  # a rule across a thin strip: once "23 digits"
+    dashes[1][15:25, 100:1100] = 0
+    for gray in (blank, paper, static, black, speck, *strips, dot, *dashes):
         assert extract_digits(gray) == []
     assert extract_digits(encode(paper, quality=30)) == []
 

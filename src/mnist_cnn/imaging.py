@@ -17,8 +17,9 @@ uint8 arrays, one per digit, left to right:
    not stand out from the background noise has no digit;
 5. segment: connected components of the ink; tiny specks are dropped, pieces
    that overlap horizontally (a broken stroke) are one digit, short pieces join
-   a digit they touch (else they are dots or dashes, and dropped), a blob much
-   wider than tall (touching digits) is cut at the thinnest column of ink;
+   a digit they touch (else they are dots or dashes, and dropped, as are a lone
+   speck or dash), a blob much wider than tall (touching digits) is cut at the
+   thinnest column of ink;
 6. normalise each digit as MNIST was made: hairlines thickened to MNIST's stroke
    width, longer side to 20 px with anti-aliasing, grey levels kept, centre of
    mass at (14, 14) of a 28x28 field.
@@ -78,6 +79,8 @@ SPECK = 0.04  # components smaller than this share of the largest one are dirt
 OVERLAP = 0.5  # pieces overlapping this much of the narrower one's width are one digit
 FRAGMENT = 0.5  # pieces shorter than this share of the tallest are parts of a digit ...
 NEAR = 0.2  # ... when this close to it (share of the tallest height), else dropped
+MIN_SIDE = 6  # pixels: a lone blob smaller than this (a speck, a dot) is no digit ...
+LINE = 1.5  # ... nor one wider than tall and under this many stroke widths tall (a dash)
 # Touching digits: a blob wider than WIDE times its height is cut where its column of
 # ink is thinner than THIN times the typical column, or anyway beyond VERY_WIDE. On
 # MNIST 2.4% of single digits are wider than 1.3 times their height, 0.2% than 1.8.
@@ -459,6 +462,7 @@ def _segment(mask: np.ndarray) -> list[Piece]:
         nearest = int(np.argmin(gaps))
         if gaps[nearest] <= NEAR * tallest:
             digits[nearest] = _union(digits[nearest], piece)
+    digits = [digit for digit in digits if _digit_shaped(digit[2])]
     return sorted(
         (part for digit in digits for part in _split_wide(*digit)), key=lambda p: p[1].start
     )
@@ -475,6 +479,16 @@ def _one_digit(a: Piece, b: Piece) -> bool:
     width = max(ca.stop, cb.stop) - min(ca.start, cb.start)
     height = max(ra.stop, rb.stop) - min(ra.start, rb.start)
     return columns > 0 and rows > 0 and width <= height
+
+
+def _digit_shaped(own: np.ndarray) -> bool:
+    """Whether a piece of ink, all that is left of it, can be a digit: a speck cannot,
+    nor can a single stroke lying on its side (a dash, an underline, a ruled line),
+    which would otherwise be cut into many "touching digits"."""
+    height, width = own.shape
+    if max(height, width) < MIN_SIDE:
+        return False
+    return width <= WIDE * height or height >= LINE * stroke_width(own)
 
 
 def _union(a: Piece, b: Piece) -> Piece:
