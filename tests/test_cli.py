@@ -2,8 +2,10 @@
 no traceback)."""
 
 import os
+import shutil
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -91,7 +93,26 @@ def test_evaluate_folder_without_model(capsys, tmp_path):
 def test_evaluate_corrupt_model_file(capsys, tmp_path):
     bad = tmp_path / "model.keras"
     bad.write_bytes(b"not a zip archive")
+    assert_one_line_error(capsys, main(["evaluate", str(bad)]), "not a Keras model")
+    with zipfile.ZipFile(bad, "w") as archive:  # a zip archive, but no Keras model
+        archive.writestr("notes.txt", "hello")
     assert_one_line_error(capsys, main(["evaluate", str(bad)]), "cannot load the model")
+
+
+@pytest.mark.parametrize("shapes", [((32, 32, 3), 10), ((28, 28, 1), 3)])
+def test_evaluate_and_ensemble_refuse_a_model_for_other_data(capsys, tmp_path, shapes):
+    from mnist_cnn.backend import keras
+
+    (shape, classes), other = shapes, tmp_path / "other.keras"
+    layers = [keras.Input(shape), keras.layers.Flatten(), keras.layers.Dense(classes)]
+    keras.Sequential(layers).save(other)
+    expected = "expected a 28x28x1 MNIST input and 10 class probabilities"
+    assert_one_line_error(capsys, main(["evaluate", str(other)]), expected)
+    shutil.copy(other, tmp_path / "copy.keras")
+    members = [str(other), str(tmp_path / "copy.keras")]
+    code = main(["ensemble", *members, "--runs-dir", str(tmp_path / "runs")])
+    assert_one_line_error(capsys, code, expected)
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize(
@@ -99,8 +120,11 @@ def test_evaluate_corrupt_model_file(capsys, tmp_path):
     [
         (["--model", "nope"], "unknown model 'nope'"),
         (["--epochs", "0"], "epochs must be at least 1"),
-        (["--lr", "-1"], "learning rate must be positive"),
+        (["--lr", "-1"], "learning rate must be a positive number"),
+        (["--lr", "nan"], "learning rate must be a positive number, got nan"),
+        (["--seed", "-1"], "seed must be in [0, 2**32)"),
         (["--val-fraction", "1.5"], "between 0 and 1"),
+        (["--val-fraction", "0.0001"], "each side of the split needs at least 10"),
         (["--name", "../escape"], "plain folder name"),
     ],
 )

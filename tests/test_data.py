@@ -98,6 +98,24 @@ def test_split_rejects_bad_fraction(fraction, mnist):
         data.split_train_val(mnist.x_val, mnist.y_val, fraction)
 
 
+def test_split_needs_every_class_on_both_sides_and_a_valid_seed(mnist):
+    x, y = mnist.x_val, mnist.y_val  # 6,000 images
+    for fraction in (0.001, 0.999):  # 6 images on one side, for 10 classes
+        with pytest.raises(DataError, match="each side of the split needs at least 10"):
+            data.split_train_val(x, y, fraction)
+    assert len(data.split_train_val(x, y, 0.002)[3]) == 12
+    for seed in (-1, 2**32):
+        with pytest.raises(DataError, match="seed must be in"):
+            data.split_train_val(x, y, 0.1, seed=seed)
+
+
+def test_data_dir_that_is_a_file(tmp_path):
+    file = tmp_path / "mnist.zip"
+    file.write_bytes(b"")
+    with pytest.raises(DataError, match="is not a folder"):
+        data.locate_files(file)
+
+
 def test_limit_keeps_full_validation_and_test(mnist_dir):
     small = data.load_mnist(mnist_dir, limit=100)
     assert len(small.x_train) == 100 and len(small.x_val) == 6000 and len(small.x_test) == 10000

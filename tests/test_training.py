@@ -1,6 +1,7 @@
 """Training pieces: presets, the input pipeline, schedules, checkpoints, ensembles."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -136,6 +137,24 @@ def test_checkpoint_publishes_only_complete_files(tmp_path):
     assert runs.load_model(tmp_path / "model.keras").count_params() == model.count_params()
 
 
+def test_a_failure_before_the_first_checkpoint_leaves_no_run_folder(tmp_path, mnist_dir):
+    class DiskFull(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raise OSError(28, "No space left on device")
+
+    config = TrainConfig(model="seed", epochs=1, limit=512, runs_dir=str(tmp_path), name="r")
+    with pytest.raises(OSError, match="No space"):
+        training.train(config, verbose=0, extra_callbacks=[DiskFull()])
+    assert list(tmp_path.iterdir()) == []  # the same --name can be used again
+
+
+def test_json_files_must_hold_objects(tmp_path):
+    path = tmp_path / "metrics.json"
+    path.write_text("[]")
+    with pytest.raises(MnistCnnError, match="expected a JSON object, found list"):
+        runs.read_json(path)
+
+
 def test_create_run_dir_never_reuses_a_folder(tmp_path):
     first = runs.create_run_dir(tmp_path, None, "cnn")
     second = runs.create_run_dir(tmp_path, None, "cnn")
@@ -184,3 +203,23 @@ def test_ensemble_command_saves_a_loadable_evaluated_run(tmp_path, model_file, c
     assert f"their training time: {member['train_seconds']:,.0f} s in all" in out
     assert runs.load_model(tmp_path / "ens").count_params() == 2 * 34826
     assert main(["ensemble", str(other), str(other), "--runs-dir", str(tmp_path)]) == 1
+    relative = os.path.relpath(other)  # the same file named two ways
+    assert main(["ensemble", str(other), relative, "--runs-dir", str(tmp_path)]) == 1
+
+
+def test_ensemble_that_fails_leaves_no_run_folder(tmp_path, model_file, capsys):
+    from mnist_cnn.cli import main
+
+    other = tmp_path / "other"
+    other.mkdir()
+    models.build("seed").save(other / "model.keras")
+    args = ["ensemble", str(model_file.parent), str(other), "--runs-dir", str(tmp_path / "runs")]
+    assert main([*args, "--data-dir", str(tmp_path / "no-such-folder")]) == 1
+    (other / "metrics.json").write_text('{"test_accuracy": null, "train_seconds": "n/a"}')
+    for metrics in ("[]", "{"):
+        (other / "metrics.json").write_text(metrics)
+        assert main([*args, "--name", "ens"]) == 1
+    assert not (tmp_path / "runs").exists()
+    (other / "metrics.json").write_text('{"test_accuracy": null, "train_seconds": "n/a"}')
+    assert main([*args, "--name", "ens"]) == 0  # the name was not taken by the failures
+    assert "unknown" in capsys.readouterr().out

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from mnist_cnn.errors import MnistCnnError
@@ -59,8 +60,10 @@ class TrainConfig:
         for field in ("epochs", "batch_size", "patience"):
             if getattr(self, field) < 1:
                 raise MnistCnnError(f"{field} must be at least 1, got {getattr(self, field)}")
-        if self.lr <= 0:
-            raise MnistCnnError(f"learning rate must be positive, got {self.lr}")
+        if not 0 < self.lr < math.inf:  # NaN fails both
+            raise MnistCnnError(f"learning rate must be a positive number, got {self.lr}")
+        if not 0 <= self.seed < 2**32:
+            raise MnistCnnError(f"seed must be in [0, 2**32), got {self.seed}")
         if not 0 <= self.label_smoothing < 1:
             raise MnistCnnError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0 <= self.ema < 1:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import struct
 import zlib
@@ -183,7 +184,8 @@ def locate_files(data_dir: str | os.PathLike | None = None) -> tuple[dict[str, P
     if folder:
         folder = Path(folder)
         if not folder.is_dir():
-            raise DataError(f"data folder {folder} does not exist")
+            problem = "is not a folder" if folder.exists() else "does not exist"
+            raise DataError(f"data folder {folder} {problem}")
         paths = {name: _find_local(folder, name) for name in FILES}
         missing = [f"{name}.gz" for name, p in paths.items() if p is None]
         if missing:
@@ -209,6 +211,14 @@ def split_train_val(
 
     if not 0 < val_fraction < 1:
         raise DataError(f"validation fraction must be between 0 and 1, got {val_fraction}")
+    if not 0 <= seed < 2**32:
+        raise DataError(f"seed must be in [0, 2**32), got {seed}")
+    n_val, classes = math.ceil(val_fraction * len(y)), len(np.unique(y))
+    if min(n_val, len(y) - n_val) < classes:  # stratified: each side needs every class
+        raise DataError(
+            f"validation fraction {val_fraction} leaves {n_val} of {len(y)} images for "
+            f"validation; each side of the split needs at least {classes}"
+        )
     x_train, x_val, y_train, y_val = train_test_split(
         x, y, test_size=val_fraction, random_state=seed, stratify=y
     )

@@ -10,10 +10,12 @@ like any other run.
 
 from __future__ import annotations
 
+import math
 import os
+import shutil
 from pathlib import Path
 
-from mnist_cnn import evaluation, runs
+from mnist_cnn import data, evaluation, runs
 from mnist_cnn.backend import keras
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.preprocessing import INPUT_SHAPE
@@ -39,38 +41,52 @@ def make_ensemble(
     data_dir: str | os.PathLike | None = None,
 ) -> Path:
     """Average the models in `paths` (run folders or ``.keras`` files), save the
-    ensemble as a new run folder and evaluate it on the test set."""
+    ensemble as a new run folder and evaluate it on the test set.
+
+    Everything that can fail on the inputs is checked first; if saving or the
+    evaluation fails after all, the new run folder is removed again."""
     files = [runs.resolve_model_file(p) for p in paths]
-    if len(set(files)) != len(files):
+    if len({f.resolve() for f in files}) != len(files):
         raise MnistCnnError("the same model is named twice; an ensemble needs distinct members")
-    members = [runs.load_model(f) for f in files]
-    model = average_models(members)
+    model = average_models([runs.load_model(f) for f in files])
+    member_metrics = [runs.read_json(f.parent / runs.METRICS_FILE) for f in files]
+    member_accuracy = [_number(m.get("test_accuracy")) for m in member_metrics]
+    train_seconds = round(sum(_number(m.get("train_seconds")) or 0 for m in member_metrics), 2)
+    test_set = data.load_test_set(data_dir)
 
     run_dir = runs.create_run_dir(runs_dir, name, prefix="ensemble")
-    member_metrics = [runs.read_json(f.parent / runs.METRICS_FILE) for f in files]
-    member_accuracy = [m.get("test_accuracy") for m in member_metrics]
-    train_seconds = round(sum(m.get("train_seconds", 0) for m in member_metrics), 2)
-    runs.write_json(
-        run_dir / runs.CONFIG_FILE,
-        {
-            "config": {"model": "ensemble", "members": [str(f) for f in files]},
-            "versions": runs.library_versions(),
-        },
-    )
-    runs.atomic_write(run_dir / runs.MODEL_FILE, model.save)
-    runs.write_json(
-        run_dir / runs.METRICS_FILE,
-        {
-            "model": "ensemble",
-            "members": len(files),
-            "member_test_accuracy": member_accuracy,
-            "train_seconds": train_seconds,
-        },
-    )
-    print(f"Ensemble of {len(files)} models saved to {run_dir}")
-    accuracies = ", ".join("unknown" if a is None else f"{a:.2%}" for a in member_accuracy)
-    print(
-        f"Members' test accuracy: {accuracies}; their training time: {train_seconds:,.0f} s in all"
-    )
-    evaluation.evaluate_run(run_dir, data_dir=data_dir)
+    try:
+        runs.write_json(
+            run_dir / runs.CONFIG_FILE,
+            {
+                "config": {"model": "ensemble", "members": [str(f) for f in files]},
+                "versions": runs.library_versions(),
+            },
+        )
+        runs.atomic_write(run_dir / runs.MODEL_FILE, model.save)
+        runs.write_json(
+            run_dir / runs.METRICS_FILE,
+            {
+                "model": "ensemble",
+                "members": len(files),
+                "member_test_accuracy": member_accuracy,
+                "train_seconds": train_seconds,
+            },
+        )
+        print(f"Ensemble of {len(files)} models saved to {run_dir}")
+        accuracies = ", ".join("unknown" if a is None else f"{a:.2%}" for a in member_accuracy)
+        print(
+            f"Members' test accuracy: {accuracies}; "
+            f"their training time: {train_seconds:,.0f} s in all"
+        )
+        evaluation.evaluate_run(run_dir, test_set)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)  # no half-made run to trip over
+        raise
     return run_dir
+
+
+def _number(value) -> float | None:
+    """A member's recorded figure, or None where it is missing or not a number."""
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if is_number and math.isfinite(value) else None

@@ -89,6 +89,9 @@ def evaluate_run(
     """
     model_file = runs.resolve_model_file(path)
     model = runs.load_model(model_file)
+    out = Path(out) if out is not None else runs.run_dir_of(model_file)
+    if out is not None:
+        runs.read_json(out / runs.METRICS_FILE)  # a broken one fails now, not after the work
     x_test, y_test = test_set if test_set is not None else data.load_test_set(data_dir)
     probabilities = predict_probabilities(model, x_test)
     metrics = score(probabilities, y_test)
@@ -100,7 +103,6 @@ def evaluate_run(
     if not quiet:
         print(format_table(metrics))
 
-    out = Path(out) if out is not None else runs.run_dir_of(model_file)
     if out is None:
         return metrics
     out.mkdir(parents=True, exist_ok=True)

@@ -136,13 +136,7 @@ class DigitReader:
     ):
         if not 0.0 <= threshold <= 1.0:
             raise MnistCnnError(f"threshold must be between 0 and 1, got {threshold}")
-        input_shape = tuple(getattr(model, "input_shape", ()) or ())[1:]
-        output_shape = tuple(getattr(model, "output_shape", ()) or ())[1:]
-        if input_shape != (IMAGE_SIZE, IMAGE_SIZE, 1) or output_shape != (NUM_CLASSES,):
-            raise MnistCnnError(
-                f"model {name!r} takes {input_shape} and gives {output_shape}; "
-                "expected a 28x28x1 MNIST input and 10 class probabilities"
-            )
+        runs.check_shapes(model, name)
         self.model = model
         self.name = name
         self.threshold = float(threshold)

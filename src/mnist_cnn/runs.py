@@ -18,11 +18,13 @@ import json
 import os
 import platform
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.preprocessing import INPUT_SHAPE, NUM_CLASSES
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
@@ -75,12 +77,16 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def read_json(path: Path) -> dict:
+    """The JSON object in `path`; {} if there is no such file."""
     try:
-        return json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text())
     except FileNotFoundError:
         return {}
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise MnistCnnError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise MnistCnnError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
 
 
 def update_json(path: Path, new: dict) -> dict:
@@ -141,17 +147,32 @@ def run_dir_of(model_file: Path) -> Path | None:
 
 
 def load_model(path: str | os.PathLike):
-    """Load a model from a run folder or ``.keras`` file, with a clear error if
-    the file is corrupt or not a Keras model."""
+    """Load an MNIST classifier from a run folder or ``.keras`` file, with a clear
+    error if the file is corrupt, not a Keras model, or not a 28x28x1 -> 10 model."""
     from mnist_cnn.backend import keras
 
     model_file = resolve_model_file(path)
+    if not zipfile.is_zipfile(model_file):
+        raise MnistCnnError(f"{model_file}: not a Keras model (a .keras file is a zip archive)")
     try:
-        return keras.models.load_model(model_file, compile=False)
+        model = keras.models.load_model(model_file, compile=False)
     except Exception as e:  # Keras raises many types for a bad archive
         raise MnistCnnError(
             f"{model_file}: cannot load the model ({type(e).__name__}: {e})"
         ) from None
+    check_shapes(model, str(model_file))
+    return model
+
+
+def check_shapes(model, name: str) -> None:
+    """A clear error unless `model` takes 28x28x1 images and gives 10 probabilities."""
+    input_shape = tuple(getattr(model, "input_shape", ()) or ())[1:]
+    output_shape = tuple(getattr(model, "output_shape", ()) or ())[1:]
+    if input_shape != INPUT_SHAPE or output_shape != (NUM_CLASSES,):
+        raise MnistCnnError(
+            f"model {name!r} takes {input_shape} and gives {output_shape}; "
+            "expected a 28x28x1 MNIST input and 10 class probabilities"
+        )
 
 
 def export_for_inference(run_dir: str | os.PathLike, dest: str | os.PathLike) -> Path:

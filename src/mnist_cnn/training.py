@@ -238,6 +238,10 @@ def train(
         )
     except KeyboardInterrupt:
         interrupted = True
+    except BaseException:
+        if checkpoint.best_epoch is None:  # a full disk, say: nothing worth keeping
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     finally:
         ctrl_c.on_train_end()  # Keras skips it when interrupted
     interrupted = interrupted or ctrl_c.pressed
