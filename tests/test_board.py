@@ -166,6 +166,53 @@ def test_s_saves_the_drawing_as_png(board, mnist, tmp_path, monkeypatch, capsys)
     assert len(list(tmp_path.glob("digit-board-*.png"))) == 2
 
 
+def test_a_save_that_cannot_be_made_says_why_and_leaves_no_file(
+    board, mnist, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    post(key(pygame.K_s))  # an empty board
+    board.process_events()
+    assert board.message == "nothing to save: the board is empty"
+    assert list(tmp_path.iterdir()) == []
+
+    post(*trace(first_digit(mnist, 5), left=250))
+    board.process_events()
+    assert board.save(tmp_path / "no-such-folder") is None
+    assert board.message.startswith("could not save: ")
+
+    def disk_full(self, fp, *args, **kwargs):
+        with open(fp, "wb") as f:
+            f.write(b"\x89PNG")  # a few bytes, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", disk_full)
+    post(key(pygame.K_s))
+    board.process_events()  # the window stays; the reason is shown
+    assert board.running and board.message == "could not save: No space left on device"
+    assert list(tmp_path.iterdir()) == []  # no empty or partial PNG
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()  # the folder the board was started in is deleted
+    post(key(pygame.K_s))
+    board.process_events()
+    assert board.running and board.message.startswith("could not save: ")
+
+
+def test_long_messages_fit_the_status_bar(board):
+    font, room = board.hint_font, 300
+    path = "saved /home/someone/a/very/long/folder/name/digit-board-20261127-120000.png"
+    short = board_module._fit(path, font, room)
+    assert font.size(short)[0] <= room
+    assert short.startswith("saved") and short.endswith(".png") and "..." in short
+    assert board_module._fit("saved x.png", font, room) == "saved x.png"
+    board.message = path
+    board.render()  # draws without error; a stroke then clears the stale message
+    board.handle(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=(100, 100), button=1))
+    assert board.message == ""
+
+
 def test_strokes_are_continuous_and_stay_on_the_canvas(board):
     r = board.brush_radius
     post(

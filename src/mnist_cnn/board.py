@@ -22,6 +22,7 @@ Example (the same from Python):
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -30,7 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image
 
+from mnist_cnn import runs
 from mnist_cnn.errors import MnistCnnError
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # no greeting on import
@@ -128,6 +131,7 @@ class DigitBoard:
         elif self._pressed(event, pygame.MOUSEBUTTONDOWN):
             if self.canvas.get_rect().collidepoint(event.pos):  # not on the status bar
                 self._last_pos = event.pos
+                self.message = ""  # "saved ..." no longer describes the board
                 self._dab(event.pos)
         elif event.type == pygame.MOUSEMOTION and self._last_pos is not None:
             if event.buttons[0]:
@@ -190,22 +194,29 @@ class DigitBoard:
         """Save the ink as ``digit-board-YYYYmmdd-HHMMSS.png`` (the S key).
 
         The PNG holds only the drawing, white on black, so `mnist-cnn predict`
-        can read it again. Returns the path, or None if it could not be written
-        (the reason is shown in the status bar rather than closing the window).
+        can read it again. Returns the path, or None if there was nothing to save
+        or it could not be written (the reason is shown in the status bar rather
+        than closing the window; a failed save leaves no partial file).
         """
-        folder = Path.cwd() if folder is None else Path(folder)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = folder / f"digit-board-{stamp}.png"
-        n = 2
-        while path.exists():  # two saves within a second
-            path = folder / f"digit-board-{stamp}-{n}.png"
-            n += 1
-        try:
-            pygame.image.save(self.canvas, str(path))
-        except (pygame.error, OSError) as e:
-            self.message = f"could not save: {e}"
+        pixels = self.pixels()
+        if not pixels.any():
+            self.message = "nothing to save: the board is empty"
             return None
-        self.message = f"saved {path}"
+        try:
+            folder = Path.cwd() if folder is None else Path(folder)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            path = folder / f"digit-board-{stamp}.png"
+            n = 2
+            while path.exists():  # two saves within a second
+                path = folder / f"digit-board-{stamp}-{n}.png"
+                n += 1
+            # Pillow, not pygame.image.save: pygame ignores failed writes (a full
+            # disk) and reports a saved but empty file.
+            runs.atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"))
+        except OSError as e:
+            self.message = f"could not save: {e.strerror or e}"
+            return None
+        self.message = f"saved {path.name}"
         print(f"Saved the drawing to {path}")
         return path
 
@@ -273,10 +284,21 @@ class DigitBoard:
         hint = self.hint_font.render(HELP, True, HINT)
         self.screen.blit(hint, hint.get_rect(bottomleft=(bar.left + 16, bar.bottom - 6)))
         if self.message:
-            note = self.hint_font.render(self.message, True, NOTE)
-            place = note.get_rect(bottomright=(bar.right - 16, bar.bottom - 6))
-            place.left = max(place.left, hint.get_width() + 48)  # long paths: never cover help
-            self.screen.blit(note, place)
+            room = bar.width - hint.get_width() - 64  # right of the help, never over it
+            note = self.hint_font.render(_fit(self.message, self.hint_font, room), True, NOTE)
+            self.screen.blit(note, note.get_rect(bottomright=(bar.right - 16, bar.bottom - 6)))
+
+
+@functools.lru_cache(maxsize=16)  # called every frame with the same message
+def _fit(text: str, font: pygame.font.Font, width: int) -> str:
+    """`text`, shortened in the middle with "..." until `font` renders it within
+    `width` pixels: the start (what happened) and the end (the file, the reason) stay."""
+    if font.size(text)[0] <= width:
+        return text
+    head, tail = len(text) // 2, len(text) // 2
+    while head and font.size(f"{text[:head]}...{text[-tail:]}")[0] > width:
+        head, tail = head - 1, max(1, tail - 1)
+    return f"{text[:head]}...{text[-tail:]}" if head else text[-tail:]
 
 
 def open_window(size: tuple[int, int] = WINDOW_SIZE) -> pygame.Surface:
