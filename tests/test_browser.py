@@ -198,3 +198,60 @@ def test_upload_an_image_and_see_api_errors(page, mnist, tmp_path):
     text.write_text("not a picture")
     page.set_input_files("#upload", str(text))
     expect(page.get_by_role("alert")).to_contain_text("not an image")
+
+
+def test_clear_in_the_middle_of_a_stroke(page):
+    from playwright.sync_api import expect
+
+    box = page.locator("#ink").bounding_box()
+    x0, y0, h = box["x"], box["y"], box["height"]
+    page.mouse.move(x0 + 0.5 * h, y0 + 0.2 * h)
+    page.mouse.down()
+    page.mouse.move(x0 + 0.5 * h, y0 + 0.5 * h, steps=4)
+    page.keyboard.press("n")  # the stroke ends here; the moves after it draw nothing
+    page.mouse.move(x0 + 0.5 * h, y0 + 0.8 * h, steps=4)
+    page.mouse.up()
+    assert ink_pixels(page) == 0
+    draw_one(page, 1.0)  # and the next stroke works (the page fixture fails on JS errors)
+    expect(page.locator("#number")).to_have_text("1")
+
+
+def test_an_answer_that_is_not_json_is_shown_as_such(page):
+    from playwright.sync_api import expect
+
+    page.route(
+        "**/api/predict*",
+        lambda route: route.fulfill(status=502, body="<html>Bad Gateway</html>"),
+    )
+    draw_one(page, 1.0)
+    expect(page.get_by_role("alert")).to_have_text("The server answered 502 (Bad Gateway).")
+
+
+def test_uploads_are_shown_as_read_and_large_ones_sent_smaller(page, tmp_path):
+    from PIL import Image, ImageDraw
+    from playwright.sync_api import expect
+
+    # A white "1" on a transparent background: the server reads it over white paper,
+    # so it finds no digit, and the board shows it over white too.
+    clear = Image.new("RGBA", (140, 140), (0, 0, 0, 0))
+    ImageDraw.Draw(clear).line([(70, 20), (70, 120)], fill=(255, 255, 255, 255), width=12)
+    clear.save(tmp_path / "white-on-clear.png")
+    page.set_input_files("#upload", str(tmp_path / "white-on-clear.png"))
+    expect(page.locator("#result")).to_have_attribute("data-status", "no digit")
+    centre = page.evaluate(
+        """() => {
+          const c = document.getElementById('ink');
+          const pixel = c.getContext('2d').getImageData(c.width * 0.3, c.height / 2, 1, 1);
+          return Array.from(pixel.data);
+        }"""
+    )
+    assert centre[:3] == [255, 255, 255]  # white paper where the image is transparent
+
+    # 7,000 x 6,000 pixels: more than the server takes (40 megapixels); the page sends
+    # a smaller copy, which is read.
+    big = Image.new("L", (7000, 6000), 255)
+    ImageDraw.Draw(big).line([(3500, 1000), (3450, 5000)], fill=0, width=400)
+    big.save(tmp_path / "big.png")
+    page.set_input_files("#upload", str(tmp_path / "big.png"))
+    expect(page.locator("#source-note")).to_contain_text("sent as a smaller copy", timeout=30_000)
+    expect(page.locator("#number")).to_have_text("1", timeout=30_000)

@@ -340,6 +340,7 @@ def test_unreadable_images(tmp_path):
         (png[:20], r"^image is truncated or corrupt \(PNG data"),
         (np.random.default_rng(6).bytes(5000), r"^not an image file \(unknown format"),
         (text, r"^not an image file \(it looks like text\)$"),
+        (b'<?xml version="1.0"?><svg width="9"/>', r"^not an image file we read \(an SVG"),
         (str(empty), "^empty file$"),
         (tmp_path / "missing.png", "^no such file$"),
         (tmp_path, "^is a folder"),

@@ -211,6 +211,8 @@ def _not_an_image(data: bytes) -> str:
         is_text = b"\x00" not in sample
     except UnicodeDecodeError:
         is_text = False
+    if is_text and b"<svg" in sample.lower():
+        return "not an image file we read (an SVG drawing; send PNG, JPEG, BMP, WebP or GIF)"
     if is_text:
         return "not an image file (it looks like text)"
     return "not an image file (unknown format; PNG, JPEG, BMP, WebP or GIF expected)"

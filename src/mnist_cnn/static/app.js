@@ -12,6 +12,11 @@
   const EXPORT_HEIGHT = 140;
   const STROKE = 0.065; // pen width as a share of the board's height
   const LIVE_DELAY_MS = 150; // while drawing, read at most this often
+  // Uploads the server would refuse (over 10 MB or 40 megapixels) are sent as a smaller copy:
+  // a 48-megapixel phone photo still has its digits, at a few megapixels.
+  const UPLOAD_BYTES = 8e6;
+  const UPLOAD_PIXELS = 16e6;
+  const UPLOAD_SIDE = 4096; // the longer side of the smaller copy
   const PAPER = "#111318"; // on screen; the PNG sent is pure white on black
   const INK = "#f7f7f7";
   const NAMES = ["Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine"];
@@ -99,6 +104,9 @@
     ctx.fillRect(0, 0, w, h);
     if (state.upload?.image) {
       const r = fitRect(state.upload.image, w, h);
+      // Transparent parts over white paper, as the server reads them.
+      ctx.fillStyle = "#fff";
+      ctx.fillRect(r.x, r.y, r.w, r.h);
       ctx.drawImage(state.upload.image, r.x, r.y, r.w, r.h);
     }
     penStyle(ctx, h, color);
@@ -131,6 +139,7 @@
   ink.addEventListener("pointermove", (event) => {
     if (event.pointerId !== state.active) return;
     const stroke = state.strokes[state.strokes.length - 1];
+    if (!stroke) return;
     const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
     const { h } = boardSize();
     const ctx = ink.getContext("2d");
@@ -210,21 +219,30 @@
     const form = new FormData();
     form.append("file", file, file.name || "board.png");
     let response;
-    let body;
     try {
       response = await fetch("/api/predict?inputs=png", { method: "POST", body: form });
-      body = await response.json();
     } catch (err) {
       if (generation === state.generation) showError("Cannot reach the server. Is it running?");
       return;
     }
+    // A proxy in between may answer with an HTML or text page instead of JSON.
+    const body = await response.json().catch(() => null);
     if (generation !== state.generation) return; // the board was cleared meanwhile
-    if (!response.ok) {
-      showError(body?.detail || `The server answered ${response.status}.`);
+    if (!response.ok || body === null) {
+      const status = `${response.status}${response.statusText ? ` (${response.statusText})` : ""}`;
+      showError(detailOf(body) || `The server answered ${status}.`);
       return;
     }
     state.frame = frame;
     showReading(body);
+  }
+
+  function detailOf(body) {
+    // This server says what is wrong in "detail": a sentence, or FastAPI's list of problems.
+    const detail = body?.detail;
+    if (typeof detail === "string") return detail;
+    if (Array.isArray(detail)) return detail.map((d) => d?.msg ?? String(d)).join("; ");
+    return "";
   }
 
   // ---- Showing the reading.
@@ -375,10 +393,11 @@
       const tw = ctx.measureText(text).width + 12;
       const th = font + 8;
       const ty = by - th >= 0 ? by - th : by;
+      const tx = Math.max(0, Math.min(bx - (chosen ? 1.75 : 1), w - tw)); // whole on the board
       ctx.fillStyle = "#ff453a";
-      ctx.fillRect(bx - (chosen ? 1.75 : 1), ty, tw, th);
+      ctx.fillRect(tx, ty, tw, th);
       ctx.fillStyle = "#fff";
-      ctx.fillText(text, bx + 6 - (chosen ? 1.75 : 1), ty + th / 2 + 1);
+      ctx.fillText(text, tx + 6, ty + th / 2 + 1);
     });
   }
 
@@ -400,6 +419,11 @@
   }
 
   function clearBoard() {
+    if (state.active !== null) {
+      // Cleared mid-stroke (N, or Clear with another finger): that stroke ends here.
+      if (ink.hasPointerCapture(state.active)) ink.releasePointerCapture(state.active);
+      state.active = null;
+    }
     state.generation += 1;
     state.strokes = [];
     if (state.upload?.url) URL.revokeObjectURL(state.upload.url);
@@ -435,10 +459,30 @@
       image.onerror = () => resolve(false); // not something the browser can show: the API says why
       image.src = url;
     });
-    state.upload = { file, url, image: loaded ? image : null };
-    sourceNote.textContent = `${file.name}: draw to start over`;
+    const big = file.size > UPLOAD_BYTES || image.naturalWidth * image.naturalHeight > UPLOAD_PIXELS;
+    const sent = loaded && big ? await smallerCopy(image, file.name) : file;
+    state.upload = { file: sent, url, image: loaded ? image : null };
+    sourceNote.textContent = loaded
+      ? `${file.name}${sent === file ? "" : " (sent as a smaller copy)"}: draw to start over`
+      : `${file.name}: this browser cannot show it; the reading is the server's`;
     redrawInk();
     readBoard();
+  }
+
+  function smallerCopy(image, name) {
+    // A JPEG with the longer side UPLOAD_SIDE, on white, as the server would read it.
+    const scale = Math.min(1, UPLOAD_SIDE / Math.max(image.naturalWidth, image.naturalHeight));
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.round(image.naturalWidth * scale);
+    canvas.height = Math.round(image.naturalHeight * scale);
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
+    const stem = name.replace(/\.[^.]*$/, "");
+    return new Promise((resolve) =>
+      canvas.toBlob((blob) => resolve(new File([blob], `${stem}.jpg`, { type: "image/jpeg" })), "image/jpeg", 0.92),
+    );
   }
 
   $("clear").addEventListener("click", clearBoard);
@@ -453,10 +497,13 @@
     wrap.classList.add("dragging");
   });
   wrap.addEventListener("dragleave", () => wrap.classList.remove("dragging"));
-  wrap.addEventListener("drop", (event) => {
+  // A file dropped anywhere on the page is read: beside the board, the browser would
+  // otherwise open it in place of the page, and the drawing would be lost.
+  document.addEventListener("dragover", (event) => event.preventDefault());
+  document.addEventListener("drop", (event) => {
     event.preventDefault();
     wrap.classList.remove("dragging");
-    useFile(event.dataTransfer.files[0]);
+    if (event.dataTransfer?.files?.length) useFile(event.dataTransfer.files[0]);
   });
 
   document.addEventListener("keydown", (event) => {
@@ -487,6 +534,15 @@
   }
 
   new ResizeObserver(resize).observe(wrap);
+  // Zooming or moving to a screen of another pixel density changes no CSS size: watch it too.
+  function watchDensity() {
+    const query = matchMedia(`(resolution: ${window.devicePixelRatio}dppx)`);
+    query.addEventListener("change", () => {
+      resize();
+      watchDensity();
+    }, { once: true });
+  }
+  watchDensity();
   resize();
   resetReading();
   showModel();
