@@ -87,7 +87,7 @@ def test_load_falls_back_to_the_packaged_model(tmp_path, monkeypatch, seed_model
 def test_load_errors(tmp_path):
     broken = tmp_path / "broken.keras"
     broken.write_bytes(b"not a zip archive")
-    with pytest.raises(MnistCnnError, match="cannot load the model"):
+    with pytest.raises(MnistCnnError, match="not a Keras model"):
         DigitReader.load(broken)
     with pytest.raises(MnistCnnError, match="no such run folder or model file"):
         DigitReader.load(tmp_path / "missing")
