@@ -359,8 +359,27 @@ def test_polarity_of_tight_crops(digits):
     right = 0
     for digit in x[:200]:
         crop = digit[imaging.ink_box(digit > 0)].astype(np.float32)
-        right += imaging._dark_ink(255 - crop) + (not imaging._dark_ink(crop))
+        right += imaging._border(255 - crop)[0] + (not imaging._border(crop)[0])
     assert right >= 0.98 * 400
+
+
+def test_bold_digits_cropped_tight_read_as_with_a_margin(digits):
+    """A marker digit cropped to its ink, so that its strokes run along the border and
+    most of the border may be ink: the same input as with a margin of background."""
+    x, _ = digits
+    for dark_ink in (False, True):
+        distances = []
+        for digit in x[:60]:
+            alpha = ink(digit, 80, thickness=2.5)  # strokes over a quarter of the height
+            alpha = alpha[imaging.ink_box(alpha > 0.5)]
+            tight, framed = (
+                np.clip(230 * (1 - 0.8 * a) if dark_ink else 255 * a, 0, 255).astype(np.uint8)
+                for a in (alpha, np.pad(alpha, 48))
+            )
+            found, reference = extract_digits(tight), extract_digits(framed)
+            assert len(found) == len(reference) == 1  # once, some were found as no digit
+            distances.append(np.abs(found[0].pixels.astype(float) - reference[0].pixels).mean())
+        assert np.mean(distances) < 1.0, (dark_ink, np.mean(distances))  # once 1.5-6
 
 
 def test_float_and_unusual_modes():

@@ -71,7 +71,7 @@ HAIRLINE = 0.07
 
 EDGE = 0.5  # grey levels kept below the ink threshold, as a share of it
 CORE = 75  # percentile of a digit's ink level that becomes full white (255)
-WINDOW = (0.2, 0.5)  # background window, share of the longer side: 3 stroke widths within
+MIN_WINDOW = 0.2  # the background window: 3 stroke widths, at least this share of the side
 WORK_SIZE = 1024  # larger images are analysed at this longer side (boxes are mapped back)
 MIN_CONTRAST = 32.0  # ink weaker than this (0-255 scale) is paper texture, not ink
 MIN_SEPARATION = 6.0  # ink must stand this many noise deviations above the background
@@ -273,7 +273,7 @@ def _to_gray(image: Image.Image) -> np.ndarray:
 def ink_map(gray: np.ndarray) -> np.ndarray:
     """Grayscale (H, W) -> ink strength float32 (H, W), 0-255, white ink on black.
 
-    First the polarity (`_dark_ink`), then the background is removed: dark ink on
+    First the polarity (`_border`), then the background is removed: dark ink on
     paper is a reflectance, so dividing by the local paper brightness cancels uneven
     lighting; light ink on a dark ground adds light, so the local background level
     is subtracted.
@@ -286,24 +286,29 @@ def ink_map(gray: np.ndarray) -> np.ndarray:
     [0.0, 150.0, 150.0, 150.0, 150.0, 150.0, 0.0]
     """
     gray = np.asarray(gray, dtype=np.float32)
-    return _remove_background(gray, _dark_ink(gray))
+    dark_ink, plane = _border(gray)
+    return _remove_background(gray, dark_ink, plane)
 
 
-def _dark_ink(gray: np.ndarray) -> bool:
-    """Whether the ink is darker than the background.
+def _border(gray: np.ndarray) -> tuple[bool, np.ndarray]:
+    """Whether the ink is darker than the background, and the background's plane.
 
     The border of an image is mostly background, even when a tight crop lets the
     digit touch it. A plane fitted to the border pixels (ignoring outliers such as
     ink) models the background with its lighting gradient; the ink is then the
-    side, darker or lighter than that plane, with more far-out pixels. Decided on a
-    small copy, for speed.
+    side, darker or lighter than that plane, with more far-out pixels. Fitted on a
+    small copy, for speed; the plane (a, b, c) is the level a + b * row + c * column
+    in the image's own pixels.
 
     >>> paper = np.linspace(120, 240, 80)[None, :].repeat(60, axis=0)  # strong gradient
     >>> paper[10:50, 30:40] = 20
-    >>> _dark_ink(paper), _dark_ink(255 - paper)
+    >>> _border(paper)[0], _border(255 - paper)[0]
     (True, False)
+    >>> level, per_row, per_column = _border(paper)[1]     # 120 + 1.52 per column
+    >>> print(f"{level:.0f}, {abs(per_row):.2f}, {per_column:.2f}")
+    120, 0.00, 1.51
     """
-    small, _ = _shrink(gray, 128)
+    small, factor = _shrink(gray, 128)
     if min(small.shape) > 8:
         small = ndimage.gaussian_filter(small, 1.0)
     rows, cols = np.indices(small.shape)
@@ -325,40 +330,63 @@ def _dark_ink(gray: np.ndarray) -> bool:
         # the spread. The plane still follows the background on most of the border,
         # so the ink is on the side of the larger excursions from it.
         darker, lighter = -np.percentile(detail, 1), np.percentile(detail, 99)
-    return bool(darker > lighter)
+    dark_ink = bool(darker > lighter)
+    # Ink along the border pulls the plane towards it. The background is the level
+    # the pixels on the other side of the ink follow: refit on those within the
+    # noise of the pixels kept so far, until only the background is left.
+    side = -1.0 if dark_ink else 1.0  # the ink's side of the plane
+    keep = side * residual <= 0
+    for _ in range(6):
+        if keep.sum() < 3:
+            break
+        plane = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
+        residual = values - design @ plane
+        noise = 1.4826 * np.median(np.abs(residual[keep])) + 1.0
+        keep = side * residual <= 2 * noise
+    return dark_ink, plane / np.array([1.0, factor, factor])
 
 
-def _remove_background(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
+def _remove_background(gray: np.ndarray, dark_ink: bool, plane: np.ndarray) -> np.ndarray:
     """Ink strength 0-255 with the background, lighting included, taken out."""
-    background = _background(gray, dark_ink)
+    background = _background(gray, dark_ink, plane)
     if not dark_ink:  # light ink adds light to the background
         return np.clip(gray - background, 0, 255)
     # Dark ink absorbs a share of the light that falls on the paper there.
     return np.clip((background - gray) * 255.0 / np.maximum(background, 1.0), 0, 255)
 
 
-def _background(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
+def _background(gray: np.ndarray, dark_ink: bool, plane: np.ndarray) -> np.ndarray:
     """A smooth estimate of the background level without the ink.
 
     A morphological closing (dark ink) or opening (light ink) removes every stroke
     narrower than its window and keeps gradients and shadows; a light blur follows.
     The window must be wider than the strokes, but the smaller it is the closer it
-    follows uneven lighting. So a first estimate with a wide window finds the
-    strokes, and the final window is a few times their width. Computed on a small
-    copy, since lighting varies slowly.
+    follows uneven lighting. So a first estimate with a window as wide as the image
+    finds the strokes, and the final window is a few times their width. Computed on
+    a small copy, since lighting varies slowly.
+
+    Beyond the image's border the background goes on as the border's `plane`. A
+    bold digit cropped tight then meets background past the border, and a window up
+    to the image's size removes it like any other, where a mirrored image would
+    double a stroke along the border and a smaller window would keep its blobs.
     """
     height, width = gray.shape
-    small, _ = _shrink(gray, 96)
+    small, factor = _shrink(gray, 96)
     close = ndimage.grey_closing if dark_ink else ndimage.grey_opening
     longer = max(small.shape)
+    pad = longer // 2 + 1  # half the widest window: the image's longer side
+    rows, cols = (np.indices(np.add(small.shape, 2 * pad)) - pad + 0.5) * factor
+    framed = np.clip(plane[0] + plane[1] * rows + plane[2] * cols, 0, 255).astype(np.float32)
+    framed[pad:-pad, pad:-pad] = small
 
     def level(size: int) -> np.ndarray:
-        return ndimage.uniform_filter(close(small, size=size), max(3, size // 2), mode="nearest")
+        inside = close(framed, size=size)[pad:-pad, pad:-pad]
+        return ndimage.uniform_filter(inside, max(3, size // 2), mode="nearest")
 
-    first = level(max(3, round(WINDOW[1] * longer)))
+    first = level(longer)
     ink = np.abs(small - first)
     mask = ink > max(otsu_threshold(ink), MIN_CONTRAST / 2)
-    size = np.clip(3 * stroke_width(mask), WINDOW[0] * longer, WINDOW[1] * longer)
+    size = np.clip(3 * stroke_width(mask), MIN_WINDOW * longer, longer)
     return _resize(level(max(3, round(float(size)))), (width, height), Image.BILINEAR)
 
 
