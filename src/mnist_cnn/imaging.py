@@ -315,12 +315,24 @@ def _border(gray: np.ndarray) -> tuple[bool, np.ndarray]:
     edge = np.zeros(small.shape, bool)
     edge[[0, -1], :] = edge[:, [0, -1]] = True
     design = np.stack([np.ones(edge.sum()), rows[edge], cols[edge]], axis=1)
-    values, keep = small[edge], np.ones(edge.sum(), bool)
-    for _ in range(3):  # least squares, then again without the outliers
-        plane = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
-        residual = values - design @ plane
-        spread = 1.4826 * np.median(np.abs(residual[keep])) + 1.0
-        keep = np.abs(residual) <= 3 * spread
+    values = small[edge]
+
+    def fit(keep: np.ndarray, rounds: int, accept, plane=None):
+        """Least squares on the kept border pixels, then again on those `accept`ed
+        given their residuals and the kept ones' spread (a robust noise level);
+        `plane` stays if too few are kept."""
+        residual = spread = None
+        for _ in range(rounds):
+            if keep.sum() < 3:
+                break
+            plane = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
+            residual = values - design @ plane
+            spread = 1.4826 * float(np.median(np.abs(residual[keep]))) + 1.0
+            keep = accept(residual, spread)
+        return plane, residual, spread
+
+    # Both sides' outliers (ink) left out.
+    plane, residual, spread = fit(np.ones(len(values), bool), 3, lambda r, s: np.abs(r) <= 3 * s)
     detail = small - (plane[0] + plane[1] * rows + plane[2] * cols)
     far = max(8.0, 4 * float(spread))  # well beyond the noise of the background
     darker = -detail[detail < -far].sum()
@@ -335,14 +347,7 @@ def _border(gray: np.ndarray) -> tuple[bool, np.ndarray]:
     # the pixels on the other side of the ink follow: refit on those within the
     # noise of the pixels kept so far, until only the background is left.
     side = -1.0 if dark_ink else 1.0  # the ink's side of the plane
-    keep = side * residual <= 0
-    for _ in range(6):
-        if keep.sum() < 3:
-            break
-        plane = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
-        residual = values - design @ plane
-        noise = 1.4826 * np.median(np.abs(residual[keep])) + 1.0
-        keep = side * residual <= 2 * noise
+    plane, _, _ = fit(side * residual <= 0, 6, lambda r, s: side * r <= 2 * s, plane)
     return dark_ink, plane / np.array([1.0, factor, factor])
 
 
