@@ -87,6 +87,7 @@ def test_an_empty_board_reads_no_digit(board):
     assert len(red_pixels(board.render())) == 0
 
 
+@pytest.mark.slow
 def test_a_traced_mnist_seven_is_boxed_and_named(board, mnist):
     post(*trace(first_digit(mnist, 7), left=250))
     assert board.process_events()
@@ -105,6 +106,7 @@ def test_a_traced_mnist_seven_is_boxed_and_named(board, mnist):
     assert len(red_pixels(board.canvas)) == 0
 
 
+@pytest.mark.slow
 def test_two_digits_side_by_side_read_as_one_number(board, mnist):
     post(*trace(first_digit(mnist, 4), left=40), *trace(first_digit(mnist, 2), left=460))
     board.process_events()
@@ -134,6 +136,7 @@ def test_an_unsure_digit_is_named_with_a_question_mark(reader, screen):
     assert len(red_pixels(doubtful.render())) > 100
 
 
+@pytest.mark.slow
 def test_n_clears_the_board(board, mnist):
     post(*trace(first_digit(mnist, 0), left=250))
     board.process_events()
@@ -147,6 +150,7 @@ def test_n_clears_the_board(board, mnist):
     assert len(red_pixels(board.render())) == 0
 
 
+@pytest.mark.slow
 def test_s_saves_the_drawing_as_png(board, mnist, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     post(*trace(first_digit(mnist, 5), left=250), key(pygame.K_s))
@@ -166,6 +170,7 @@ def test_s_saves_the_drawing_as_png(board, mnist, tmp_path, monkeypatch, capsys)
     assert len(list(tmp_path.glob("digit-board-*.png"))) == 2
 
 
+@pytest.mark.slow
 def test_a_save_that_cannot_be_made_says_why_and_leaves_no_file(
     board, mnist, tmp_path, monkeypatch
 ):
@@ -252,6 +257,7 @@ def test_escape_and_closing_the_window_quit(board):
     assert board.process_events() is False
 
 
+@pytest.mark.slow
 def test_run_board_draws_saves_and_quits(model_file, mnist, tmp_path, monkeypatch, capsys):
     """The window loop end to end: events arrive once the window is open."""
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")

@@ -22,9 +22,12 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)"
+    ),
+]
 
 
 def free_port() -> int:
@@ -183,6 +186,7 @@ def test_draw_read_clear_and_a_number(page):
     expect(number).to_have_text("–")
 
 
+@pytest.mark.slow
 def test_upload_an_image_and_see_api_errors(page, mnist, tmp_path):
     from PIL import Image
     from playwright.sync_api import expect

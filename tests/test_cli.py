@@ -53,6 +53,7 @@ def test_models_lists_registry_without_tensorflow_noise():
     assert result.stderr == ""
 
 
+@pytest.mark.slow
 def test_data_prints_statistics_and_writes_figures(tmp_path, capsys, mnist_dir):
     assert main(["data", "--data-dir", str(mnist_dir), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -72,6 +73,7 @@ def test_data_with_missing_folder(capsys, tmp_path):
     assert_one_line_error(capsys, code, "does not exist")
 
 
+@pytest.mark.slow
 def test_data_with_corrupt_file(capsys, tmp_path, mnist_dir):
     for name in os.listdir(mnist_dir):
         if name.endswith(".gz"):
@@ -128,12 +130,12 @@ def test_evaluate_and_ensemble_refuse_a_model_for_other_data(capsys, tmp_path, s
         (["--name", "../escape"], "plain folder name"),
     ],
 )
-def test_train_rejects_bad_options(capsys, tmp_path, args, fragment):
+def test_train_rejects_bad_options(capsys, tmp_path, args, fragment, fake_mnist_dir):
     code = main(["train", "--runs-dir", str(tmp_path), *args])
     assert_one_line_error(capsys, code, fragment)
 
 
-def test_train_never_overwrites_a_run(capsys, tmp_path):
+def test_train_never_overwrites_a_run(capsys, tmp_path, fake_mnist_dir):
     (tmp_path / "mine").mkdir()
     code = main(["train", "--runs-dir", str(tmp_path), "--name", "mine"])
     assert_one_line_error(capsys, code, "already exists")
@@ -145,7 +147,7 @@ def test_bad_option_value_is_a_usage_error():
 
 
 def test_full_disk_is_one_line_and_leaves_no_partial_file(
-    capsys, tmp_path, monkeypatch, model_file
+    capsys, tmp_path, monkeypatch, model_file, fake_mnist_dir
 ):
     import errno
     from pathlib import Path

@@ -52,6 +52,7 @@ def test_read_idx_errors_name_the_file(tmp_path):
         data.read_idx(cut)
 
 
+@pytest.mark.slow
 def test_checksum_catches_modified_data(tmp_path, mnist_dir):
     labels = data.read_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz").copy()
     labels[0] = (labels[0] + 1) % 10  # still a well-formed IDX file
@@ -60,6 +61,7 @@ def test_checksum_catches_modified_data(tmp_path, mnist_dir):
         data.read_idx(path, data.FILES["t10k-labels-idx1-ubyte"][1])
 
 
+@pytest.mark.slow
 def test_real_mnist_loads_with_expected_shapes(mnist):
     assert mnist.x_train.shape == (54000, 28, 28) and mnist.x_val.shape == (6000, 28, 28)
     assert mnist.x_test.shape == (10000, 28, 28) and mnist.x_train.dtype == np.uint8
@@ -67,6 +69,7 @@ def test_real_mnist_loads_with_expected_shapes(mnist):
     assert set(np.unique(mnist.y_test)) == set(range(10))
 
 
+@pytest.mark.slow
 def test_uncompressed_files_are_accepted(tmp_path, mnist_dir):
     for name in data.FILES:
         (tmp_path / name).write_bytes(gzip.decompress((mnist_dir / f"{name}.gz").read_bytes()))
@@ -74,12 +77,14 @@ def test_uncompressed_files_are_accepted(tmp_path, mnist_dir):
     assert x.shape == (10000, 28, 28) and y.shape == (10000,)
 
 
+@pytest.mark.slow
 def test_data_dir_lacking_files_says_which(tmp_path, mnist_dir):
     shutil.copy(mnist_dir / "train-images-idx3-ubyte.gz", tmp_path)
     with pytest.raises(DataError, match="lacks train-labels-idx1-ubyte.gz, t10k-images"):
         data.locate_files(tmp_path)
 
 
+@pytest.mark.slow
 def test_split_is_deterministic_and_stratified(mnist):
     x, y = mnist.x_train[:20000], mnist.y_train[:20000]
     a = data.split_train_val(x, y, 0.25, seed=3)
@@ -92,12 +97,14 @@ def test_split_is_deterministic_and_stratified(mnist):
     assert np.allclose(share, 0.25, atol=0.01)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fraction", [0, 1, -0.1, 1.5])
 def test_split_rejects_bad_fraction(fraction, mnist):
     with pytest.raises(DataError, match="between 0 and 1"):
         data.split_train_val(mnist.x_val, mnist.y_val, fraction)
 
 
+@pytest.mark.slow
 def test_split_needs_every_class_on_both_sides_and_a_valid_seed(mnist):
     x, y = mnist.x_val, mnist.y_val  # 6,000 images
     for fraction in (0.001, 0.999):  # 6 images on one side, for 10 classes
@@ -116,6 +123,7 @@ def test_data_dir_that_is_a_file(tmp_path):
         data.locate_files(file)
 
 
+@pytest.mark.slow
 def test_limit_keeps_full_validation_and_test(mnist_dir):
     small = data.load_mnist(mnist_dir, limit=100)
     assert len(small.x_train) == 100 and len(small.x_val) == 6000 and len(small.x_test) == 10000
@@ -134,6 +142,7 @@ def test_offline_without_data_says_how_to_provide_it(no_local_data, monkeypatch)
         data.locate_files()
 
 
+@pytest.mark.slow
 def test_download_verifies_caches_and_falls_back_to_second_mirror(
     no_local_data, monkeypatch, mnist_dir, tmp_path
 ):
@@ -167,6 +176,7 @@ def test_download_verifies_caches_and_falls_back_to_second_mirror(
         server.server_close()
 
 
+@pytest.mark.slow
 def test_describe_reports_every_split(mnist):
     text = data.describe(mnist)
     for word in ("train", "validation", "test", "54000x28x28", "uint8", "class"):

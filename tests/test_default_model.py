@@ -3,11 +3,13 @@
 import json
 
 import numpy as np
+import pytest
 
 from mnist_cnn import evaluation, runs
 from mnist_cnn.inference import DEFAULT_MODEL, DigitReader
 
 
+@pytest.mark.slow
 def test_shipped_model_has_the_recorded_test_accuracy(mnist):
     recorded = json.loads((DEFAULT_MODEL.parent / "metrics.json").read_text())
     model = runs.load_model(DEFAULT_MODEL)
@@ -19,6 +21,7 @@ def test_shipped_model_has_the_recorded_test_accuracy(mnist):
     assert config["config"]["preset"] == "default"
 
 
+@pytest.mark.slow
 def test_reader_falls_back_to_the_shipped_model(tmp_path, monkeypatch, mnist):
     monkeypatch.chdir(tmp_path)  # no runs/ here
     reader = DigitReader.load()

@@ -9,9 +9,12 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from mnist_cnn import models, runs
 from mnist_cnn.cli import main
+
+pytestmark = pytest.mark.slow
 
 
 def test_train_then_evaluate_on_real_mnist(tmp_path, capsys):

@@ -36,6 +36,7 @@ def test_guide_uses_only_the_public_api(notebook):
         assert step in code
 
 
+@pytest.mark.slow
 def test_guide_runs_in_quick_mode(tmp_path, monkeypatch, mnist_dir):
     from nbclient import NotebookClient
 

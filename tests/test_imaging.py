@@ -99,6 +99,7 @@ CONDITIONS = [  # (height in px, options)
 ]
 
 
+@pytest.mark.slow
 def test_photos_become_mnist_style_inputs(digits):
     """One digit per photo, its longer side 20 px and its centre of mass at (14, 14)."""
     rng = np.random.default_rng(0)
@@ -120,6 +121,7 @@ def test_photos_become_mnist_style_inputs(digits):
     assert offsets.max() <= 1.5 and offsets.mean() <= 0.6
 
 
+@pytest.mark.slow
 def test_photos_are_read_right(digits, model_file):
     rng = np.random.default_rng(1)
     x, y = digits
@@ -139,6 +141,7 @@ def test_photos_are_read_right(digits, model_file):
         assert np.abs(np.subtract(reading.digits[0].box, box)).max() <= 6
 
 
+@pytest.mark.slow
 def test_several_digits_left_to_right_with_boxes(digits, model_file):
     x, y = digits
     reader = DigitReader.load(model_file)
@@ -207,6 +210,7 @@ def touching(digits, i: int, j: int):
     return place([a, b], (160, xb + b.shape[1] + 10), [10, xb], [10, 10])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pair", [(1, 8446), (6768, 1671)])
 def test_touching_digits_are_cut(digits, pair):
     page, boxes = touching(digits, *pair)
@@ -256,6 +260,7 @@ def test_no_ink_no_digit():
     assert extract_digits(encode(paper, quality=30)) == []
 
 
+@pytest.mark.slow
 def test_ambiguous_digit_is_uncertain(digits, model_file):
     x, y = digits
     blend = np.mean([x[np.flatnonzero(y == d)[0]] for d in range(10)], axis=0)
@@ -267,6 +272,7 @@ def test_ambiguous_digit_is_uncertain(digits, model_file):
 # -- decoding ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "WEBP", "GIF"])
 def test_formats(digits, fmt):
     rng = np.random.default_rng(4)
@@ -353,6 +359,7 @@ def test_unreadable_images(tmp_path):
             extract_digits(source)
 
 
+@pytest.mark.slow
 def test_polarity_of_tight_crops(digits):
     """A crop that the digit touches on every side: its border is mostly, not all, paper."""
     x, _ = digits
@@ -363,6 +370,7 @@ def test_polarity_of_tight_crops(digits):
     assert right >= 0.98 * 400
 
 
+@pytest.mark.slow
 def test_bold_digits_cropped_tight_read_as_with_a_margin(digits):
     """A marker digit cropped to its ink, so that its strokes run along the border and
     most of the border may be ink: the same input as with a margin of background."""

@@ -134,6 +134,7 @@ def assert_png(path: Path, min_width: int = 300, min_height: int = 100) -> None:
     assert min_width <= width <= 4000 and min_height <= height <= 4000, (path, image.size)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FIGURE_NAMES)
 def test_each_figure_writes_a_valid_png(name, seed_model, test_set, probabilities, tmp_path):
     path = figure_calls(seed_model, test_set, probabilities)[name](tmp_path, "png")
@@ -142,6 +143,7 @@ def test_each_figure_writes_a_valid_png(name, seed_model, test_set, probabilitie
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["learning_curves", "confusion_matrix", "feature_maps"])
 def test_figures_write_svg_on_request(name, seed_model, test_set, probabilities, tmp_path):
     path = figure_calls(seed_model, test_set, probabilities)[name](tmp_path, "svg")
@@ -150,6 +152,7 @@ def test_figures_write_svg_on_request(name, seed_model, test_set, probabilities,
     assert root.tag.endswith("svg") and len(list(root.iter())) > 50
 
 
+@pytest.mark.slow
 def test_a_file_path_picks_the_format_and_a_bad_format_is_refused(test_set, tmp_path):
     x, _ = test_set
     path = plots.pixel_histogram(x, tmp_path / "sub" / "hist.svg")
@@ -221,6 +224,7 @@ def test_expected_calibration_error():
     assert bins["count"].tolist() == [0] * 9 + [4] and bins["accuracy"][-1] == 0.5
 
 
+@pytest.mark.slow
 def test_reliability_diagram_puts_the_ece_in_the_title(probabilities, test_set, tmp_path):
     grab = PageGrabber()
     plots.reliability_diagram(probabilities, test_set[1], tmp_path, pdf=grab)
@@ -248,6 +252,7 @@ def test_occlusion_finds_the_pixels_the_model_uses():
     assert heat[2:7, 2:7].mean() > 0.5 and np.abs(heat[18:24, 18:24]).max() < 1e-9
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kind, features", [("sequential", 1600), ("functional", 128), ("lazy", 676), ("nested", 1600)]
 )

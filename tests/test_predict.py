@@ -48,6 +48,7 @@ def predict(capsys, *args) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.mark.slow
 def test_table(capsys, folder, model_file):
     folder, expected = folder
     code, out, err = predict(capsys, folder, "--model", model_file)
@@ -64,6 +65,7 @@ def test_table(capsys, folder, model_file):
     assert len({row.index(row.split()[1], len(row.split()[0])) for row in rows}) == 1  # aligned
 
 
+@pytest.mark.slow
 def test_json(capsys, folder, model_file):
     folder, expected = folder
     code, out, _ = predict(capsys, folder / "a_one.png", folder, "--model", model_file, "--json")
@@ -97,6 +99,7 @@ def test_json(capsys, folder, model_file):
     }
 
 
+@pytest.mark.slow
 def test_csv(capsys, folder, model_file):
     folder, expected = folder
     code, out, _ = predict(capsys, folder, "--model", model_file, "--csv")
@@ -108,6 +111,7 @@ def test_csv(capsys, folder, model_file):
     assert rows[3]["status"] == "error" and rows[3]["error"].startswith("not an image file")
 
 
+@pytest.mark.slow
 def test_all_readable_exits_0_and_show_writes_figures(capsys, folder, model_file, tmp_path):
     folder, expected = folder
     show = tmp_path / "figures"
@@ -119,6 +123,7 @@ def test_all_readable_exits_0_and_show_writes_figures(capsys, folder, model_file
         assert figure.width > 400 and figure.height > 200
 
 
+@pytest.mark.slow
 def test_missing_paths_and_empty_folders_are_rows(capsys, folder, model_file, tmp_path):
     folder, expected = folder
     empty = tmp_path / "empty"
@@ -133,6 +138,7 @@ def test_missing_paths_and_empty_folders_are_rows(capsys, folder, model_file, tm
     assert rows[2].endswith("error: no image files in this folder")
 
 
+@pytest.mark.slow
 def test_no_model_is_one_clear_line(capsys, folder, tmp_path, monkeypatch):
     folder, expected = folder
     monkeypatch.chdir(tmp_path)

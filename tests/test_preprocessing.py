@@ -46,6 +46,7 @@ def test_nothing_else_scales_pixels():
     assert offenders == []
 
 
+@pytest.mark.slow
 def test_evaluation_path_matches_the_model_on_preprocessed_input(mnist):
     model = models.build("seed")
     images = mnist.x_test[:64]
@@ -53,6 +54,7 @@ def test_evaluation_path_matches_the_model_on_preprocessed_input(mnist):
     assert np.allclose(evaluation.predict_probabilities(model, images), direct, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_training_feeds_the_model_through_preprocess(monkeypatch, mnist_dir, tmp_path):
     """Spy on the function training uses: every image it fits on went through preprocess."""
     from mnist_cnn import training

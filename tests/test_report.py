@@ -95,6 +95,7 @@ def check_html(path, keys: list[str], mime: str = "image/png") -> str:
     return page
 
 
+@pytest.mark.slow
 def test_train_report_writes_pdf_html_and_every_figure(tiny_run):
     pdf, html = tiny_run / report.PDF_FILE, tiny_run / report.HTML_FILE
     check_pdf(pdf, 1 + len(ALL_FIGURES))
@@ -112,6 +113,7 @@ def test_train_report_writes_pdf_html_and_every_figure(tiny_run):
     assert not [p for p in tiny_run.rglob(".*") if p.is_file()]
 
 
+@pytest.mark.slow
 def test_report_command_in_svg_for_a_run_interrupted_before_evaluation(run_copy, capsys):
     # What Ctrl-C during training leaves: metrics without test results.
     metrics = json.loads((run_copy / runs.METRICS_FILE).read_text())
@@ -130,6 +132,7 @@ def test_report_command_in_svg_for_a_run_interrupted_before_evaluation(run_copy,
     assert json.loads((run_copy / runs.METRICS_FILE).read_text()) == kept | {"interrupted": True}
 
 
+@pytest.mark.slow
 def test_a_run_without_model_or_history_gets_what_exists(run_copy):
     (run_copy / runs.MODEL_FILE).unlink()
     pdf, html = report.write_report(run_copy, quiet=True)
@@ -152,6 +155,7 @@ def test_not_a_run_folder_is_one_clear_error(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_a_bad_image_format_is_refused(run_copy):
     with pytest.raises(MnistCnnError, match="unknown image format 'gif'"):
         report.write_report(run_copy, image_format="gif")

@@ -138,6 +138,7 @@ def test_openapi_docs(client):
 # -- Reading digits: every way to send one. -------------------------------------------------
 
 
+@pytest.mark.slow
 def test_real_mnist_digits_as_png_are_read_right(client, mnist):
     """The first 50 test digits, enlarged to PNG drawings: as accurate as the model."""
     images, labels = mnist.x_test[:50], mnist.y_test[:50]
@@ -149,6 +150,7 @@ def test_real_mnist_digits_as_png_are_read_right(client, mnist):
     assert right >= 47, f"only {right} of 50 read right"
 
 
+@pytest.mark.slow
 def test_response_has_exactly_the_documented_shape(client, good_png):
     reading = client.post("/api/predict", files={"file": ("7.png", good_png)}).json()
     assert set(reading) == READING_KEYS
@@ -160,6 +162,7 @@ def test_response_has_exactly_the_documented_shape(client, good_png):
     assert 0 <= x0 < x1 <= 112 and 0 <= y0 < y1 <= 112  # in the sent image's pixels
 
 
+@pytest.mark.slow
 def test_black_on_white_drawing(client, samples):
     response = client.post(
         "/api/predict", files={"file": ("3.png", png_bytes(samples[3], 8, True))}
@@ -167,17 +170,20 @@ def test_black_on_white_drawing(client, samples):
     assert response.json()["prediction"] == "3"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prefix", ["", "data:image/png;base64,"])
 def test_json_base64_image(client, good_png, prefix):
     image = prefix + base64.b64encode(good_png).decode()
     assert client.post("/api/predict", json={"image": image}).json()["prediction"] == "7"
 
 
+@pytest.mark.slow
 def test_raw_image_body(client, good_png):
     response = client.post("/api/predict", content=good_png, headers={"content-type": "image/png"})
     assert response.json()["prediction"] == "7"
 
 
+@pytest.mark.slow
 def test_json_pixels(client, samples):
     pixels = samples[4].tolist()
     assert client.post("/api/predict", json={"pixels": pixels}).json()["prediction"] == "4"
@@ -185,6 +191,7 @@ def test_json_pixels(client, samples):
     assert client.post("/api/predict", json={"pixels": floats}).json()["prediction"] == "4"
 
 
+@pytest.mark.slow
 def test_several_digits_read_as_one_number(client, samples):
     number = png_bytes(side_by_side(samples[4], samples[2], samples[0]))
     reading = client.post("/api/predict", files={"file": ("420.png", number)}).json()
@@ -200,6 +207,7 @@ def test_blank_image_is_no_digit(client):
     assert reading["digits"] == []
 
 
+@pytest.mark.slow
 def test_inputs_on_request(client, samples):
     number = png_bytes(side_by_side(samples[1], samples[8]))
     reading = client.post("/api/predict?inputs=png", files={"file": ("18.png", number)}).json()
@@ -215,6 +223,7 @@ def test_inputs_on_request(client, samples):
     assert np.array(pixels).shape == (28, 28) and 0 <= np.min(pixels) <= np.max(pixels) <= 255
 
 
+@pytest.mark.slow
 def test_batch_multipart_and_json(client, samples):
     files = [("files", (f"{d}.png", png_bytes(samples[d]))) for d in (0, 6, 9)]
     results = client.post("/api/predict/batch", files=files).json()["results"]
@@ -257,6 +266,7 @@ BAD_UPLOADS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", BAD_UPLOADS)
 def test_bad_uploads(client, good_png, case):
     data, statuses = BAD_UPLOADS[case]
@@ -270,6 +280,7 @@ def test_bad_uploads(client, good_png, case):
     assert_still_serving(client, good_png)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("kwargs", "status", "fragment"),
     [
@@ -320,18 +331,21 @@ def test_bad_requests(client, good_png, kwargs, status, fragment):
     assert_still_serving(client, good_png)
 
 
+@pytest.mark.slow
 def test_two_files_where_one_is_expected(client, good_png):
     files = [("file", ("a.png", good_png)), ("file", ("b.png", good_png))]
     assert_error(client.post("/api/predict", files=files), 400, "files")
     assert_still_serving(client, good_png)
 
 
+@pytest.mark.slow
 def test_bad_query_flag(client, good_png):
     response = client.post("/api/predict?inputs=jpeg", files={"file": ("7.png", good_png)})
     assert_error(response, 422, "inputs")
     assert_still_serving(client, good_png)
 
 
+@pytest.mark.slow
 def test_body_over_the_limit(client, good_png):
     """Over 10 MB: refused by Content-Length, and by the bytes really read when a
     chunked request has no length."""
@@ -370,6 +384,7 @@ def test_understated_content_length_is_caught_while_reading():
     assert not seen and sent[0]["status"] == 413
 
 
+@pytest.mark.slow
 def test_batch_bad_input(client, good_png):
     def post(**kwargs):
         return client.post("/api/predict/batch", **kwargs)

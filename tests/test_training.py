@@ -24,6 +24,7 @@ def test_presets_set_only_known_options_and_explicit_values_win():
         TrainConfig.from_preset("slow")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_preset_builds_and_trains_a_few_steps(preset, mnist):
     config = TrainConfig.from_preset(preset)
@@ -38,6 +39,7 @@ def test_every_preset_builds_and_trains_a_few_steps(preset, mnist):
     assert np.isfinite(history.history["loss"][0])
 
 
+@pytest.mark.slow
 def test_dataset_reshuffles_each_epoch_and_keeps_every_image(mnist):
     x, y = preprocess(mnist.x_val[:100]), one_hot(mnist.y_val[:100])
     ds = training.training_dataset(x, y, 32, augment=0, seed=1)
@@ -47,6 +49,7 @@ def test_dataset_reshuffles_each_epoch_and_keeps_every_image(mnist):
     assert not np.array_equal(epochs[0], epochs[1])
 
 
+@pytest.mark.slow
 def test_augmentation_changes_images_but_keeps_them_digits(mnist):
     x = preprocess(mnist.x_test[:32])
     distorted = training.augmenter(1.0)(x, training=True).numpy()
@@ -64,6 +67,7 @@ def test_cosine_schedule_warms_up_then_decays():
     assert training.learning_rate(TrainConfig(schedule="plateau", lr=0.01), 100) == 0.01
 
 
+@pytest.mark.slow
 def test_ema_saves_the_averaged_weights_that_were_validated(tmp_path, mnist_dir):
     from mnist_cnn import data
 
@@ -91,6 +95,7 @@ def test_ema_saves_the_averaged_weights_that_were_validated(tmp_path, mnist_dir)
     assert abs(val_losses[0.9] - val_losses[0.0]) > 0.05
 
 
+@pytest.mark.slow
 def test_a_run_records_the_precision_auto_chose(tmp_path, mnist_dir, monkeypatch, capsys):
     monkeypatch.setattr(models, "cpu_has_bfloat16", lambda: False)
 
@@ -137,6 +142,7 @@ def test_checkpoint_publishes_only_complete_files(tmp_path):
     assert runs.load_model(tmp_path / "model.keras").count_params() == model.count_params()
 
 
+@pytest.mark.slow
 def test_a_failure_before_the_first_checkpoint_leaves_no_run_folder(tmp_path, mnist_dir):
     class DiskFull(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -161,6 +167,7 @@ def test_create_run_dir_never_reuses_a_folder(tmp_path):
     assert first != second and first.is_dir() and second.is_dir()
 
 
+@pytest.mark.slow
 def test_ensemble_averages_member_probabilities(tmp_path, mnist):
     members = []
     for seed in (1, 2, 3):
@@ -177,7 +184,9 @@ def test_ensemble_averages_member_probabilities(tmp_path, mnist):
         ensemble.average_models(members[:1])
 
 
-def test_ensemble_command_saves_a_loadable_evaluated_run(tmp_path, model_file, capsys):
+def test_ensemble_command_saves_a_loadable_evaluated_run(
+    tmp_path, model_file, capsys, fake_mnist_dir
+):
     from mnist_cnn.cli import main
 
     other = tmp_path / "other.keras"
@@ -201,13 +210,14 @@ def test_ensemble_command_saves_a_loadable_evaluated_run(tmp_path, model_file, c
     out = capsys.readouterr().out
     assert f"Members' test accuracy: {member['test_accuracy']:.2%}, unknown;" in out
     assert f"their training time: {member['train_seconds']:,.0f} s in all" in out
-    assert runs.load_model(tmp_path / "ens").count_params() == 2 * 34826
+    params = runs.load_model(model_file).count_params() + 34826
+    assert runs.load_model(tmp_path / "ens").count_params() == params
     assert main(["ensemble", str(other), str(other), "--runs-dir", str(tmp_path)]) == 1
     relative = os.path.relpath(other)  # the same file named two ways
     assert main(["ensemble", str(other), relative, "--runs-dir", str(tmp_path)]) == 1
 
 
-def test_ensemble_that_fails_leaves_no_run_folder(tmp_path, model_file, capsys):
+def test_ensemble_that_fails_leaves_no_run_folder(tmp_path, model_file, capsys, fake_mnist_dir):
     from mnist_cnn.cli import main
 
     other = tmp_path / "other"
