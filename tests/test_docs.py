@@ -1,0 +1,110 @@
+"""The README and the documentation site: commands that exist, pages that exist, a short README."""
+
+import importlib.util
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mnist_cnn.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+README_LIMIT = 10_000  # bytes: a few screens; measurements belong in docs/
+
+
+@pytest.fixture(scope="module")
+def hooks():
+    spec = importlib.util.spec_from_file_location("docs_hooks", DOCS / "hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def results_commands() -> list[str]:
+    """The first cell of every row of the README's results table."""
+    section = README.read_text().split("## Results", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    return [re.match(r"\| `([^`]+)`", row).group(1) for row in rows]
+
+
+def test_readme_is_short():
+    assert len(README.read_bytes()) < README_LIMIT
+
+
+def test_readme_results_table_names_commands():
+    commands = results_commands()
+    assert len(commands) >= 6
+    assert all(c.startswith(("mnist-cnn ", "python benchmarks/")) for c in commands), commands
+
+
+@pytest.mark.parametrize("command", results_commands())
+def test_every_results_command_exists(command):
+    words = shlex.split(command)
+    if words[0] == "mnist-cnn":
+        build_parser().parse_args(words[1:])  # an unknown command or option exits
+    else:
+        script = ROOT / words[1]
+        assert script.is_file(), script
+        source = script.read_text()
+        for option in (w for w in words[2:] if w.startswith("--")):
+            assert f'"{option}"' in source, f"{script.name} has no option {option}"
+
+
+def test_readme_links_point_to_files():
+    links = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", README.read_text())
+    assert "docs/images/page.png" in links
+    for link in links:
+        assert (ROOT / link).exists(), link
+
+
+def nav_pages(nav) -> list[str]:
+    pages = []
+    for entry in nav:
+        value = next(iter(entry.values())) if isinstance(entry, dict) else entry
+        pages += nav_pages(value) if isinstance(value, list) else [value]
+    return pages
+
+
+def test_every_nav_page_exists_or_is_made(hooks):
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    pages = nav_pages(config["nav"])
+    assert "guide.ipynb" in pages and "reference/index.md" in pages
+    for page in pages:
+        if page == "guide.ipynb":  # executed from notebooks/guide.ipynb before the build
+            assert DOCS / page == hooks.GUIDE and (ROOT / "notebooks" / page).is_file()
+        else:
+            assert (DOCS / page).is_file(), page
+
+
+def test_reference_has_a_page_per_module(hooks):
+    modules = hooks.modules()
+    for path in (ROOT / "src" / "mnist_cnn").glob("*.py"):
+        if not path.name.startswith("_"):
+            assert f"mnist_cnn.{path.stem}" in modules
+    assert hooks.reference_page("mnist_cnn.imaging.decode") == "reference/imaging/decode.md"
+
+
+def test_train_options_table_is_read_from_the_parser(hooks):
+    table = hooks.options_table("train")
+    for option in ("--preset", "--model", "--epochs", "--lr", "--seed", "--report"):
+        assert f"`{option}" in table
+    assert re.search(r"\| `--epochs EPOCHS` \| `\d+` \|", table)  # the default from the help
+    assert "(default:" not in table
+    assert "`--report` | `off`" in table
+
+
+def test_every_options_marker_names_a_command(hooks):
+    markers = hooks.MARKER.findall((DOCS / "commands.md").read_text())
+    assert "train" in markers
+    for name in markers:
+        hooks.subcommand(name)  # raises for a command that does not exist
+
+
+def test_doctest_lines_become_code(hooks):
+    lines = ["Text.", "", ">>> [a for a in x]", "[1, 2]", "", "More."]
+    out = hooks.DoctestAsCode(None).run(lines)
+    assert out == ["Text.", "", "```pycon", ">>> [a for a in x]", "[1, 2]", "```", "", "More."]
