@@ -48,7 +48,8 @@ def modules(package: Path = PACKAGE) -> list[str]:
 
 def subcommand(name: str) -> argparse.ArgumentParser:
     """The parser of ``mnist-cnn NAME``."""
-    sys.path.insert(0, str(ROOT / "src"))
+    if str(ROOT / "src") not in sys.path:  # this checkout's code, installed or not
+        sys.path.insert(0, str(ROOT / "src"))
     from mnist_cnn.cli import build_parser
 
     for action in build_parser()._actions:
