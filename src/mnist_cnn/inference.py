@@ -154,8 +154,17 @@ class DigitReader:
     ) -> DigitReader:
         """Load a model from a run folder or ``.keras`` file.
 
-        path None: the newest run folder under ``./runs`` with a ``model.keras``, else
-        the model shipped in the package (``mnist_cnn/default_model/model.keras``).
+        Args:
+            path: a run folder or ``.keras`` file; None: `find_model` (the newest run
+                under ``./runs``, else the model shipped in the package).
+            threshold, litert: as for `DigitReader`.
+
+        Returns:
+            A reader whose `info` names the model and its recorded test accuracy.
+
+        Example:
+            >>> DigitReader.load().info["name"]  # doctest: +SKIP
+            'default_model'
         """
         model_file = find_model() if path is None else runs.resolve_model_file(path)
         model = runs.load_model(model_file)
@@ -336,8 +345,22 @@ def litert_predictor(model) -> Callable[[np.ndarray], np.ndarray] | None:
 
 
 def find_model(runs_dir: str | os.PathLike = RUNS_DIR) -> Path:
-    """The newest ``model.keras`` in a run folder under `runs_dir` (by modification
-    time), else the model shipped with the package, else a clear error."""
+    """The model to read with when none is named.
+
+    Args:
+        runs_dir: where `mnist-cnn train` writes its run folders.
+
+    Returns:
+        The newest ``model.keras`` in a run folder under `runs_dir` (by modification
+        time), else the model shipped with the package (`DEFAULT_MODEL`).
+
+    Raises:
+        MnistCnnError: there is neither; it says how to get a model.
+
+    Example:
+        >>> find_model("no-runs-here") == DEFAULT_MODEL
+        True
+    """
     candidates = [p for p in Path(runs_dir).glob(f"*/{runs.MODEL_FILE}") if p.is_file()]
     if candidates:
         return max(candidates, key=lambda p: (p.stat().st_mtime, str(p)))
