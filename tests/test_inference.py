@@ -1,4 +1,5 @@
-"""DigitReader: loading, the Reading it returns, pixel validation, batching."""
+"""DigitReader: loading, the Reading it returns, test-time augmentation, pixel validation,
+batching, LiteRT."""
 
 import json
 import os
@@ -136,7 +137,7 @@ def test_status_prediction_and_confidence(seed_model):
     assert empty == Reading(None, 0.0, "no digit", [], [])
 
 
-def test_read_pixels_averages_the_digit_and_its_turns_on_the_evaluation_path(reader, seed_model):
+def test_read_pixels_reads_with_test_time_augmentation(reader, seed_model):
     pixels = stroke()
     views = np.stack([pixels, *(inference.turn(pixels[None], a)[0] for a in (-10, 10))])
     expected = evaluation.predict_probabilities(seed_model, views).mean(axis=0)
@@ -146,18 +147,42 @@ def test_read_pixels_averages_the_digit_and_its_turns_on_the_evaluation_path(rea
     assert not np.allclose(got, alone, atol=1e-5)  # the turns do count
 
 
-def test_read_probabilities_is_what_the_reader_reads(reader, seed_model):
+def test_tta_probabilities_is_what_the_reader_reads(reader, seed_model):
     images = np.stack([stroke(), stroke().T, np.zeros((28, 28), np.uint8)])
-    got = inference.read_probabilities(seed_model.predict_on_batch, images)
-    assert got.shape == (3, 10) and np.allclose(got.sum(axis=1), 1, atol=1e-5)
+    got = inference.tta_probabilities(seed_model.predict_on_batch, images)
+    assert got.shape == (3, 10) and got.dtype == np.float64
+    assert np.allclose(got.sum(axis=1), 1, atol=1e-5)
     for image, row in zip(images[:2], got[:2], strict=True):
         assert np.allclose(reader.read_pixels(image).digits[0].probabilities, row, atol=1e-5)
+
+
+def test_tta_probabilities_turned_0_degrees_is_the_plain_reading(seed_model):
+    images = np.stack([stroke(), stroke().T])
+    plain = evaluation.predict_probabilities(seed_model, images)
+    got = inference.tta_probabilities(seed_model.predict_on_batch, images, degrees=0)
+    assert np.allclose(got, plain, atol=1e-5)
+    wider = inference.tta_probabilities(seed_model.predict_on_batch, images, degrees=30)
+    assert not np.allclose(wider, got, atol=1e-4)
+
+
+def test_tta_probabilities_reads_many_digits_in_batches(seed_model, monkeypatch):
+    images = np.stack([stroke(), stroke().T, np.roll(stroke(), 5, axis=1)] * 2)
+    whole = inference.tta_probabilities(seed_model.predict_on_batch, images)
+    calls = []
+
+    def spy(x):
+        calls.append(len(x))
+        return seed_model.predict_on_batch(x)
+
+    monkeypatch.setattr(inference, "BATCH", 4)
+    assert np.allclose(inference.tta_probabilities(spy, images), whole, atol=1e-6)
+    assert calls == [3 * 4, 3 * 2]  # each batch's three views in one call
 
 
 def test_turn_leans_the_top_left_for_positive_degrees():
     bar = stroke()[None]
     assert np.array_equal(inference.turn(bar, 0), bar)
-    turned = inference.turn(bar, inference.TURN)[0]
+    turned = inference.turn(bar, inference.TTA_DEGREES)[0]
     assert turned.dtype == np.uint8 and turned.shape == (28, 28)
     columns = [np.flatnonzero(turned[row] > 127).mean() for row in (5, 22)]
     assert columns[0] < 13.5 < columns[1]  # top moved left, bottom right

@@ -85,6 +85,10 @@ class DigitBoard:
     `process_events`), then `render` a frame onto `screen`. After every stroke
     the canvas is read again; `reading` holds the result.
 
+    Args:
+        reader: a `DigitReader`; the board only calls its `read_image`.
+        screen: the surface to draw frames on: the window, or any surface.
+
     Example (headless, with a loaded reader):
 
     >>> board = DigitBoard(DigitReader.load(), pygame.Surface((900, 500)))  # doctest: +SKIP

@@ -74,7 +74,7 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from mnist_cnn.inference import predict_command
+    from mnist_cnn.predict import predict_command
 
     return predict_command(args)
 

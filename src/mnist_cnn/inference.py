@@ -1,10 +1,12 @@
-"""Read the digits in real images with a trained model: `DigitReader` and ``mnist-cnn predict``.
+"""Read the digits in real images with a trained model: `DigitReader`.
 
 A `DigitReader` holds one loaded model. It finds the digits in an image with
-`mnist_cnn.imaging`, feeds their 28x28 versions (each also turned `TURN` degrees
-either way, the readings averaged) through `mnist_cnn.preprocessing.preprocess`
-to the model in one call, and returns a `Reading`: the number read left to
-right, how sure the model is, and per digit its label, probabilities and box.
+`mnist_cnn.imaging` and reads their 28x28 versions with test-time augmentation
+(`tta_probabilities`: each digit as it is and turned `TTA_DEGREES` either way,
+the three readings averaged), all digits in one model call. It returns a
+`Reading`: the number read left to right, how sure the model is, and per digit
+its label, probabilities and box. ``mnist-cnn predict`` (`mnist_cnn.predict`),
+``serve`` and ``board`` read with it.
 
     reader = DigitReader.load()                  # newest run under ./runs, else the packaged model
     reading = reader.read_image("photo.jpg")     # bytes, a path, a Pillow image or an array
@@ -19,11 +21,7 @@ right, how sure the model is, and per digit its label, probabilities and box.
 
 from __future__ import annotations
 
-import argparse
-import csv
-import json
 import os
-import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -43,12 +41,7 @@ DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model" / runs.MODEL_F
 RUNS_DIR = Path("runs")
 STATUS_OK, STATUS_UNCERTAIN, STATUS_NO_DIGIT = "ok", "uncertain", "no digit"
 BATCH = 1024  # digits per model call: bounds memory for a folder of many photos
-# Each digit is also read turned this many degrees each way (as far as training's
-# augmentation turns digits) and the three readings averaged: people slant digits
-# more than MNIST's writers did. Measured on real handwriting (the dev part of
-# benchmarks/real_digits.py), it read 1-4 more digits of 900 right for each of five
-# trained models, and none fewer.
-TURN = 10.0
+TTA_DEGREES = 10.0  # test-time augmentation also reads each digit turned this far each way
 
 
 @dataclass
@@ -161,8 +154,17 @@ class DigitReader:
     ) -> DigitReader:
         """Load a model from a run folder or ``.keras`` file.
 
-        path None: the newest run folder under ``./runs`` with a ``model.keras``, else
-        the model shipped in the package (``mnist_cnn/default_model/model.keras``).
+        Args:
+            path: a run folder or ``.keras`` file; None: `find_model` (the newest run
+                under ``./runs``, else the model shipped in the package).
+            threshold, litert: as for `DigitReader`.
+
+        Returns:
+            A reader whose `info` names the model and its recorded test accuracy.
+
+        Example:
+            >>> DigitReader.load().info["name"]  # doctest: +SKIP
+            'default_model'
         """
         model_file = find_model() if path is None else runs.resolve_model_file(path)
         model = runs.load_model(model_file)
@@ -241,26 +243,60 @@ class DigitReader:
 
     def _probabilities(self, images: np.ndarray) -> np.ndarray:
         with self._lock:
-            return read_probabilities(self.predict, images)
+            return tta_probabilities(self.predict, images)
 
 
-def read_probabilities(predict: Callable, images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) -> float64 (N, 10), through the one preprocessing path:
-    the mean of the model's probabilities for each digit as it is and turned
-    `TURN` degrees either way. How `DigitReader` reads; `evaluate` reports the
-    test accuracy read this way too.
+def tta_probabilities(
+    predict: Callable, images: np.ndarray, degrees: float = TTA_DEGREES
+) -> np.ndarray:
+    """The model's probabilities for digits, read with test-time augmentation.
 
-    predict: runs the model on a batch of inputs: its `predict_on_batch` (a
-    compiled function: about a millisecond for one image, where `model.predict`
-    sets up a data pipeline per call and an eager `model(x)` runs layer by
-    layer), or `litert_predictor(model)`."""
+    Test-time augmentation reads each digit three times, as it is and turned
+    `degrees` anticlockwise and clockwise (`turn`), and averages the three
+    probability vectors. People slant digits more than MNIST's writers did; the
+    turned views, no further than training's augmentation turns digits, let the
+    model see a slanted digit closer to upright. On real handwriting (the dev part
+    of ``benchmarks/real_digits.py``) it read 1-4 more digits of 900 right for each
+    of five trained models, and none fewer, for three model inputs per digit.
+    `DigitReader` reads this way, and ``mnist-cnn evaluate`` reports the test
+    accuracy read this way too. Every view goes through
+    `mnist_cnn.preprocessing.preprocess`, the one preprocessing path.
+
+    Args:
+        predict: runs the model on a batch of preprocessed inputs: its
+            `predict_on_batch` (a compiled function: about a millisecond for one
+            image, where `model.predict` sets up a data pipeline per call and an
+            eager `model(x)` runs layer by layer), or `litert_predictor(model)`.
+        images: uint8 (N, 28, 28) digits, white on black.
+        degrees: how far the two extra views are turned; 0 reads each digit as it is.
+
+    Returns:
+        float64 (N, 10): each digit's mean probabilities, digit 0 first.
+
+    Example:
+        >>> from mnist_cnn import models
+        >>> model = models.build("seed")
+        >>> tta_probabilities(model.predict_on_batch, np.zeros((2, 28, 28), np.uint8)).shape
+        (2, 10)
+    """
     parts = []
     for start in range(0, len(images), BATCH):
         batch = images[start : start + BATCH]
-        views = np.concatenate([batch, *(turn(batch, a) for a in (-TURN, TURN))])
+        views = np.concatenate([batch, turn(batch, -degrees), turn(batch, degrees)])
         p = np.asarray(predict(preprocess(views)), np.float64)
         parts.append(p.reshape(-1, len(batch), NUM_CLASSES).mean(axis=0))
     return np.concatenate(parts)
+
+
+def turn(images: np.ndarray, degrees: float) -> np.ndarray:
+    """uint8 (N, 28, 28) images turned `degrees` anticlockwise about their centre, kept
+    28x28 (black where nothing turned in): test-time augmentation's extra views."""
+    return ndimage.rotate(images, degrees, axes=(2, 1), reshape=False, order=1)
+
+
+# Earlier names of the two, still imported by `mnist_cnn.evaluation`.
+TURN = TTA_DEGREES
+read_probabilities = tta_probabilities
 
 
 def litert_predictor(model) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -308,14 +344,23 @@ def litert_predictor(model) -> Callable[[np.ndarray], np.ndarray] | None:
     return predict if same else None
 
 
-def turn(images: np.ndarray, degrees: float) -> np.ndarray:
-    """uint8 (N, 28, 28) images turned `degrees` anticlockwise about their centre."""
-    return ndimage.rotate(images, degrees, axes=(2, 1), reshape=False, order=1)
-
-
 def find_model(runs_dir: str | os.PathLike = RUNS_DIR) -> Path:
-    """The newest ``model.keras`` in a run folder under `runs_dir` (by modification
-    time), else the model shipped with the package, else a clear error."""
+    """The model to read with when none is named.
+
+    Args:
+        runs_dir: where `mnist-cnn train` writes its run folders.
+
+    Returns:
+        The newest ``model.keras`` in a run folder under `runs_dir` (by modification
+        time), else the model shipped with the package (`DEFAULT_MODEL`).
+
+    Raises:
+        MnistCnnError: there is neither; it says how to get a model.
+
+    Example:
+        >>> find_model("no-runs-here") == DEFAULT_MODEL
+        True
+    """
     candidates = [p for p in Path(runs_dir).glob(f"*/{runs.MODEL_FILE}") if p.is_file()]
     if candidates:
         return max(candidates, key=lambda p: (p.stat().st_mtime, str(p)))
@@ -362,205 +407,3 @@ def validate_pixels(pixels) -> np.ndarray:
     if low < 0 or high > 255:
         raise MnistCnnError(f"pixels must be 0-255, got values from {low:g} to {high:g}")
     return np.rint(array).astype(np.uint8)
-
-
-# -- mnist-cnn predict ---------------------------------------------------------------------
-
-
-@dataclass
-class FileResult:
-    """One row of ``mnist-cnn predict``: a reading or the reason there is none."""
-
-    file: str
-    reading: Reading | None = None
-    error: str | None = None
-    gray: np.ndarray | None = field(default=None, repr=False)  # kept for --show
-
-    def to_dict(self) -> dict:
-        if self.reading is None:
-            return {
-                "file": self.file,
-                "prediction": None,
-                "confidence": None,
-                "digits": [],
-                "status": "error",
-                "error": self.error,
-            }
-        reading = self.reading.to_dict()
-        return {"file": self.file} | {
-            key: reading[key] for key in ("prediction", "confidence", "digits", "status")
-        }
-
-
-def list_images(paths: list[str]) -> list[tuple[str, str | None]]:
-    """Command-line paths -> (file, error) pairs: a folder gives its image files
-    (sorted, not hidden, not recursive); a missing path gives an error."""
-    files = []
-    for name in paths:
-        path = Path(name)
-        if path.is_dir():
-            found = sorted(
-                p
-                for p in path.iterdir()
-                if p.is_file()
-                and not p.name.startswith(".")
-                and p.suffix.lower() in imaging.IMAGE_SUFFIXES
-            )
-            files += [(str(p), None) for p in found]
-            if not found:
-                files.append((name, "no image files in this folder"))
-        elif path.exists():
-            files.append((name, None))
-        else:
-            files.append((name, "no such file or folder"))
-    return files
-
-
-def read_files(
-    reader: DigitReader, paths: list[str], keep_images: bool = False
-) -> list[FileResult]:
-    """Read every image file (and folder of them); an unreadable file gets its error and
-    the others are still read, with one model call for all their digits."""
-    results, found = [], []
-    for file, error in list_images(paths):
-        result = FileResult(file, error=error)
-        if error is None:
-            try:
-                gray = imaging.load_image(file)
-                found.append((result, imaging.find_digits(gray)))
-                result.gray = gray if keep_images else None
-            except MnistCnnError as e:
-                result.error = str(e)
-        results.append(result)
-    readings = reader.read_crops([crops for _, crops in found])
-    for (result, _), reading in zip(found, readings, strict=True):
-        result.reading = reading
-    return results
-
-
-def format_table(results: list[FileResult]) -> str:
-    """Aligned columns: file, number read, confidence, status (or the error)."""
-    rows = [("file", "read", "confidence", "status")]
-    for r in results:
-        if r.reading is None:
-            rows.append((r.file, "-", "-", f"error: {r.error}"))
-        else:
-            confidence = f"{r.reading.confidence:.1%}" if r.reading.digits else "-"
-            rows.append((r.file, r.reading.guess, confidence, r.reading.status))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    return "\n".join(
-        f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}"
-        for row in rows
-    )
-
-
-def write_csv(results: list[FileResult], out=None) -> None:
-    writer = csv.writer(out or sys.stdout, lineterminator="\n")
-    writer.writerow(["file", "prediction", "confidence", "status", "error"])
-    for r in results:
-        row = r.to_dict()
-        writer.writerow(
-            [
-                row["file"],
-                row["prediction"] or "",
-                "" if row["confidence"] is None else row["confidence"],
-                row["status"],
-                row.get("error") or "",
-            ]
-        )
-
-
-def predict_command(args: argparse.Namespace) -> int:
-    """``mnist-cnn predict PATH... [--model M] [--json | --csv] [--show DIR]``.
-
-    Exit code 1 if any file could not be read, else 0.
-    """
-    reader = DigitReader.load(args.model)
-    results = read_files(reader, args.paths, keep_images=bool(args.show))
-    if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
-    elif args.csv:
-        write_csv(results)
-    else:
-        print(format_table(results))
-    if args.show:
-        written = save_figures(results, args.show)
-        print(f"{len(written)} figure(s) written to {args.show}", file=sys.stderr)
-    return 1 if any(r.reading is None for r in results) else 0
-
-
-# -- --show figures ------------------------------------------------------------------------
-
-
-def save_figures(results: list[FileResult], folder: str | os.PathLike) -> list[Path]:
-    """One figure per readable file, ``<folder>/<stem>.png`` (``<stem>-2.png`` ... when
-    two files share a stem)."""
-    folder = Path(folder)
-    written, used = [], set()
-    for r in results:
-        if r.reading is None or r.gray is None:
-            continue
-        stem, n = Path(r.file).stem, 1
-        while (name := stem if n == 1 else f"{stem}-{n}") in used:
-            n += 1
-        used.add(name)
-        written.append(reading_figure(r.gray, r.reading, folder / f"{name}.png", Path(r.file).name))
-    return written
-
-
-def reading_figure(gray: np.ndarray, reading: Reading, path: Path, title: str = "") -> Path:
-    """The image with a box and label per digit, beside the 28x28 inputs the model saw."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
-    from mnist_cnn.plots import COLORS, STYLE  # also selects the file-only Agg backend
-
-    height, width = gray.shape
-    step = max(1, int(np.ceil(max(height, width) / 800)))  # a lighter copy to draw
-    count = len(reading.digits)
-    cols = min(max(count, 1), 6)
-    rows = max(1, int(np.ceil(count / cols)))
-    with plt.style.context(STYLE):
-        fig = plt.figure(figsize=(7.5 + 1.3 * cols, max(3.6, 1.6 * rows + 1.0)))
-        grid = fig.add_gridspec(1, 2, width_ratios=[5.0, 1.3 * cols])
-        ax = fig.add_subplot(grid[0])
-        ax.imshow(gray[::step, ::step], vmin=0, vmax=255, extent=(0, width, height, 0))
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.grid(False)
-        for spine in ax.spines.values():  # a light frame shows where the image ends
-            spine.set(visible=True, color="#999999", linewidth=0.8)
-        for digit in reading.digits:
-            x0, y0, x1, y1 = digit.box
-            color = COLORS[0] if digit.label is not None else COLORS[3]
-            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=2, ec=color))
-            label = "?" if digit.label is None else str(digit.label)
-            ax.text(
-                x0,
-                y0,
-                f"{label} {digit.confidence:.0%}",
-                color="white",
-                va="bottom",
-                fontsize=9,
-                bbox={"facecolor": color, "edgecolor": "none", "pad": 1.5},
-            )
-        read = reading.prediction or reading.guess
-        ax.set_title(f"{title}  read {read}  ({reading.status}, {reading.confidence:.1%})")
-        inputs = grid[1].subgridspec(rows, cols)
-        for i in range(rows * cols):
-            sub = fig.add_subplot(inputs[i // cols, i % cols])
-            sub.set_xticks([])
-            sub.set_yticks([])
-            sub.grid(False)
-            if i >= count:
-                sub.axis("off")
-                if count == 0 and i == 0:
-                    sub.text(0.5, 0.5, "no digit", ha="center", va="center")
-                continue
-            sub.imshow(reading.inputs[i], vmin=0, vmax=255)
-            digit = reading.digits[i]
-            sub.set_title(f"{'?' if digit.label is None else digit.label}", fontsize=9)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, bbox_inches="tight")
-        plt.close(fig)
-    return path
