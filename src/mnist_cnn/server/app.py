@@ -31,7 +31,7 @@ from mnist_cnn.server.middleware import MAX_BODY_BYTES, BodySizeLimit, SecurityH
 from mnist_cnn.server.schemas import InputsFormat
 
 if TYPE_CHECKING:
-    from mnist_cnn.inference import DigitReader, Reading
+    from mnist_cnn.inference import Reading
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 PAGE_HEADERS = {"Cache-Control": "no-cache"}
@@ -144,7 +144,7 @@ async def one_line_error(request: Request, error: RequestValidationError) -> JSO
     return JSONResponse({"detail": "; ".join(problems)}, 422)
 
 
-def create_app(reader: DigitReader, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+def create_app(reader: Reader, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """The FastAPI app serving `reader`: the drawing page at ``/`` and the API.
 
     Example (``mnist-cnn serve`` does this)::
