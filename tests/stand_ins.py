@@ -1,0 +1,52 @@
+"""Stand-ins for the server's tests of its HTTP layer, where no model is needed."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from mnist_cnn.inference import Digit, Reading
+
+
+def fixed_reading(label: int = 7, confidence: float = 0.99) -> Reading:
+    """A one-digit reading of `label`, with a 28x28 input image."""
+    probabilities = [round((1 - confidence) / 9, 6)] * 10
+    probabilities[label] = confidence
+    digit = Digit(label, confidence, probabilities, [2, 3, 26, 27])
+    pixels = np.zeros((28, 28), np.uint8)
+    pixels[4:24, 12:16] = 255
+    return Reading(str(label), confidence, "ok", [digit], [pixels])
+
+
+class StandInReader:
+    """Answers like `mnist_cnn.inference.DigitReader` without a model: every image
+    reads as `reading`, after `delay` seconds, or raises `error` if one is given.
+    `calls` records (method, argument) for each call."""
+
+    engine = "stand-in"
+
+    def __init__(
+        self, reading: Reading | None = None, delay: float = 0.0, error: Exception | None = None
+    ):
+        self.reading = reading or fixed_reading()
+        self.delay = delay
+        self.error = error
+        self.calls: list[tuple[str, object]] = []
+        self.info = {"name": "stand-in", "path": "/srv/m.keras", "test_accuracy": 0.5, "params": 9}
+
+    def read_image(self, image: bytes) -> Reading:
+        return self._answer("read_image", image)[0]
+
+    def read_pixels(self, pixels: list) -> Reading:
+        return self._answer("read_pixels", pixels)[0]
+
+    def read_crops(self, crops: list) -> list[Reading]:
+        return self._answer("read_crops", crops, len(crops))
+
+    def _answer(self, method: str, argument: object, count: int = 1) -> list[Reading]:
+        self.calls.append((method, argument))
+        time.sleep(self.delay)
+        if self.error is not None:
+            raise self.error
+        return [self.reading] * count
