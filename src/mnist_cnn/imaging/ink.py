@@ -177,6 +177,7 @@ def _background(
     framed[pad:-pad, pad:-pad] = small
 
     def level(size: int) -> np.ndarray:
+        """The background with strokes narrower than `size` removed, blurred."""
         inside = close(framed, size=size)[pad:-pad, pad:-pad]
         return ndimage.uniform_filter(inside, max(3, size // 2), mode="nearest")
 
