@@ -1,0 +1,329 @@
+"""Ink: where the strokes are, whatever the paper, the lighting or the pen.
+
+The border of an image tells the background's level and lighting gradient, and so
+whether the ink is darker (pen on paper) or lighter (chalk on a board); the
+background is then taken out, leaving the ink's strength, white on black. Otsu's
+threshold splits that into an ink mask, unless the "ink" is no more than noise.
+Stroke widths are measured on such masks.
+
+>>> page = np.full((60, 60), 220, np.uint8)
+>>> page[10:50, 27:33] = 30                               # a dark "1" on paper
+>>> smooth, mask, threshold = ink_mask(ink_map(page))
+>>> ink_box(mask), round(stroke_width(mask))      # blurred a little against noise
+((slice(9, 51, None), slice(26, 34, None)), 8)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
+from mnist_cnn.imaging.resample import resize, shrink
+
+
+def ink_map(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.ndarray:
+    """Grayscale (H, W) -> ink strength float32 (H, W), 0-255, white ink on black.
+
+    First the polarity (`polarity`), then the background is removed: dark ink on
+    paper is a reflectance, so dividing by the local paper brightness cancels uneven
+    lighting; light ink on a dark ground adds light, so the local background level
+    is subtracted.
+
+    Args:
+        gray: the grayscale image, any number type.
+        params: `min_contrast` and `min_window` shape the background estimate.
+
+    Returns:
+        The ink strength, 0 where there is only background.
+
+    Example:
+        >>> page = np.full((7, 7), 200, np.uint8)
+        >>> page[1:6, 3] = 50                                  # a dark stroke on paper
+        >>> ink_map(page)[:, 3].round().tolist()               # 150/200 of the light absorbed
+        [0.0, 191.0, 191.0, 191.0, 191.0, 191.0, 0.0]
+        >>> ink_map(255 - page)[:, 3].round().tolist()         # a light stroke on a dark board
+        [0.0, 150.0, 150.0, 150.0, 150.0, 150.0, 0.0]
+    """
+    gray = np.asarray(gray, dtype=np.float32)
+    dark_ink, plane = polarity(gray)
+    background = _background(gray, dark_ink, plane, params)
+    if not dark_ink:  # light ink adds light to the background
+        return np.clip(gray - background, 0, 255)
+    # Dark ink absorbs a share of the light that falls on the paper there.
+    return np.clip((background - gray) * 255.0 / np.maximum(background, 1.0), 0, 255)
+
+
+# -- polarity ------------------------------------------------------------------------------
+
+
+def polarity(gray: np.ndarray) -> tuple[bool, np.ndarray]:
+    """Whether the ink is darker than the background, and the background's plane.
+
+    The border of an image is mostly background, even when a tight crop lets the
+    digit touch it. A plane fitted to the border pixels (ignoring outliers such as
+    ink) models the background with its lighting gradient; the ink is then the
+    side, darker or lighter than that plane, with more far-out pixels. Fitted on a
+    small copy, for speed.
+
+    Args:
+        gray: the grayscale image, float.
+
+    Returns:
+        True for dark ink, and the plane (a, b, c): the background level
+        a + b * row + c * column in the image's own pixels.
+
+    Example:
+        >>> paper = np.linspace(120, 240, 80)[None, :].repeat(60, axis=0)  # strong gradient
+        >>> paper[10:50, 30:40] = 20
+        >>> polarity(paper)[0], polarity(255 - paper)[0]
+        (True, False)
+        >>> level, per_row, per_column = polarity(paper)[1]   # 120 + 1.52 per column
+        >>> print(f"{level:.0f}, {abs(per_row):.2f}, {per_column:.2f}")
+        120, 0.00, 1.51
+    """
+    small, factor = shrink(gray, 128)
+    if min(small.shape) > 8:
+        small = ndimage.gaussian_filter(small, 1.0)
+    rows, cols = np.indices(small.shape)
+    edge = np.zeros(small.shape, bool)
+    edge[[0, -1], :] = edge[:, [0, -1]] = True
+    design = np.stack([np.ones(edge.sum()), rows[edge], cols[edge]], axis=1)
+    values = small[edge]
+    # Both sides' outliers (ink) left out.
+    everything = np.ones(len(values), bool)
+    plane, residual, spread = _fit_plane(
+        design, values, everything, 3, lambda r, s: np.abs(r) <= 3 * s
+    )
+    dark_ink = _ink_is_darker(small - (plane[0] + plane[1] * rows + plane[2] * cols), spread)
+    # Ink along the border pulls the plane towards it. The background is the level
+    # the pixels on the other side of the ink follow: refit on those within the
+    # noise of the pixels kept so far, until only the background is left.
+    side = -1.0 if dark_ink else 1.0  # the ink's side of the plane
+    keep = side * residual <= 0
+    plane, _, _ = _fit_plane(design, values, keep, 6, lambda r, s: side * r <= 2 * s, plane)
+    return dark_ink, plane / np.array([1.0, factor, factor])
+
+
+def _fit_plane(
+    design: np.ndarray,
+    values: np.ndarray,
+    keep: np.ndarray,
+    rounds: int,
+    accept: Callable[[np.ndarray, float], np.ndarray],
+    plane: np.ndarray | None = None,
+) -> tuple[np.ndarray | None, np.ndarray | None, float | None]:
+    """Least squares of `values` on `design` over the `keep` pixels, `rounds` times,
+    each time keeping those `accept`ed given their residuals and the kept ones'
+    spread (a robust noise level). `plane` stays if fewer than 3 are kept.
+
+    Returns the plane, the last residuals and spread (None if never fitted).
+    """
+    residual = spread = None
+    for _ in range(rounds):
+        if keep.sum() < 3:
+            break
+        plane = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
+        residual = values - design @ plane
+        spread = 1.4826 * float(np.median(np.abs(residual[keep]))) + 1.0
+        keep = accept(residual, spread)
+    return plane, residual, spread
+
+
+def _ink_is_darker(detail: np.ndarray, spread: float) -> bool:
+    """Whether the pixels far from the background plane (`detail`: their distance to
+    it) lie more below it than above it."""
+    far = max(8.0, 4 * float(spread))  # well beyond the noise of the background
+    darker = -detail[detail < -far].sum()
+    lighter = detail[detail > far].sum()
+    if darker == lighter == 0:
+        # Nothing stands that far out: a tight crop, whose ink on every side widens
+        # the spread. The plane still follows the background on most of the border,
+        # so the ink is on the side of the larger excursions from it.
+        darker, lighter = -np.percentile(detail, 1), np.percentile(detail, 99)
+    return bool(darker > lighter)
+
+
+# -- background ----------------------------------------------------------------------------
+
+
+def _background(
+    gray: np.ndarray, dark_ink: bool, plane: np.ndarray, params: ImagingParams
+) -> np.ndarray:
+    """A smooth estimate of the background level without the ink.
+
+    A morphological closing (dark ink) or opening (light ink) removes every stroke
+    narrower than its window and keeps gradients and shadows; a light blur follows.
+    The window must be wider than the strokes, but the smaller it is the closer it
+    follows uneven lighting. So a first estimate with a window as wide as the image
+    finds the strokes, and the final window is a few times their width. Computed on
+    a small copy, since lighting varies slowly.
+
+    Beyond the image's border the background goes on as the border's `plane`. A
+    bold digit cropped tight then meets background past the border, and a window up
+    to the image's size removes it like any other, where a mirrored image would
+    double a stroke along the border and a smaller window would keep its blobs.
+    """
+    height, width = gray.shape
+    small, factor = shrink(gray, 96)
+    close = ndimage.grey_closing if dark_ink else ndimage.grey_opening
+    longer = max(small.shape)
+    pad = longer // 2 + 1  # half the widest window: the image's longer side
+    rows, cols = (np.indices(np.add(small.shape, 2 * pad)) - pad + 0.5) * factor
+    framed = np.clip(plane[0] + plane[1] * rows + plane[2] * cols, 0, 255).astype(np.float32)
+    framed[pad:-pad, pad:-pad] = small
+
+    def level(size: int) -> np.ndarray:
+        """The background with strokes narrower than `size` removed, blurred."""
+        inside = close(framed, size=size)[pad:-pad, pad:-pad]
+        return ndimage.uniform_filter(inside, max(3, size // 2), mode="nearest")
+
+    first = level(longer)
+    ink = np.abs(small - first)
+    mask = ink > max(otsu_threshold(ink), params.min_contrast / 2)
+    size = np.clip(3 * stroke_width(mask), params.min_window * longer, longer)
+    return resize(level(max(3, round(float(size)))), (width, height), Image.BILINEAR)
+
+
+# -- threshold -----------------------------------------------------------------------------
+
+
+def otsu_threshold(values: np.ndarray) -> float:
+    """Otsu's threshold for values in 0-255: the level that best splits them into two
+    classes (largest between-class variance). Pixels above it are ink.
+
+    Example:
+        >>> otsu_threshold(np.array([10, 12, 11, 200, 210, 205]))
+        12.0
+    """
+    counts = np.bincount(np.clip(values, 0, 255).astype(np.uint8).ravel(), minlength=256)
+    share = counts / max(1, counts.sum())
+    below = np.cumsum(share)  # share of pixels at or below each level
+    mass = np.cumsum(share * np.arange(256))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (mass[-1] * below - mass) ** 2 / (below * (1.0 - below))
+    return float(np.nanargmax(np.nan_to_num(between, nan=-1.0)))
+
+
+def noise_sigma(shape: tuple[int, ...]) -> float:
+    """The blur, in pixels, that smooths JPEG and sensor noise in an image of `shape`.
+
+    Example:
+        >>> noise_sigma((100, 300)), noise_sigma((1024, 700))
+        (0.75, 1.5)
+    """
+    return float(np.clip(max(shape) / 400, 0.5, 1.5))
+
+
+def ink_mask(
+    ink: np.ndarray, params: ImagingParams = DEFAULT_PARAMS
+) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """Where the ink is: Otsu's threshold on a slightly blurred ink map.
+
+    Args:
+        ink: an ink map from `ink_map`.
+        params: `min_contrast` and `min_separation` tell ink from paper texture and
+            noise.
+
+    Returns:
+        The smoothed ink, its thresholded mask and the threshold; None if there is no
+        ink (nothing strong enough, or nothing standing out from the noise).
+
+    Example:
+        >>> ink = np.zeros((20, 20), np.float32); ink[5:15, 8:12] = 200
+        >>> smooth, mask, threshold = ink_mask(ink)
+        >>> int(mask.sum()), threshold
+        (60, 21.0)
+        >>> ink_mask(np.full((20, 20), 10, np.float32)) is None   # too faint
+        True
+    """
+    smooth = ndimage.gaussian_filter(ink, noise_sigma(ink.shape))
+    if smooth.max() < params.min_contrast:
+        return None
+    threshold = max(otsu_threshold(smooth), params.min_contrast / 2)
+    mask = smooth > threshold
+    if not _stands_out(smooth, mask, params.min_separation):
+        return None
+    return smooth, mask, threshold
+
+
+def _stands_out(smooth: np.ndarray, mask: np.ndarray, separation: float) -> bool:
+    """Whether the ink in `mask` stands `separation` noise deviations above the paper.
+
+    Noise such as random pixels has an Otsu threshold too; real ink stands far out
+    of the background, measured away from the strokes' soft edges. (Dilating only
+    the box around the ink gives the same edges, faster.)
+    """
+    edges = np.zeros_like(mask)
+    box = ink_box(mask, margin=2)
+    if box is not None:
+        edges[box] = ndimage.binary_dilation(mask[box], iterations=2)
+    paper = smooth[~edges]
+    if paper.size < 16:
+        paper = smooth[~mask]
+    if not paper.size:
+        return True
+    level = float(np.median(paper))
+    spread = 1.4826 * float(np.median(np.abs(paper - level))) + 1.0
+    # (Written as "not below" so that no ink at all, a NaN, counts as standing out.)
+    return not (float(np.median(smooth[mask])) - level) / spread < separation
+
+
+# -- measures of the ink -------------------------------------------------------------------
+
+
+def ink_box(ink: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
+    """Rows and columns of the smallest box around the nonzero pixels of `ink`, grown
+    by `margin` on each side within the image; None if all are zero.
+
+    Example:
+        >>> ink = np.zeros((5, 6), bool); ink[1:3, 2:4] = True
+        >>> ink_box(ink)
+        (slice(1, 3, None), slice(2, 4, None))
+        >>> ink_box(ink, margin=2)
+        (slice(0, 5, None), slice(0, 6, None))
+    """
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if rows.size == 0:
+        return None
+    return (
+        slice(max(0, int(rows[0]) - margin), min(ink.shape[0], int(rows[-1]) + 1 + margin)),
+        slice(max(0, int(cols[0]) - margin), min(ink.shape[1], int(cols[-1]) + 1 + margin)),
+    )
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """The typical width in pixels of the strokes in a binary image.
+
+    For a stroke w pixels wide the mean distance of its pixels to the background is
+    about (w + 2) / 4, so w = 4 * mean - 2.
+
+    Example:
+        >>> bar = np.zeros((40, 40), bool); bar[5:35, 18:24] = True   # 6 wide, 30 long
+        >>> round(stroke_width(bar), 1)
+        5.6
+    """
+    box = ink_box(mask)
+    if box is None:
+        return 0.0
+    mask = mask[box]  # the distances need only the ink's box, in a frame of background
+    depth = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    return max(0.0, 4.0 * float(depth[mask].mean()) - 2.0)
+
+
+def stroke_ratio(mask: np.ndarray) -> float:
+    """Stroke width / longer side of a binary digit: how bold it is, whatever its size.
+
+    Example:
+        >>> bar = np.zeros((40, 40), bool); bar[5:35, 18:24] = True
+        >>> round(stroke_ratio(bar), 2)
+        0.19
+    """
+    box = ink_box(mask)
+    if box is None:
+        return 0.0
+    rows, cols = box
+    return stroke_width(mask[box]) / float(max(rows.stop - rows.start, cols.stop - cols.start))

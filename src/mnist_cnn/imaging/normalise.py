@@ -1,0 +1,127 @@
+"""MNIST style: one digit's ink -> a 28x28 uint8 field like MNIST's own digits.
+
+An MNIST digit is white on black, its longer side scaled to 20 pixels with
+anti-aliasing (so the stroke edges are grey) and placed in a 28x28 field with its
+centre of mass at the centre. A digit found in an image keeps its grey edges, its
+stroke cores become full white, hairlines are thickened to MNIST's stroke width,
+and it is scaled and centred in the same way.
+
+>>> digit = np.zeros((50, 30)); digit[5:45, 10:20] = 255
+>>> field = to_mnist(digit)
+>>> field.shape, field.dtype, int(field.max())
+((28, 28), dtype('uint8'), 255)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from mnist_cnn.imaging.ink import ink_box, noise_sigma, stroke_ratio
+from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
+from mnist_cnn.imaging.resample import resize
+from mnist_cnn.imaging.segment import Piece
+
+FIELD = 28  # MNIST: a 28x28 field ...
+BOX = 20  # ... with the digit's longer side scaled to 20 pixels ...
+CENTRE = (14.0, 14.0)  # ... and its centre of mass here (row, column), as measured on MNIST
+# Stroke width / longer side of the digit: median over MNIST. Hairlines are
+# thickened to it; bold digits are left as they are, since eroding a bold, blurred
+# digit closes its loops and breaks its thin joins.
+MNIST_STROKE = 0.125
+
+
+def digit_ink(
+    smooth: np.ndarray, threshold: float, piece: Piece, params: ImagingParams = DEFAULT_PARAMS
+) -> np.ndarray:
+    """One digit's ink with its soft edges, without its neighbours' strokes.
+
+    Args:
+        smooth: the smoothed ink map of the whole image (see `ink.ink_mask`).
+        threshold: the ink threshold found for it.
+        piece: the digit, from `segment.segment`.
+        params: `edge` (grey levels kept below the threshold), `core` (the
+            percentile that becomes full white) and `hairline`.
+
+    Returns:
+        Float 0-255, white on black, in the digit's box grown by a small margin.
+
+    Example:
+        >>> smooth = np.zeros((20, 20), np.float32); smooth[5:15, 8:12] = 200
+        >>> own = np.ones((10, 4), bool)
+        >>> soft = digit_ink(smooth, 90.0, (slice(5, 15), slice(8, 12), own))
+        >>> soft.shape, float(soft.max())
+        ((14, 8), 255.0)
+    """
+    rows, cols, own = piece
+    floor = params.edge * threshold  # keep the anti-aliased edges between this and threshold
+    margin = 1 + round(noise_sigma(smooth.shape) * 2)  # the blur's reach
+    r0, r1 = max(0, rows.start - margin), min(smooth.shape[0], rows.stop + margin)
+    c0, c1 = max(0, cols.start - margin), min(smooth.shape[1], cols.stop + margin)
+    region = np.zeros((r1 - r0, c1 - c0), bool)
+    region[rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0] = own
+    near = ndimage.binary_dilation(region, iterations=margin)
+    values = smooth[r0:r1, c0:c1]
+    core = max(float(np.percentile(values[region], params.core)), floor + 1.0)
+    soft = np.clip((values - floor) / (core - floor), 0.0, 1.0) * 255.0 * near
+    return thicken_hairline(soft, region, params.hairline)
+
+
+def thicken_hairline(soft: np.ndarray, mask: np.ndarray, hairline: float) -> np.ndarray:
+    """Thicken a hairline digit to MNIST's usual stroke width: a classifier trained on
+    MNIST has next to no hairlines.
+
+    Args:
+        soft: the digit's ink, float 0-255.
+        mask: its thresholded strokes.
+        hairline: stroke width / longer side below which the digit is thickened.
+
+    Returns:
+        `soft`, with full-white ink added around the strokes of a hairline digit.
+
+    Example:
+        >>> mask = np.zeros((100, 100), bool); mask[10:90, 50] = True   # 1 px wide
+        >>> thick = thicken_hairline(mask * 255.0, mask, hairline=0.07)
+        >>> int((thick[50] > 127).sum())                                # about 10 px wide
+        11
+    """
+    ratio = stroke_ratio(mask)
+    if ratio >= hairline or ratio == 0:
+        return soft
+    radius = (MNIST_STROKE - ratio) * max(mask.shape) / 2  # pixels to add on each side
+    outside = ndimage.distance_transform_edt(~mask)
+    return np.maximum(soft, np.clip(radius + 0.5 - outside, 0.0, 1.0) * 255.0)
+
+
+def to_mnist(soft: np.ndarray) -> np.ndarray:
+    """One digit's ink -> uint8 (28, 28) as MNIST was made.
+
+    Args:
+        soft: float, white on black, 0-255, cropped or not.
+
+    Returns:
+        The digit with its longer side 20 px, anti-aliased, its centre of mass at
+        (14, 14); all black if there is no ink.
+
+    Example:
+        >>> digit = np.zeros((50, 30)); digit[5:45, 10:20] = 255
+        >>> out = to_mnist(digit)
+        >>> out.shape, [round(float(v), 1) for v in ndimage.center_of_mass(out)]  # within 0.5 px
+        ((28, 28), [13.5, 14.0])
+    """
+    box = ink_box(soft > 0)
+    if box is None:
+        return np.zeros((FIELD, FIELD), np.uint8)
+    soft = soft[box]
+    height, width = soft.shape
+    scale = BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = np.clip(resize(soft, size, Image.LANCZOS), 0, 255)
+    # Whole-pixel shift: the centre of mass lands within half a pixel of the centre.
+    com_row, com_col = ndimage.center_of_mass(small)
+    top = int(np.clip(round(CENTRE[0] - com_row), 0, FIELD - size[1]))
+    left = int(np.clip(round(CENTRE[1] - com_col), 0, FIELD - size[0]))
+    field = np.zeros((FIELD, FIELD), np.float32)
+    field[top : top + size[1], left : left + size[0]] = small
+    return np.clip(np.rint(field), 0, 255).astype(np.uint8)

@@ -1,0 +1,68 @@
+"""The tunable settings of the image pipeline, in one frozen dataclass.
+
+Every step that has a choice to make reads it from an `ImagingParams`, passed down
+from `extract_digits`; the defaults are the values the pipeline was tuned with.
+
+>>> ImagingParams().min_contrast
+32.0
+>>> bolder = ImagingParams(hairline=0.1)      # thicken more digits
+>>> bolder.hairline, bolder.work_size
+(0.1, 1024)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ImagingParams:
+    """How digits are found in an image and drawn in MNIST's style."""
+
+    # -- analysis -------------------------------------------------------------------------
+    # Larger images are analysed at this longer side (boxes are mapped back): plenty
+    # for digits, and it bounds the time a 40-megapixel photo takes.
+    work_size: int = 1024
+    # The background window: 3 stroke widths, at least this share of the longer side,
+    # so that a few thick strokes cannot make it follow the ink.
+    min_window: float = 0.2
+
+    # -- ink ------------------------------------------------------------------------------
+    # Ink weaker than this (0-255 scale) is paper texture, not ink.
+    min_contrast: float = 32.0
+    # Ink must stand this many noise deviations above the background (else it is noise).
+    min_separation: float = 6.0
+
+    # -- segmentation ---------------------------------------------------------------------
+    # Components smaller than this share of the largest one are dirt.
+    speck: float = 0.04
+    # Pieces overlapping this share of the narrower one's width are one digit.
+    overlap: float = 0.5
+    # Pieces shorter than this share of the tallest are parts of a digit ...
+    fragment: float = 0.5
+    # ... when this close to it (share of the tallest height), else they are dropped.
+    near: float = 0.2
+    # Pixels: a lone blob smaller than this (a speck, a dot) is no digit ...
+    min_side: int = 6
+    # ... nor one wider than tall and under this many stroke widths tall (a dash).
+    line: float = 1.5
+    # A blob wider than this times its height may be touching digits: on MNIST 2.4% of
+    # single digits are wider than 1.3 times their height.
+    wide: float = 1.3
+    # ... and it is cut where its column of ink is thinner than this share of the
+    # typical column ...
+    thin: float = 0.5
+    # ... or anyway beyond this width / height: on MNIST 0.2% of single digits are wider.
+    very_wide: float = 1.8
+
+    # -- MNIST style ----------------------------------------------------------------------
+    # Grey levels kept below the ink threshold, as a share of it: the anti-aliased edges.
+    edge: float = 0.5
+    # Percentile of a digit's ink level that becomes full white (255), as MNIST's cores.
+    core: float = 75
+    # Stroke width / longer side below which a digit is a hairline and thickened to
+    # MNIST's median (MNIST has next to none; 90% of its digits lie within 0.084-0.194).
+    hairline: float = 0.07
+
+
+DEFAULT_PARAMS = ImagingParams()  # the default of every function that takes `params`

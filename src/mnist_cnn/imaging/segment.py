@@ -1,0 +1,194 @@
+"""Segmentation: an ink mask -> the digits in it, as pieces of ink, left to right.
+
+Connected components of the ink are the pieces. Specks of dirt are dropped; pieces
+that overlap horizontally (a broken stroke, the bar of a 5) are one digit; short
+pieces join a digit they touch, else they are dots or dashes and are dropped, as
+are a lone speck or dash; a blob much wider than tall (touching digits) is cut at
+its thinnest column of ink.
+
+>>> mask = np.zeros((30, 60), bool)
+>>> mask[5:25, 8:12] = True                      # a "1"
+>>> mask[5:25, 30:45] = True; mask[9:21, 34:41] = False   # a "0"
+>>> [(rows.start, rows.stop, cols.start, cols.stop) for rows, cols, _ in segment(mask)]
+[(5, 25, 8, 12), (5, 25, 30, 45)]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from mnist_cnn.imaging.ink import ink_box, stroke_width
+from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
+
+Piece = tuple[slice, slice, np.ndarray]  # rows, columns, the piece's own ink mask there
+
+
+def segment(mask: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> list[Piece]:
+    """Ink mask -> digits left to right.
+
+    Args:
+        mask: the binary ink mask of the whole image.
+        params: `speck`, `overlap`, `fragment`, `near`, `min_side`, `line`, `wide`,
+            `thin` and `very_wide` decide what is one digit, and what none.
+
+    Returns:
+        One piece per digit: its rows and columns in `mask` (the box of its ink) and
+        its own ink there.
+    """
+    pieces = _components(mask, params.speck)
+    if not pieces:
+        return []
+    pieces = _merge_overlapping(pieces, params.overlap)
+    digits = _attach_fragments(pieces, params)
+    digits = [digit for digit in digits if _digit_shaped(digit[2], params)]
+    return sorted(
+        (part for digit in digits for part in _split_wide(*digit, params=params)),
+        key=lambda p: p[1].start,
+    )
+
+
+def _components(mask: np.ndarray, speck: float) -> list[Piece]:
+    """The 8-connected pieces of ink, left to right, but for specks: those smaller
+    than 4 pixels or than `speck` times the largest piece."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return []
+    areas = np.bincount(labels.ravel())[1:]
+    boxes = ndimage.find_objects(labels)
+    pieces = [
+        (rows, cols, labels[rows, cols] == i + 1)
+        for i, (rows, cols) in enumerate(boxes)
+        if areas[i] >= max(4, speck * areas.max())
+    ]
+    pieces.sort(key=lambda p: p[1].start)
+    return pieces
+
+
+def _merge_overlapping(pieces: list[Piece], overlap: float) -> list[Piece]:
+    """Neighbours (left to right) that are parts of one digit, merged until none are."""
+    pieces = list(pieces)
+    merged = True
+    while merged:
+        merged = False
+        for a in range(len(pieces) - 1):
+            if _one_digit(pieces[a], pieces[a + 1], overlap):
+                pieces[a : a + 2] = [_union(pieces[a], pieces[a + 1])]
+                merged = True
+                break
+    return pieces
+
+
+def _one_digit(a: Piece, b: Piece, overlap: float) -> bool:
+    """Whether two pieces are parts of one digit: they overlap over `overlap` of the
+    narrower one's width, or their boxes overlap and together they are no wider than
+    a digit."""
+    (ra, ca, _), (rb, cb, _) = a, b
+    columns = min(ca.stop, cb.stop) - max(ca.start, cb.start)
+    if columns >= overlap * min(ca.stop - ca.start, cb.stop - cb.start):
+        return True
+    rows = min(ra.stop, rb.stop) - max(ra.start, rb.start)
+    width = max(ca.stop, cb.stop) - min(ca.start, cb.start)
+    height = max(ra.stop, rb.stop) - min(ra.start, rb.start)
+    return columns > 0 and rows > 0 and width <= height
+
+
+def _attach_fragments(pieces: list[Piece], params: ImagingParams) -> list[Piece]:
+    """Pieces much shorter than the tallest (`fragment`) are fragments of the nearest
+    digit when `near` it, or else dots and dashes that are no digit at all."""
+    tallest = max(rows.stop - rows.start for rows, _, _ in pieces)
+    digits = [p for p in pieces if p[0].stop - p[0].start >= params.fragment * tallest]
+    for piece in pieces:
+        if piece[0].stop - piece[0].start >= params.fragment * tallest:
+            continue
+        gaps = [_gap(piece, digit) for digit in digits]
+        nearest = int(np.argmin(gaps))
+        if gaps[nearest] <= params.near * tallest:
+            digits[nearest] = _union(digits[nearest], piece)
+    return digits
+
+
+def _digit_shaped(own: np.ndarray, params: ImagingParams) -> bool:
+    """Whether a piece of ink, all that is left of it, can be a digit: a speck cannot,
+    nor can a single stroke lying on its side (a dash, an underline, a ruled line),
+    which would otherwise be cut into many "touching digits"."""
+    height, width = own.shape
+    if max(height, width) < params.min_side:
+        return False
+    return width <= params.wide * height or height >= params.line * stroke_width(own)
+
+
+def _union(a: Piece, b: Piece) -> Piece:
+    """One piece holding the ink of both, in the box around both."""
+    rows = slice(min(a[0].start, b[0].start), max(a[0].stop, b[0].stop))
+    cols = slice(min(a[1].start, b[1].start), max(a[1].stop, b[1].stop))
+    own = np.zeros((rows.stop - rows.start, cols.stop - cols.start), bool)
+    for r, c, m in (a, b):
+        own[
+            r.start - rows.start : r.stop - rows.start, c.start - cols.start : c.stop - cols.start
+        ] |= m
+    return rows, cols, own
+
+
+def _gap(a: Piece, b: Piece) -> float:
+    """Distance between two pieces' boxes (0 if they overlap)."""
+    dy = max(0, a[0].start - b[0].stop, b[0].start - a[0].stop)
+    dx = max(0, a[1].start - b[1].stop, b[1].start - a[1].stop)
+    return float(np.hypot(dx, dy))
+
+
+def _split_wide(rows: slice, cols: slice, own: np.ndarray, params: ImagingParams) -> list[Piece]:
+    """Cut a blob much wider than tall (touching digits) at its thinnest column of ink
+    near the middle, and the halves again if still too wide. A wide single digit has no
+    thin column there (a flat 0) or one whose parts are not both digit-sized (the long
+    bar of a 5), so it stays whole. The pieces come back cropped to their ink."""
+    inked_rows, inked_cols = ink_box(own)
+    own = own[inked_rows, inked_cols]
+    rows = slice(rows.start + inked_rows.start, rows.start + inked_rows.stop)
+    cols = slice(cols.start + inked_cols.start, cols.start + inked_cols.stop)
+    height, width = own.shape
+    if width <= params.wide * height or width < 4:
+        return [(rows, cols, own)]
+    cut, thin = _thinnest_column(own, params.thin)
+    parts = [
+        (rows, slice(cols.start + c0, cols.start + c1), own[:, c0:c1])
+        for c0, c1 in ((0, cut), (cut, width))
+    ]
+    digit_like = all(
+        p[2].any(axis=1).sum() >= params.fragment * height
+        and p[2].any(axis=0).sum() >= 0.2 * height
+        for p in parts
+    )
+    if not digit_like or (not thin and width <= params.very_wide * height):
+        return [(rows, cols, own)]
+    return [piece for part in parts for piece in _split_wide(*part, params=params)]
+
+
+def _thinnest_column(own: np.ndarray, thin: float) -> tuple[int, bool]:
+    """The column in the middle half of a blob where its ink is thinnest (among equally
+    thin ones the most central), and whether it is thinner than `thin` times the
+    typical column."""
+    height, width = own.shape
+    profile = ndimage.uniform_filter1d(own.sum(axis=0).astype(float), max(1, height // 10))
+    lo, hi = round(0.25 * width), round(0.75 * width)
+    centred = np.abs(np.arange(lo, hi) - width / 2) / width
+    cut = lo + int(np.argmin(profile[lo:hi] + 1e-3 * centred))
+    return cut, bool(profile[cut] <= thin * np.median(profile[profile > 0]))
+
+
+def image_box(piece: Piece, factor: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A piece's box (x0, y0, x1, y1) in the pixels of the original image of `shape`
+    (height, width), which is `factor` times the size of the one segmented.
+
+    Example:
+        >>> image_box((slice(2, 5), slice(1, 3), None), 2.5, (20, 20))
+        (2, 5, 8, 13)
+    """
+    rows, cols, _ = piece
+    height, width = shape
+    return (
+        int(np.floor(cols.start * factor)),
+        int(np.floor(rows.start * factor)),
+        min(width, int(np.ceil(cols.stop * factor))),
+        min(height, int(np.ceil(rows.stop * factor))),
+    )
