@@ -237,11 +237,14 @@ def test_config_file_overrides_the_preset_and_the_command_line_overrides_it(
         ("o.json", "[1, 2]", ["expected options by name, found list"]),
         ("o.yaml", "epochs: 3\n", ["an options file must be .toml or .json"]),
         ("absent.toml", None, ["no such options file"]),
+        ("o.json", b"\xff\xfe", ["not valid JSON"]),
     ],
 )
 def test_config_file_errors_are_one_line(capsys, tmp_path, trained_configs, name, text, fragments):
     file = tmp_path / name
-    if text is not None:
+    if isinstance(text, bytes):
+        file.write_bytes(text)
+    elif text is not None:
         file.write_text(text)
     code = main(["train", "--config", str(file)])
     assert_one_line_error(capsys, code, *fragments)

@@ -218,13 +218,12 @@ def read_options(path: str | os.PathLike) -> dict:
     if isinstance(recorded, dict):  # a run folder's config.json
         options = {k: v for k, v in recorded.items() if k != "name"}
     known = [f.name for f in fields(TrainConfig)]
-    for key, value in options.items():
+    for key in options:
         if key not in known:
             raise MnistCnnError(
                 f"{path}: unknown option {key!r}; known options: {', '.join(known)}"
             )
-        options[key] = _checked(path, key, value)
-    return options
+    return {key: _checked(path, key, value) for key, value in options.items()}
 
 
 def _parse_file(path: Path) -> dict:
@@ -233,11 +232,10 @@ def _parse_file(path: Path) -> dict:
         raise MnistCnnError(f"{path}: an options file must be .toml or .json")
     try:
         text = path.read_text()
+        options = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except FileNotFoundError:
         raise MnistCnnError(f"{path}: no such options file") from None
-    try:
-        options = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
         raise MnistCnnError(f"{path}: not valid {path.suffix[1:].upper()} ({e})") from None
     if not isinstance(options, dict):
         raise MnistCnnError(f"{path}: expected options by name, found {type(options).__name__}")

@@ -33,10 +33,11 @@ from mnist_cnn.preprocessing import one_hot, preprocess
 # per-step Python overhead is otherwise a fifth of the time or more.
 STEPS_PER_EXECUTION = 32
 
-# The cosine schedule, as shares of `TrainConfig.lr`, the peak rate:
-WARMUP_SHARE = Fraction(1, 15)  # of all steps, spent rising linearly to the peak
-WARMUP_START = 0.1  # the rate at the first step
-FINAL_RATE = 0.01  # the rate the cosine decays to at the last step
+# The cosine schedule: a linear warm-up to the peak rate (`TrainConfig.lr`), then a
+# cosine decay. A Fraction, so that the warm-up is exactly steps // 15.
+WARMUP_SHARE = Fraction(1, 15)  # of all steps, spent warming up
+START_SHARE = 0.1  # of the peak rate, at the first step
+END_SHARE = 0.01  # of the peak rate, reached at the last step
 
 # The plateau schedule: when the validation loss has not improved for
 # PLATEAU_PATIENCE epochs, the rate is multiplied by PLATEAU_FACTOR, down to MIN_RATE.
@@ -109,9 +110,9 @@ def learning_rate(config: TrainConfig, steps_per_epoch: int):
     total = steps_per_epoch * config.epochs
     warmup_steps = int(total * WARMUP_SHARE)
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=config.lr * WARMUP_START,
+        initial_learning_rate=config.lr * START_SHARE,
         decay_steps=total - warmup_steps,
-        alpha=FINAL_RATE,
+        alpha=END_SHARE,
         warmup_target=config.lr,
         warmup_steps=warmup_steps,
     )
