@@ -84,7 +84,7 @@ def test_ctrl_c_keeps_the_best_checkpoint_usable(tmp_path):
             "mnist_cnn.cli",
             "train",
             "--model",
-            "seed",
+            "original",
             "--limit",
             "3000",
             "--epochs",

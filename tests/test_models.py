@@ -14,21 +14,31 @@ def test_every_model_maps_images_to_probabilities(name):
     assert models.count_macs(model) > model.count_params() > 0
 
 
-def test_seed_is_the_original_network():
-    model = models.build("seed")
+def test_original_is_the_original_network():
+    model = models.build("original")
     assert model.count_params() == 34826
     # conv1 26*26*32*9 + conv2 11*11*64*32*9 + dense 1600*10
     assert models.count_macs(model) == 194_688 + 2_230_272 + 16_000
 
 
+def test_former_name_seed_still_builds_and_warns_once(monkeypatch, recwarn):
+    monkeypatch.setattr(models, "_warned", set())
+    assert models.build("seed").count_params() == 34826
+    assert models.resolve_name("seed") == "original"
+    deprecations = [w for w in recwarn if issubclass(w.category, FutureWarning)]
+    assert len(deprecations) == 1
+    assert "'seed' is deprecated: it is now called 'original'" in str(deprecations[0].message)
+
+
 def test_unknown_model_lists_the_known_ones():
-    with pytest.raises(MnistCnnError, match="unknown model 'resnet'.*seed"):
+    with pytest.raises(MnistCnnError, match="unknown model 'resnet'.*original"):
         models.build("resnet")
 
 
-def test_describe_lists_every_model():
+def test_describe_lists_every_model_under_its_current_name():
     table = models.describe_models()
-    assert all(name in table for name in models.MODELS)
+    names = [line.split()[0] for line in table.splitlines()[2:]]
+    assert names == list(models.MODELS) and "original" in names and "seed" not in names
     assert "34,826" in table
 
 

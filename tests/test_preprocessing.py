@@ -46,10 +46,9 @@ def test_nothing_else_scales_pixels():
     assert offenders == []
 
 
-@pytest.mark.slow
-def test_evaluation_path_matches_the_model_on_preprocessed_input(mnist):
-    model = models.build("seed")
-    images = mnist.x_test[:64]
+def test_evaluation_path_matches_the_model_on_preprocessed_input(digit_images):
+    model = models.build("original")
+    images = digit_images[0][:64]
     direct = model.predict(preprocess(images), verbose=0)
     assert np.allclose(evaluation.predict_probabilities(model, images), direct, atol=1e-6)
 
@@ -68,6 +67,6 @@ def test_training_feeds_the_model_through_preprocess(monkeypatch, mnist_dir, tmp
 
     monkeypatch.setattr(training, "preprocess", spy)
     monkeypatch.setattr(training.evaluation, "preprocess", spy)
-    config = TrainConfig(model="seed", epochs=1, limit=256, runs_dir=str(tmp_path))
+    config = TrainConfig(model="original", epochs=1, limit=256, runs_dir=str(tmp_path))
     training.train(config, verbose=0)
     assert seen == [256, 6000, 10000]  # train, validation, test

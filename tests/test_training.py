@@ -39,19 +39,17 @@ def test_every_preset_builds_and_trains_a_few_steps(preset, mnist):
     assert np.isfinite(history.history["loss"][0])
 
 
-@pytest.mark.slow
-def test_dataset_reshuffles_each_epoch_and_keeps_every_image(mnist):
-    x, y = preprocess(mnist.x_val[:100]), one_hot(mnist.y_val[:100])
-    ds = training.training_dataset(x, y, 32, augment=0, seed=1)
+def test_dataset_reshuffles_each_epoch_and_keeps_every_image(digit_images):
+    images, labels = digit_images[0][:100], digit_images[1][:100]
+    ds = training.training_dataset(preprocess(images), one_hot(labels), 32, augment=0, seed=1)
     epochs = [np.concatenate([b[1].numpy().argmax(1) for b in ds]) for _ in range(2)]
     assert [len(e) for e in epochs] == [100, 100]
-    assert sorted(epochs[0]) == sorted(mnist.y_val[:100])
+    assert sorted(epochs[0]) == sorted(labels)
     assert not np.array_equal(epochs[0], epochs[1])
 
 
-@pytest.mark.slow
-def test_augmentation_changes_images_but_keeps_them_digits(mnist):
-    x = preprocess(mnist.x_test[:32])
+def test_augmentation_changes_images_but_keeps_them_digits(digit_images):
+    x = preprocess(digit_images[0][:32])
     distorted = training.augmenter(1.0)(x, training=True).numpy()
     assert distorted.shape == x.shape and not np.allclose(distorted, x)
     assert distorted.min() >= -1e-3 and distorted.max() <= 1.001
@@ -67,6 +65,32 @@ def test_cosine_schedule_warms_up_then_decays():
     assert training.learning_rate(TrainConfig(schedule="plateau", lr=0.01), 100) == 0.01
 
 
+def test_callbacks_are_named_and_in_the_order_keras_calls_them(tmp_path):
+    plain = training.make_callbacks(TrainConfig(), tmp_path)
+    assert list(plain) == [
+        "stop_on_ctrl_c",
+        "log_learning_rate",
+        "checkpoint",
+        "early_stopping",
+        "history",
+    ]
+    config = TrainConfig(schedule="plateau", ema=0.99, tensorboard=True, patience=7)
+    every = training.make_callbacks(config, tmp_path)
+    assert list(every) == [
+        "stop_on_ctrl_c",
+        "reduce_lr_on_plateau",  # cuts the rate before it is logged
+        "log_learning_rate",
+        "swap_ema_weights",  # puts the averaged weights in before the checkpoint saves them
+        "checkpoint",
+        "early_stopping",
+        "history",
+        "tensorboard",
+    ]
+    assert every["early_stopping"].patience == 7
+    assert every["reduce_lr_on_plateau"].factor == training.PLATEAU_FACTOR
+    assert every["checkpoint"].model_file == tmp_path / runs.MODEL_FILE
+
+
 @pytest.mark.slow
 def test_ema_saves_the_averaged_weights_that_were_validated(tmp_path, mnist_dir):
     from mnist_cnn import data
@@ -75,7 +99,7 @@ def test_ema_saves_the_averaged_weights_that_were_validated(tmp_path, mnist_dir)
     val_losses = {}
     for ema in (0.0, 0.9):
         config = TrainConfig(
-            model="seed",
+            model="original",
             epochs=2,
             limit=1000,
             augment=0,
@@ -129,7 +153,7 @@ def test_a_run_records_the_precision_auto_chose(tmp_path, mnist_dir, monkeypatch
 
 
 def test_checkpoint_publishes_only_complete_files(tmp_path):
-    model = models.build("seed")
+    model = models.build("original")
     checkpoint = training.AtomicCheckpoint(
         tmp_path / "model.keras", monitor="val_accuracy", mode="max", save_best_only=True
     )
@@ -142,13 +166,12 @@ def test_checkpoint_publishes_only_complete_files(tmp_path):
     assert runs.load_model(tmp_path / "model.keras").count_params() == model.count_params()
 
 
-@pytest.mark.slow
-def test_a_failure_before_the_first_checkpoint_leaves_no_run_folder(tmp_path, mnist_dir):
+def test_a_failure_before_the_first_checkpoint_leaves_no_run_folder(tmp_path, fake_mnist_dir):
     class DiskFull(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             raise OSError(28, "No space left on device")
 
-    config = TrainConfig(model="seed", epochs=1, limit=512, runs_dir=str(tmp_path), name="r")
+    config = TrainConfig(model="original", epochs=1, limit=200, runs_dir=str(tmp_path), name="r")
     with pytest.raises(OSError, match="No space"):
         training.train(config, verbose=0, extra_callbacks=[DiskFull()])
     assert list(tmp_path.iterdir()) == []  # the same --name can be used again
@@ -167,19 +190,27 @@ def test_create_run_dir_never_reuses_a_folder(tmp_path):
     assert first != second and first.is_dir() and second.is_dir()
 
 
-@pytest.mark.slow
-def test_ensemble_averages_member_probabilities(tmp_path, mnist):
+def test_run_metrics_write_only_what_is_set_and_read_only_what_fits(tmp_path):
+    runs.add_metrics(tmp_path, runs.RunMetrics(model="cnn", params=10, interrupted=False))
+    runs.add_metrics(tmp_path, runs.RunMetrics(test_accuracy=0.99, params=12))
+    on_disk = json.loads((tmp_path / runs.METRICS_FILE).read_text())
+    assert on_disk == {"model": "cnn", "params": 12, "interrupted": False, "test_accuracy": 0.99}
+    assert runs.read_metrics(tmp_path) == runs.RunMetrics.from_dict(on_disk)
+    assert runs.read_metrics(tmp_path).to_dict() == on_disk
+    mangled = {"test_accuracy": "n/a", "train_seconds": float("nan"), "params": True, "x": 1}
+    assert runs.RunMetrics.from_dict(mangled) == runs.RunMetrics()
+    assert runs.read_metrics(tmp_path / "absent") == runs.RunMetrics()
+
+
+def test_ensemble_averages_member_probabilities(digit_images):
     members = []
     for seed in (1, 2, 3):
         keras.utils.set_random_seed(seed)
-        model = models.build("seed")
-        path = tmp_path / f"m{seed}.keras"
-        model.save(path)
-        members.append(model)
-    x = preprocess(mnist.x_test[:50])
-    expected = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
+        members.append(models.build("original"))
+    x = preprocess(digit_images[0][:50])
+    expected = np.mean([np.asarray(m(x)) for m in members], axis=0)
     combined = ensemble.average_models(members)
-    assert np.allclose(combined.predict(x, verbose=0), expected, atol=1e-6)
+    assert np.allclose(np.asarray(combined(x)), expected, atol=1e-6)
     with pytest.raises(MnistCnnError, match="at least 2"):
         ensemble.average_models(members[:1])
 
@@ -191,7 +222,7 @@ def test_ensemble_command_saves_a_loadable_evaluated_run(
 
     other = tmp_path / "other.keras"
     keras.utils.set_random_seed(5)
-    models.build("seed").save(other)
+    models.build("original").save(other)
     code = main(
         [
             "ensemble",
@@ -222,7 +253,7 @@ def test_ensemble_that_fails_leaves_no_run_folder(tmp_path, model_file, capsys, 
 
     other = tmp_path / "other"
     other.mkdir()
-    models.build("seed").save(other / "model.keras")
+    models.build("original").save(other / "model.keras")
     args = ["ensemble", str(model_file.parent), str(other), "--runs-dir", str(tmp_path / "runs")]
     assert main([*args, "--data-dir", str(tmp_path / "no-such-folder")]) == 1
     (other / "metrics.json").write_text('{"test_accuracy": null, "train_seconds": "n/a"}')

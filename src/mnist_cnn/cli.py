@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from dataclasses import fields
 from pathlib import Path
 
 from mnist_cnn import __version__
-from mnist_cnn.config import PRECISIONS, PRESETS, SCHEDULES, TrainConfig
+from mnist_cnn.config import TrainConfig, option_help, option_type, read_options
 from mnist_cnn.errors import MnistCnnError
 
-DATA_HELP = (
-    "folder with the four MNIST IDX files "
-    "(default: $MNIST_DATA_DIR, else the Keras cache, else a download)"
-)
+DATA_HELP = option_help("data_dir")
 
 
 def cmd_data(args: argparse.Namespace) -> None:
@@ -56,9 +55,11 @@ def cmd_models(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from mnist_cnn.training import train
 
-    # Only the options given on the command line are in `args`: they override the preset.
-    options = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
-    train(TrainConfig.from_preset(**options))
+    # Only the options given on the command line are in `args`: they override the
+    # file's, which override the preset's.
+    given = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
+    from_file = read_options(args.config) if "config" in args else {}
+    train(TrainConfig.from_preset(**(from_file | given)))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -103,108 +104,77 @@ MODEL_HELP = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    defaults = TrainConfig()
-    parser = argparse.ArgumentParser(
-        prog="mnist-cnn",
-        description="Build, train, evaluate and apply a Keras CNN for MNIST handwritten digits.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def add_train_options(parser: argparse.ArgumentParser) -> None:
+    """One option per `TrainConfig` field (``batch_size`` -> ``--batch-size``), with the
+    field's type, choices and help; the default is appended to the help unless the
+    help says it itself. Booleans also get a ``--no-`` form, to turn off what a
+    ``--config`` file turns on."""
+    for option in fields(TrainConfig):
+        flag = "--" + option.name.replace("_", "-")
+        text = option_help(option.name).replace("%", "%%")  # argparse formats help with %
+        kind = option_type(option.name)
+        if kind is bool:
+            text += f" (default: {'on' if option.default else 'off'})"
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=text)
+            continue
+        if "(default:" not in text:
+            text += f" (default: {option.default})"
+        parser.add_argument(flag, type=kind, choices=option.metadata.get("choices"), help=text)
 
+
+def add_data_command(sub) -> None:
     p = sub.add_parser("data", help="load, verify and explore MNIST; write figures")
     p.add_argument("--data-dir", help=DATA_HELP)
     p.add_argument(
         "--val-fraction",
         type=float,
-        default=defaults.val_fraction,
-        help="share of the training set held out for validation (default: %(default)s)",
+        default=TrainConfig.val_fraction,
+        help=option_help("val_fraction") + " (default: %(default)s)",
     )
     p.add_argument(
-        "--seed", type=int, default=defaults.seed, help="seed of the split (default: %(default)s)"
+        "--seed",
+        type=int,
+        default=TrainConfig.seed,
+        help="seed of the split (default: %(default)s)",
     )
     p.add_argument("--out", default="figures", help="folder for the figures (default: %(default)s)")
     p.set_defaults(run=cmd_data)
 
+
+def add_models_command(sub) -> None:
     p = sub.add_parser("models", help="list the architectures with parameters and multiply-adds")
     p.set_defaults(run=cmd_models)
 
+
+def add_train_command(sub) -> None:
     # No defaults in the namespace: an option given on the command line overrides
-    # the preset's value, an option left out keeps it.
+    # the --config file and the preset, an option left out keeps their value.
     p = sub.add_parser(
         "train",
         help="train a model into runs/<name>/, then evaluate it",
         argument_default=argparse.SUPPRESS,
         epilog="Defaults shown are the `default` preset's; see `mnist-cnn models` for the others.",
     )
-    d = defaults
-    p.add_argument("--preset", default="default", choices=PRESETS, help="(default: default)")
-    p.add_argument("--model", help=f"architecture, see `mnist-cnn models` (default: {d.model})")
-    p.add_argument("--epochs", type=int, help=f"most epochs (default: {d.epochs})")
-    p.add_argument("--batch-size", type=int, help=f"(default: {d.batch_size})")
-    p.add_argument("--lr", type=float, help=f"Adam's (peak) learning rate (default: {d.lr})")
     p.add_argument(
-        "--schedule",
-        choices=SCHEDULES,
-        help=f"learning rate: warm-up then cosine decay, or cut on plateaus "
-        f"(default: {d.schedule})",
+        "--config",
+        metavar="FILE",
+        help="a TOML or JSON file of the options below by field name (batch_size = 64), "
+        "or a run's config.json to train it again into a new folder; options given here "
+        "override the file, the file overrides the preset",
     )
-    p.add_argument(
-        "--augment",
-        type=float,
-        help="strength of random rotation (10 degrees), shift and zoom (10%%) per unit; "
-        f"0 turns it off (default: {d.augment})",
-    )
-    p.add_argument(
-        "--label-smoothing",
-        type=float,
-        help=f"for the categorical crossentropy (default: {d.label_smoothing})",
-    )
-    p.add_argument(
-        "--ema",
-        type=float,
-        help="validate and save an exponential moving average of the weights with this "
-        f"momentum, e.g. 0.999; 0 turns it off (default: {d.ema})",
-    )
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        help=f"mixed_bfloat16 computes in bfloat16, faster on CPUs with bfloat16 "
-        f"instructions (AVX512_BF16, AMX) and slower elsewhere; auto uses it only "
-        f"where they exist (default: {d.precision})",
-    )
-    p.add_argument(
-        "--patience",
-        type=int,
-        help=f"stop after this many epochs without a better validation loss "
-        f"(default: {d.patience})",
-    )
-    p.add_argument(
-        "--seed", type=int, help=f"fixes split, initial weights and shuffling (default: {d.seed})"
-    )
-    p.add_argument(
-        "--val-fraction",
-        type=float,
-        help=f"share of the training set held out for validation (default: {d.val_fraction})",
-    )
-    p.add_argument("--limit", type=int, help="train on only this many images (quick runs)")
-    p.add_argument("--name", help="run folder name (default: <model>-<date>-<time>)")
-    p.add_argument("--runs-dir", help=f"where run folders go (default: {d.runs_dir})")
-    p.add_argument("--data-dir", help=DATA_HELP)
-    p.add_argument(
-        "--tensorboard", action="store_true", help="also write TensorBoard logs to the run folder"
-    )
-    p.add_argument(
-        "--report", action="store_true", help="end by writing report.pdf and report.html"
-    )
+    add_train_options(p)
     p.set_defaults(run=cmd_train)
 
+
+def add_evaluate_command(sub) -> None:
     p = sub.add_parser("evaluate", help="test a run folder or .keras model on the MNIST test set")
     p.add_argument("path", help="run folder or .keras file")
     p.add_argument("--data-dir", help=DATA_HELP)
     p.add_argument("--out", help="where to write metrics and figures (default: the run folder)")
     p.set_defaults(run=cmd_evaluate)
 
+
+def add_ensemble_command(sub) -> None:
     p = sub.add_parser(
         "ensemble", help="average several trained models into one, save and evaluate it"
     )
@@ -214,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help=DATA_HELP)
     p.set_defaults(run=cmd_ensemble)
 
+
+def add_report_command(sub) -> None:
     p = sub.add_parser("report", help="write report.pdf and report.html for a run folder")
     p.add_argument("run_dir", help="run folder")
     p.add_argument("--data-dir", help=DATA_HELP)
@@ -222,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=cmd_report)
 
+
+def add_predict_command(sub) -> None:
     p = sub.add_parser("predict", help="read the digits in image files or folders")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders of images")
     p.add_argument("--model", help=MODEL_HELP)
@@ -237,22 +211,64 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=cmd_predict)
 
+
+def add_serve_command(sub) -> None:
     p = sub.add_parser("serve", help="the drawing web app and REST API (FastAPI on uvicorn)")
     p.add_argument("--host", default="127.0.0.1", help="(default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="(default: %(default)s)")
     p.add_argument("--model", help=MODEL_HELP)
     p.set_defaults(run=cmd_serve)
 
+
+def add_board_command(sub) -> None:
     p = sub.add_parser("board", help="the desktop Digit Board: draw digits, N clears, S saves")
     p.add_argument("--model", help=MODEL_HELP)
     p.set_defaults(run=cmd_board)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``mnist-cnn`` parser: one subcommand per step, each set up by its
+    ``add_*_command`` function, which also names the ``cmd_*`` function it runs."""
+    parser = argparse.ArgumentParser(
+        prog="mnist-cnn",
+        description="Build, train, evaluate and apply a Keras CNN for MNIST handwritten digits.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in (
+        add_data_command,
+        add_models_command,
+        add_train_command,
+        add_evaluate_command,
+        add_ensemble_command,
+        add_report_command,
+        add_predict_command,
+        add_serve_command,
+        add_board_command,
+    ):
+        add_command(sub)
     return parser
+
+
+def one_line_deprecations(show):
+    """`show` (a `warnings.showwarning`) printing deprecations (FutureWarning) as one
+    line, as errors are; other warnings it leaves to `show`."""
+
+    def show_warning(message, category, *args, **kwargs) -> None:
+        if issubclass(category, FutureWarning):
+            print(f"mnist-cnn: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, *args, **kwargs)
+
+    return show_warning
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        code = args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line_deprecations(warnings.showwarning)
+            code = args.run(args)
     except MnistCnnError as e:
         print(f"mnist-cnn: error: {e}", file=sys.stderr)
         return 1

@@ -1,93 +1,34 @@
-"""Training options as plain data, and named presets of them.
+"""Training options as plain data, named presets of them, and option files.
 
->>> TrainConfig(model="seed", epochs=3).batch_size
+Each option is one field of `TrainConfig`, with its help text (and choices,
+where it has them) in the field's metadata: ``mnist-cnn train`` builds its
+command-line options from these fields.
+
+>>> TrainConfig(model="original", epochs=3).batch_size
 128
 >>> TrainConfig.from_preset("fast", epochs=3).model
 'fast'
+>>> option_help("epochs")
+'most epochs'
 """
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 from mnist_cnn.errors import MnistCnnError
 
 SCHEDULES = ("plateau", "cosine")
 PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 
-
-@dataclass
-class TrainConfig:
-    """Every option of a training run; saved as the run's ``config.json``.
-
-    The defaults are the ``default`` preset; `PRESETS` holds the others.
-    """
-
-    preset: str = "default"
-    model: str = "cnn"
-    epochs: int = 15
-    batch_size: int = 128
-    lr: float = 2e-3  # the peak rate, for the cosine schedule
-    label_smoothing: float = 0.0
-    augment: float = 1.0  # strength of random rotation, shift and zoom; 0 = off
-    schedule: str = "cosine"  # "cosine": warm up, then decay; "plateau": cut when stuck
-    patience: int = 5  # epochs without a better val_loss before stopping
-    # Momentum of an exponential moving average of the weights (e.g. 0.999), which
-    # validation, checkpoints and the saved model then use; 0 = plain weights.
-    ema: float = 0.0
-    # "mixed_bfloat16": compute in bfloat16, keep weights in float32. Pays off on
-    # CPUs with bfloat16 instructions (AVX512_BF16, AMX); elsewhere it is emulated
-    # and slow, so "auto" uses it only where those instructions exist.
-    precision: str = "float32"
-    seed: int = 0
-    val_fraction: float = 0.1
-    limit: int | None = None  # use only this many training images
-    name: str | None = None
-    runs_dir: str = "runs"
-    data_dir: str | None = None
-    tensorboard: bool = False
-    report: bool = False  # write report.pdf and report.html at the end
-
-    @classmethod
-    def from_preset(cls, preset: str = "default", **overrides) -> TrainConfig:
-        """The preset's values, then `overrides` (explicit options win)."""
-        if preset not in PRESETS:
-            raise MnistCnnError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-        return cls(**(PRESETS[preset] | overrides | {"preset": preset}))
-
-    def check(self) -> None:
-        for field in ("epochs", "batch_size", "patience"):
-            if getattr(self, field) < 1:
-                raise MnistCnnError(f"{field} must be at least 1, got {getattr(self, field)}")
-        if not 0 < self.lr < math.inf:  # NaN fails both
-            raise MnistCnnError(f"learning rate must be a positive number, got {self.lr}")
-        if not 0 <= self.seed < 2**32:
-            raise MnistCnnError(f"seed must be in [0, 2**32), got {self.seed}")
-        if not 0 <= self.label_smoothing < 1:
-            raise MnistCnnError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
-        if not 0 <= self.ema < 1:
-            raise MnistCnnError(f"ema momentum must be in [0, 1), got {self.ema}")
-        if not 0 <= self.augment <= 3:
-            raise MnistCnnError(f"augment strength must be in [0, 3], got {self.augment}")
-        if self.schedule not in SCHEDULES:
-            raise MnistCnnError(
-                f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}"
-            )
-        if self.precision not in PRECISIONS:
-            raise MnistCnnError(
-                f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}"
-            )
-        if not 0 < self.val_fraction < 1:
-            raise MnistCnnError(
-                f"validation fraction must be between 0 and 1, got {self.val_fraction}"
-            )
-        if self.limit is not None and self.limit < 1:
-            raise MnistCnnError(f"limit must be at least 1, got {self.limit}")
-
-
 # Named starting points for `mnist-cnn train --preset NAME`; each changes only
-# what differs from the defaults above. README's results table measures them.
+# what differs from the defaults of `TrainConfig`. README's results table measures them.
 PRESETS: dict[str, dict] = {
     # cnn, 15 epochs, augmentation, cosine schedule: >= 99.4% in under 10 minutes.
     "default": {},
@@ -124,6 +65,119 @@ PRESETS: dict[str, dict] = {
 }
 
 
+def option(default, help: str, choices: typing.Iterable[str] | None = None):
+    """A `TrainConfig` field: its default, its help text and its allowed values."""
+    metadata = {"help": help} | ({"choices": tuple(choices)} if choices is not None else {})
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class TrainConfig:
+    """Every option of a training run; saved as the run's ``config.json``.
+
+    The defaults are the ``default`` preset; `PRESETS` holds the others.
+    """
+
+    preset: str = option(
+        "default", "a named set of the options below; `mnist-cnn models` lists them", PRESETS
+    )
+    model: str = option("cnn", "architecture, see `mnist-cnn models`")
+    epochs: int = option(15, "most epochs")
+    batch_size: int = option(128, "images per training step")
+    lr: float = option(2e-3, "Adam's (peak) learning rate")
+    schedule: str = option(
+        "cosine",
+        "learning rate: cosine warms up, then decays it along a cosine; "
+        "plateau keeps it constant and cuts it when the validation loss stalls",
+        SCHEDULES,
+    )
+    augment: float = option(
+        1.0,
+        "strength of random rotation (10 degrees), shift and zoom (10%) per unit; 0 turns it off",
+    )
+    label_smoothing: float = option(0.0, "for the categorical crossentropy")
+    ema: float = option(
+        0.0,
+        "validate and save an exponential moving average of the weights with this "
+        "momentum, e.g. 0.999; 0 turns it off",
+    )
+    precision: str = option(
+        "float32",
+        "mixed_bfloat16 computes in bfloat16, faster on CPUs with bfloat16 instructions "
+        "(AVX512_BF16, AMX) and slower elsewhere, where it is emulated; auto uses it only "
+        "where they exist",
+        PRECISIONS,
+    )
+    patience: int = option(5, "stop after this many epochs without a better validation loss")
+    seed: int = option(0, "fixes the split, the initial weights, the order and the augmentation")
+    val_fraction: float = option(0.1, "share of the training set held out for validation")
+    limit: int | None = option(
+        None, "train on only this many images, for quick runs (default: all)"
+    )
+    name: str | None = option(
+        None, "run folder name (default: <model>-<date>-<time>); an existing one is never reused"
+    )
+    runs_dir: str = option("runs", "where run folders go")
+    data_dir: str | None = option(
+        None,
+        "folder with the four MNIST IDX files "
+        "(default: $MNIST_DATA_DIR, else the Keras cache, else a download)",
+    )
+    tensorboard: bool = option(False, "also write TensorBoard logs to the run folder")
+    report: bool = option(False, "end by writing report.pdf and report.html")
+
+    @classmethod
+    def from_preset(cls, preset: str = "default", **overrides) -> TrainConfig:
+        """The preset's values, then `overrides` (explicit options win)."""
+        if preset not in PRESETS:
+            raise MnistCnnError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+        return cls(**(PRESETS[preset] | overrides | {"preset": preset}))
+
+    def check(self) -> None:
+        for name in ("epochs", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                raise MnistCnnError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 < self.lr < math.inf:  # NaN fails both
+            raise MnistCnnError(f"learning rate must be a positive number, got {self.lr}")
+        if not 0 <= self.seed < 2**32:
+            raise MnistCnnError(f"seed must be in [0, 2**32), got {self.seed}")
+        if not 0 <= self.label_smoothing < 1:
+            raise MnistCnnError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.ema < 1:
+            raise MnistCnnError(f"ema momentum must be in [0, 1), got {self.ema}")
+        if not 0 <= self.augment <= 3:
+            raise MnistCnnError(f"augment strength must be in [0, 3], got {self.augment}")
+        if self.schedule not in SCHEDULES:
+            raise MnistCnnError(
+                f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}"
+            )
+        if self.precision not in PRECISIONS:
+            raise MnistCnnError(
+                f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}"
+            )
+        if not 0 < self.val_fraction < 1:
+            raise MnistCnnError(
+                f"validation fraction must be between 0 and 1, got {self.val_fraction}"
+            )
+        if self.limit is not None and self.limit < 1:
+            raise MnistCnnError(f"limit must be at least 1, got {self.limit}")
+
+
+def option_help(name: str) -> str:
+    """The help text of the `TrainConfig` option `name`."""
+    return TrainConfig.__dataclass_fields__[name].metadata["help"]
+
+
+def option_type(name: str) -> type:
+    """The type of the `TrainConfig` option `name`, without its ``| None``.
+
+    >>> option_type("limit"), option_type("lr")
+    (<class 'int'>, <class 'float'>)
+    """
+    hint = typing.get_type_hints(TrainConfig)[name]
+    return next((t for t in typing.get_args(hint) if t is not type(None)), hint)
+
+
 def describe_presets() -> str:
     """One line per preset: what it changes from the defaults."""
     lines = []
@@ -131,3 +185,70 @@ def describe_presets() -> str:
         changes = ", ".join(f"{k}={v}" for k, v in values.items()) or "the defaults"
         lines.append(f"{name:<10}{changes}")
     return "\n".join(lines)
+
+
+# -- Option files: `mnist-cnn train --config FILE`. ----------------------------------------------
+
+
+def read_options(path: str | os.PathLike) -> dict:
+    """The training options in a TOML or JSON file, checked against `TrainConfig`.
+
+    The file holds options by their field names (``batch_size = 64``). A run
+    folder's ``config.json`` works too: its recorded options are used, without
+    the run's name (a rerun gets a new folder) and without its other entries
+    (data source, library versions).
+
+    Args:
+        path: a ``.toml`` or ``.json`` file.
+
+    Returns:
+        The options it sets, for `TrainConfig.from_preset`.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     file = Path(folder) / "quick.toml"
+        ...     _ = file.write_text('preset = "fast"\\nepochs = 1\\n')
+        ...     read_options(file)
+        {'preset': 'fast', 'epochs': 1}
+    """
+    path = Path(path)
+    options = _parse_file(path)
+    recorded = options.get("config")
+    if isinstance(recorded, dict):  # a run folder's config.json
+        options = {k: v for k, v in recorded.items() if k != "name"}
+    known = [f.name for f in fields(TrainConfig)]
+    for key in options:
+        if key not in known:
+            raise MnistCnnError(
+                f"{path}: unknown option {key!r}; known options: {', '.join(known)}"
+            )
+    return {key: _checked(path, key, value) for key, value in options.items()}
+
+
+def _parse_file(path: Path) -> dict:
+    """The object in a TOML or JSON file, or a one-line error."""
+    if path.suffix not in (".toml", ".json"):
+        raise MnistCnnError(f"{path}: an options file must be .toml or .json")
+    try:
+        text = path.read_text()
+        options = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except FileNotFoundError:
+        raise MnistCnnError(f"{path}: no such options file") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        raise MnistCnnError(f"{path}: not valid {path.suffix[1:].upper()} ({e})") from None
+    if not isinstance(options, dict):
+        raise MnistCnnError(f"{path}: expected options by name, found {type(options).__name__}")
+    return options
+
+
+def _checked(path: Path, key: str, value):
+    """`value` if it suits the option `key` (an int also serves as a float), else an error."""
+    kind = option_type(key)
+    if value is None and TrainConfig.__dataclass_fields__[key].default is None:
+        return None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    raise MnistCnnError(f"{path}: {key} must be {kind.__name__}, got {value!r}")

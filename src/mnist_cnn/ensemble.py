@@ -10,7 +10,6 @@ like any other run.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 from pathlib import Path
@@ -49,9 +48,10 @@ def make_ensemble(
     if len({f.resolve() for f in files}) != len(files):
         raise MnistCnnError("the same model is named twice; an ensemble needs distinct members")
     model = average_models([runs.load_model(f) for f in files])
-    member_metrics = [runs.read_json(f.parent / runs.METRICS_FILE) for f in files]
-    member_accuracy = [_number(m.get("test_accuracy")) for m in member_metrics]
-    train_seconds = round(sum(_number(m.get("train_seconds")) or 0 for m in member_metrics), 2)
+    # A member's figure that is missing or not a number reads as None: "unknown".
+    member_metrics = [runs.read_metrics(f.parent) for f in files]
+    member_accuracy = [m.test_accuracy for m in member_metrics]
+    train_seconds = round(sum(m.train_seconds or 0 for m in member_metrics), 2)
     test_set = data.load_test_set(data_dir)
 
     run_dir = runs.create_run_dir(runs_dir, name, prefix="ensemble")
@@ -64,15 +64,13 @@ def make_ensemble(
             },
         )
         runs.atomic_write(run_dir / runs.MODEL_FILE, model.save)
-        runs.write_json(
-            run_dir / runs.METRICS_FILE,
-            {
-                "model": "ensemble",
-                "members": len(files),
-                "member_test_accuracy": member_accuracy,
-                "train_seconds": train_seconds,
-            },
+        metrics = runs.RunMetrics(
+            model="ensemble",
+            train_seconds=train_seconds,
+            members=len(files),
+            member_test_accuracy=member_accuracy,
         )
+        runs.add_metrics(run_dir, metrics)
         print(f"Ensemble of {len(files)} models saved to {run_dir}")
         accuracies = ", ".join("unknown" if a is None else f"{a:.2%}" for a in member_accuracy)
         print(
@@ -84,9 +82,3 @@ def make_ensemble(
         shutil.rmtree(run_dir, ignore_errors=True)  # no half-made run to trip over
         raise
     return run_dir
-
-
-def _number(value) -> float | None:
-    """A member's recorded figure, or None where it is missing or not a number."""
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    return float(value) if is_number and math.isfinite(value) else None

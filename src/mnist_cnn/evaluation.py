@@ -34,11 +34,11 @@ def score(probabilities: np.ndarray, labels: np.ndarray) -> dict:
     precision, recall, f1, support = precision_recall_fscore_support(
         labels, predicted, labels=range(NUM_CLASSES), zero_division=0
     )
-    return {
-        "test_accuracy": float((predicted == labels).mean()),
-        "test_loss": float(-np.log(p_true).mean()),
-        "test_errors": int((predicted != labels).sum()),
-        "per_class": {
+    metrics = runs.RunMetrics(
+        test_accuracy=float((predicted == labels).mean()),
+        test_loss=float(-np.log(p_true).mean()),
+        test_errors=int((predicted != labels).sum()),
+        per_class={
             str(d): {
                 "precision": float(precision[d]),
                 "recall": float(recall[d]),
@@ -47,27 +47,30 @@ def score(probabilities: np.ndarray, labels: np.ndarray) -> dict:
             }
             for d in range(NUM_CLASSES)
         },
-        "confusion_matrix": confusion_matrix(labels, predicted, labels=range(NUM_CLASSES)).tolist(),
-    }
+    )
+    matrix = confusion_matrix(labels, predicted, labels=range(NUM_CLASSES)).tolist()
+    return metrics.to_dict() | {"confusion_matrix": matrix}
 
 
-def format_table(metrics: dict) -> str:
-    """A compact text table of the test results."""
+def format_table(metrics: dict | runs.RunMetrics) -> str:
+    """A compact text table of the test results (`score`'s or `evaluate_run`'s)."""
+    if isinstance(metrics, dict):
+        metrics = runs.RunMetrics.from_dict(metrics)
     lines = [
-        f"test accuracy {metrics['test_accuracy']:.2%}  "
-        f"({metrics['test_errors']} errors)  test loss {metrics['test_loss']:.4f}",
+        f"test accuracy {metrics.test_accuracy:.2%}  "
+        f"({metrics.test_errors} errors)  test loss {metrics.test_loss:.4f}",
     ]
-    if "test_accuracy_with_turns" in metrics:
+    if metrics.test_accuracy_with_turns is not None:
         lines.append(
             f"read as `predict` reads, each digit also turned {TURN:g} degrees either way: "
-            f"{metrics['test_accuracy_with_turns']:.2%} "
-            f"({metrics['test_errors_with_turns']} errors)"
+            f"{metrics.test_accuracy_with_turns:.2%} "
+            f"({metrics.test_errors_with_turns} errors)"
         )
     lines += [
         "",
         f"{'digit':>5}{'precision':>11}{'recall':>9}{'f1':>9}{'support':>9}",
     ]
-    for digit, s in metrics["per_class"].items():
+    for digit, s in metrics.per_class.items():
         lines.append(
             f"{digit:>5}{s['precision']:>11.4f}{s['recall']:>9.4f}{s['f1']:>9.4f}{s['support']:>9}"
         )
@@ -91,30 +94,32 @@ def evaluate_run(
     model = runs.load_model(model_file)
     out = Path(out) if out is not None else runs.run_dir_of(model_file)
     if out is not None:
-        runs.read_json(out / runs.METRICS_FILE)  # a broken one fails now, not after the work
+        runs.read_metrics(out)  # a broken metrics.json fails now, not after the work
     x_test, y_test = test_set if test_set is not None else data.load_test_set(data_dir)
     probabilities = predict_probabilities(model, x_test)
-    metrics = score(probabilities, y_test)
+    scores = score(probabilities, y_test)
+    matrix = scores.pop("confusion_matrix")
+    metrics = runs.RunMetrics.from_dict(scores)
     # Also as `mnist-cnn predict` and the server read digits: each one averaged
     # with itself turned a little either way (`inference.read_probabilities`).
     read = read_probabilities(model.predict_on_batch, x_test).argmax(axis=1)
-    metrics["test_accuracy_with_turns"] = float((read == y_test).mean())
-    metrics["test_errors_with_turns"] = int((read != y_test).sum())
+    metrics.test_accuracy_with_turns = float((read == y_test).mean())
+    metrics.test_errors_with_turns = int((read != y_test).sum())
+    metrics.params = model.count_params()
     if not quiet:
         print(format_table(metrics))
 
     if out is None:
-        return metrics
+        return metrics.to_dict() | {"confusion_matrix": matrix}
     out.mkdir(parents=True, exist_ok=True)
-    matrix = metrics.pop("confusion_matrix")
     runs.write_json(
         out / "confusion_matrix.json",
         {"rows": "true digit", "columns": "predicted digit", "matrix": matrix},
     )
-    metrics = runs.update_json(out / runs.METRICS_FILE, metrics | {"params": model.count_params()})
+    recorded = runs.add_metrics(out, metrics)
     figures = out / runs.FIGURES_DIR
     plots.confusion_matrix(np.array(matrix), figures)
     plots.confident_mistakes(x_test, y_test, probabilities, figures)
     if not quiet:
         print(f"\nResults written to {out}")
-    return metrics | {"confusion_matrix": matrix}
+    return recorded | {"confusion_matrix": matrix}

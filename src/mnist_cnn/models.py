@@ -15,6 +15,7 @@ class probabilities. Add one by writing a function and decorating it:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 from mnist_cnn.backend import keras
@@ -28,6 +29,11 @@ layers = keras.layers
 BN_MOMENTUM = 0.9
 
 MODELS: dict[str, Callable[[], keras.Model]] = {}
+
+# Former names that still work, with a warning: old name -> current name.
+# "seed" read like the --seed option.
+RENAMED = {"seed": "original"}
+_warned: set[str] = set()  # the former names already warned about in this process
 
 
 def register(name: str):
@@ -79,6 +85,27 @@ def resolve_precision(precision: str) -> str:
     return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
 
 
+def resolve_name(name: str) -> str:
+    """The registered name of the architecture `name`: itself, or the current name
+    of a former one (with a FutureWarning, once per process); unknown names are an error.
+
+    >>> resolve_name("cnn")
+    'cnn'
+    """
+    if name in RENAMED:
+        if name not in _warned:
+            _warned.add(name)
+            warnings.warn(
+                f"model {name!r} is deprecated: it is now called {RENAMED[name]!r}",
+                FutureWarning,
+                stacklevel=3,
+            )
+        return RENAMED[name]
+    if name not in MODELS:
+        raise MnistCnnError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    return name
+
+
 def build(name: str, precision: str = "float32") -> keras.Model:
     """A fresh, uncompiled model of the architecture called `name`.
 
@@ -86,8 +113,7 @@ def build(name: str, precision: str = "float32") -> keras.Model:
     and the final softmax stay float32); the layers keep that policy when saved.
     "auto" picks it only where the CPU computes bfloat16 natively.
     """
-    if name not in MODELS:
-        raise MnistCnnError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    name = resolve_name(name)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(resolve_precision(precision))
     try:
@@ -96,8 +122,8 @@ def build(name: str, precision: str = "float32") -> keras.Model:
         keras.config.set_dtype_policy(previous)
 
 
-@register("seed")
-def seed(dropout: float = 0.25) -> keras.Model:
+@register("original")
+def original(dropout: float = 0.25) -> keras.Model:
     """The original project's network: two conv/pool stages and a softmax layer.
 
     With ``dropout=0.5`` it is the Keras "Simple MNIST convnet" example.
@@ -113,7 +139,7 @@ def seed(dropout: float = 0.25) -> keras.Model:
             layers.Dropout(dropout),
             layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32"),
         ],
-        name="seed",
+        name="original",
     )
 
 
@@ -204,7 +230,7 @@ def strided() -> keras.Model:
 def count_macs(model: keras.Model) -> int:
     """Multiply-accumulates for one image's forward pass (conv and dense layers).
 
-    >>> count_macs(build("seed"))
+    >>> count_macs(build("original"))
     2440960
     """
     total = 0

@@ -15,11 +15,14 @@ interrupted run or a full disk never leaves a half-written model or JSON file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import time
+import typing
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +97,84 @@ def update_json(path: Path, new: dict) -> dict:
     data = read_json(path) | new
     write_json(path, data)
     return data
+
+
+# -- metrics.json: one typed record. ------------------------------------------------------------
+
+
+@dataclass
+class RunMetrics:
+    """What is known about a run, as kept in its ``metrics.json``.
+
+    Training, evaluation and ensembling each fill in their part and merge it
+    into the file (`add_metrics`); a field left None is not written. Reading
+    (`read_metrics`) keeps only values of the right type, so a figure that is
+    missing or mangled reads as None.
+
+    >>> RunMetrics(model="cnn", test_accuracy=0.995).to_dict()
+    {'model': 'cnn', 'test_accuracy': 0.995}
+    >>> RunMetrics.from_dict({"test_accuracy": "n/a", "epochs_run": 3, "other": 1})
+    RunMetrics(epochs_run=3)
+    """
+
+    # Written by training (`mnist_cnn.training`).
+    model: str | None = None
+    params: int | None = None
+    macs: int | None = None  # multiply-adds per image
+    epochs_run: int | None = None
+    best_epoch: int | None = None  # the checkpoint kept, counted from 1
+    best_val_accuracy: float | None = None
+    best_val_loss: float | None = None
+    train_seconds: float | None = None
+    interrupted: bool | None = None
+    # Written by evaluation on the test set (`mnist_cnn.evaluation`).
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    test_errors: int | None = None
+    # Read as `predict` reads: each digit also turned a little either way.
+    test_accuracy_with_turns: float | None = None
+    test_errors_with_turns: int | None = None
+    # digit ("0"-"9") -> precision, recall, f1 and support
+    per_class: dict[str, dict[str, float]] | None = None
+    # Written by ensembling (`mnist_cnn.ensemble`).
+    members: int | None = None
+    member_test_accuracy: list[float | None] | None = None
+
+    def __repr__(self) -> str:
+        return f"RunMetrics({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
+
+    def to_dict(self) -> dict:
+        """The fields that are set, in the order above, as JSON-ready values."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunMetrics:
+        """The known fields of `data` whose values have the right type; the rest is left out."""
+        kinds = typing.get_type_hints(cls)
+        return cls(**{k: v for k, v in data.items() if k in kinds and _fits(kinds[k], v)})
+
+
+def _fits(hint, value) -> bool:
+    """Whether `value` suits the field type `hint` (numbers must be finite)."""
+    kind = typing.get_origin(typing.get_args(hint)[0]) or typing.get_args(hint)[0]
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, int | float) and math.isfinite(value)
+    return isinstance(value, kind)
+
+
+def read_metrics(folder: str | os.PathLike) -> RunMetrics:
+    """The `RunMetrics` in `folder`'s ``metrics.json``; empty if it has none."""
+    return RunMetrics.from_dict(read_json(Path(folder) / METRICS_FILE))
+
+
+def add_metrics(folder: str | os.PathLike, metrics: RunMetrics) -> dict:
+    """Merge the fields set in `metrics` into `folder`'s ``metrics.json`` (created if
+    missing) and return the whole file's contents."""
+    return update_json(Path(folder) / METRICS_FILE, metrics.to_dict())
 
 
 def library_versions() -> dict[str, str]:

@@ -2,11 +2,12 @@
 
 >>> from mnist_cnn.config import TrainConfig
 >>> from mnist_cnn.training import train
->>> run_dir = train(TrainConfig(model="seed", epochs=2))   # doctest: +SKIP
+>>> run_dir = train(TrainConfig(model="original", epochs=2))   # doctest: +SKIP
 
-`train` loads and preprocesses MNIST, builds the model, compiles it with Adam
-and categorical crossentropy, fits it with early stopping and checkpointing on
-the validation split, writes the run folder (see `mnist_cnn.runs`) and ends by
+`train` reads as its steps, one function each: load and preprocess MNIST, build
+the model, compile it with Adam and categorical crossentropy, start the run
+folder (see `mnist_cnn.runs`), make the callbacks (early stopping and
+checkpointing on the validation split, ...), fit, save the results, and end by
 evaluating the best checkpoint on the test set.
 """
 
@@ -19,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from fractions import Fraction
 from pathlib import Path
 
 from mnist_cnn import data, evaluation, models, plots, runs
@@ -27,7 +29,21 @@ from mnist_cnn.config import TrainConfig
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.preprocessing import one_hot, preprocess
 
+# Several training steps per call of the compiled function: for a small model the
+# per-step Python overhead is otherwise a fifth of the time or more.
 STEPS_PER_EXECUTION = 32
+
+# The cosine schedule: a linear warm-up to the peak rate (`TrainConfig.lr`), then a
+# cosine decay. A Fraction, so that the warm-up is exactly steps // 15.
+WARMUP_SHARE = Fraction(1, 15)  # of all steps, spent warming up
+START_SHARE = 0.1  # of the peak rate, at the first step
+END_SHARE = 0.01  # of the peak rate, reached at the last step
+
+# The plateau schedule: when the validation loss has not improved for
+# PLATEAU_PATIENCE epochs, the rate is multiplied by PLATEAU_FACTOR, down to MIN_RATE.
+PLATEAU_FACTOR = 0.3
+PLATEAU_PATIENCE = 2
+MIN_RATE = 1e-5
 
 
 class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -92,12 +108,13 @@ def learning_rate(config: TrainConfig, steps_per_epoch: int):
     if config.schedule == "plateau":
         return config.lr
     total = steps_per_epoch * config.epochs
+    warmup_steps = int(total * WARMUP_SHARE)
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=config.lr / 10,
-        decay_steps=total - total // 15,
-        alpha=0.01,
+        initial_learning_rate=config.lr * START_SHARE,
+        decay_steps=total - warmup_steps,
+        alpha=END_SHARE,
         warmup_target=config.lr,
-        warmup_steps=total // 15,
+        warmup_steps=warmup_steps,
     )
 
 
@@ -144,11 +161,66 @@ def train(
 ) -> Path:
     """Train a model as `config` says and return its run folder.
 
-    `extra_callbacks` run after the built-in ones (benchmarks use this to time
-    and score each epoch without touching model selection)."""
+    Args:
+        config: the options; checked first.
+        verbose: Keras' progress output (default: a bar on a terminal, else a line
+            per epoch).
+        extra_callbacks: run after the built-in ones (benchmarks use this to time
+            and score each epoch without touching model selection).
+
+    Returns:
+        The new run folder, holding the best checkpoint, its history, metrics and
+        figures, evaluated on the test set.
+
+    Example:
+        >>> train(TrainConfig(model="original", epochs=2))   # doctest: +SKIP
+        PosixPath('runs/original-20260101-120000')
+    """
+    config = resolve(config)
+    mnist, train_set, validation_set = load_data(config)
+    model = build_model(config)
+    compile_model(model, config, steps_per_epoch=-(-len(mnist.x_train) // config.batch_size))
+    run_dir = start_run(config, mnist.source)
+    callbacks = make_callbacks(config, run_dir)
+    callbacks |= {f"extra_{i}": callback for i, callback in enumerate(extra_callbacks or [])}
+    print(
+        f"Training {config.model} ({model.count_params():,} parameters, {config.precision}) "
+        f"into {run_dir}"
+    )
+    seconds, interrupted = fit(
+        model, config, train_set, validation_set, callbacks, run_dir, verbose
+    )
+    checkpoint = callbacks["checkpoint"]
+    metrics = save_results(model, config, run_dir, checkpoint, seconds, interrupted)
+    if interrupted:
+        print(
+            f"\nInterrupted. The best checkpoint (epoch {checkpoint.best_epoch}, "
+            f"val_accuracy {metrics.best_val_accuracy:.4f}) is in {run_dir / runs.MODEL_FILE}; "
+            f"evaluate it with: mnist-cnn evaluate {run_dir}"
+        )
+        raise KeyboardInterrupt
+    print(
+        f"Trained {metrics.epochs_run} epochs in {seconds:.1f} s; "
+        f"best epoch {checkpoint.best_epoch} (val_loss {checkpoint.best:.4f}, "
+        f"val_accuracy {metrics.best_val_accuracy:.4f})"
+    )
+    evaluation.evaluate_run(run_dir, (mnist.x_test, mnist.y_test))
+    if config.report:
+        from mnist_cnn.report import write_report
+
+        write_report(run_dir, data_dir=config.data_dir)
+    return run_dir
+
+
+def resolve(config: TrainConfig) -> TrainConfig:
+    """`config` checked, with the model's current name and the precision "auto"
+    chose: the run records what it really used. Notes when bfloat16 is emulated."""
     config.check()
-    # The run records the precision it really used, not "auto".
-    config = dataclasses.replace(config, precision=models.resolve_precision(config.precision))
+    config = dataclasses.replace(
+        config,
+        model=models.resolve_name(config.model),
+        precision=models.resolve_precision(config.precision),
+    )
     if (
         config.precision == "mixed_bfloat16"
         and not models.cpu_has_bfloat16()
@@ -159,14 +231,27 @@ def train(
             "mixed_bfloat16 is emulated and trains several times slower than float32",
             file=sys.stderr,
         )
-    keras.utils.set_random_seed(config.seed)
-    model = models.build(config.model, config.precision)
+    return config
 
+
+def load_data(config: TrainConfig):
+    """MNIST split as `config` says, and its training and validation parts as the
+    model takes them: (mnist, (x_train, y_train), (x_val, y_val)), labels one-hot."""
     mnist = data.load_mnist(config.data_dir, config.val_fraction, config.seed, config.limit)
-    x_train, y_train = preprocess(mnist.x_train), one_hot(mnist.y_train)
-    x_val, y_val = preprocess(mnist.x_val), one_hot(mnist.y_val)
+    train_set = preprocess(mnist.x_train), one_hot(mnist.y_train)
+    validation_set = preprocess(mnist.x_val), one_hot(mnist.y_val)
+    return mnist, train_set, validation_set
 
-    steps_per_epoch = -(-len(x_train) // config.batch_size)
+
+def build_model(config: TrainConfig) -> keras.Model:
+    """A fresh model, its initial weights fixed by the seed."""
+    keras.utils.set_random_seed(config.seed)
+    return models.build(config.model, config.precision)
+
+
+def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:
+    """Adam (with an average of the weights if `config.ema`), the learning-rate
+    schedule and categorical crossentropy (with label smoothing)."""
     model.compile(
         optimizer=keras.optimizers.Adam(
             learning_rate(config, steps_per_epoch),
@@ -175,65 +260,74 @@ def train(
         ),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
-        # Several steps per call of the compiled function: for a small model the
-        # per-step Python overhead is otherwise a fifth of the time or more.
         # Keras' torch backend runs one step at a time.
         steps_per_execution=1 if keras.backend.backend() == "torch" else STEPS_PER_EXECUTION,
     )
 
+
+def start_run(config: TrainConfig, data_source: str) -> Path:
+    """A new run folder holding ``config.json``: the options, under the folder's
+    name, where the data came from and the library versions."""
     run_dir = runs.create_run_dir(config.runs_dir, config.name, prefix=config.model)
     saved = dataclasses.asdict(config) | {"name": run_dir.name}
     runs.write_json(
         run_dir / runs.CONFIG_FILE,
-        {"config": saved, "data_source": mnist.source, "versions": runs.library_versions()},
+        {"config": saved, "data_source": data_source, "versions": runs.library_versions()},
     )
+    return run_dir
 
+
+def make_callbacks(config: TrainConfig, run_dir: Path) -> dict[str, keras.callbacks.Callback]:
+    """The callbacks of a run by name, in the order Keras calls them at each epoch's end."""
+    callbacks = {"stop_on_ctrl_c": StopOnCtrlC()}
+    if config.schedule == "plateau":
+        callbacks["reduce_lr_on_plateau"] = keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE, min_lr=MIN_RATE
+        )
+    callbacks["log_learning_rate"] = LogLearningRate()  # after a cut, so it logs the new rate
+    if config.ema:
+        # Put the average of the weights in the model for validation and for the
+        # callbacks below: the checkpoint then saves the averaged weights.
+        callbacks["swap_ema_weights"] = keras.callbacks.SwapEMAWeights(swap_on_epoch=True)
     # Model selection watches the validation loss: it moves with every image's
     # confidence, where accuracy on 6,000 images moves in steps of 1/6,000 and
     # stalls for epochs in mid-schedule, which made early stopping cut cosine runs
     # short and keep a mid-schedule model.
-    checkpoint = AtomicCheckpoint(
+    callbacks["checkpoint"] = AtomicCheckpoint(
         run_dir / runs.MODEL_FILE, monitor="val_loss", mode="min", save_best_only=True
     )
-    ctrl_c = StopOnCtrlC()
-    callbacks = [
-        ctrl_c,
-        LogLearningRate(),
-        # With an average of the weights, put it in the model for validation and
-        # for the callbacks below: the checkpoint then saves the averaged weights.
-        *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.ema else []),
-        checkpoint,
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.patience, restore_best_weights=True
-        ),
-        keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY_FILE)),
-    ]
-    if config.schedule == "plateau":
-        callbacks.insert(
-            1,
-            keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss", factor=0.3, patience=2, min_lr=1e-5
-            ),
-        )
+    callbacks["early_stopping"] = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=config.patience, restore_best_weights=True
+    )
+    callbacks["history"] = keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY_FILE))
     if config.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
-    callbacks += extra_callbacks or []
+        callbacks["tensorboard"] = keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"))
+    return callbacks
 
+
+def fit(
+    model: keras.Model,
+    config: TrainConfig,
+    train_set: tuple,
+    validation_set: tuple,
+    callbacks: dict[str, keras.callbacks.Callback],
+    run_dir: Path,
+    verbose: int | None,
+) -> tuple[float, bool]:
+    """Fit `model` and return the seconds it took and whether Ctrl-C stopped it.
+    If it stops before the first checkpoint, `run_dir` is removed again."""
+    checkpoint, ctrl_c = callbacks["checkpoint"], callbacks["stop_on_ctrl_c"]
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    print(
-        f"Training {config.model} ({model.count_params():,} parameters, {config.precision}) "
-        f"into {run_dir}"
-    )
     start = time.perf_counter()
     interrupted = False
     try:
         model.fit(
-            training_dataset(x_train, y_train, config.batch_size, config.augment, config.seed),
+            training_dataset(*train_set, config.batch_size, config.augment, config.seed),
             epochs=config.epochs,
             shuffle=False,  # the dataset reshuffles itself every epoch
-            validation_data=(x_val, y_val),
-            callbacks=callbacks,
+            validation_data=validation_set,
+            callbacks=list(callbacks.values()),
             verbose=verbose,
         )
     except KeyboardInterrupt:
@@ -244,29 +338,36 @@ def train(
         raise
     finally:
         ctrl_c.on_train_end()  # Keras skips it when interrupted
-    interrupted = interrupted or ctrl_c.pressed
-    train_seconds = time.perf_counter() - start
-
     if checkpoint.best_epoch is None:
         shutil.rmtree(run_dir)  # only config.json and an empty history so far
         raise MnistCnnError("training stopped before the first epoch ended; nothing was saved")
+    return time.perf_counter() - start, interrupted or ctrl_c.pressed
 
+
+def save_results(
+    model: keras.Model,
+    config: TrainConfig,
+    run_dir: Path,
+    checkpoint: AtomicCheckpoint,
+    seconds: float,
+    interrupted: bool,
+) -> runs.RunMetrics:
+    """Write the training part of ``metrics.json`` and the learning curves; return
+    that part."""
     history = plots.read_history(run_dir / runs.HISTORY_FILE)
     best_val_accuracy = history["val_accuracy"][history["epoch"].index(checkpoint.best_epoch)]
-    runs.update_json(
-        run_dir / runs.METRICS_FILE,
-        {
-            "model": config.model,
-            "params": model.count_params(),
-            "macs": models.count_macs(model),
-            "epochs_run": len(history["epoch"]),
-            "best_epoch": checkpoint.best_epoch,
-            "best_val_accuracy": float(best_val_accuracy),
-            "best_val_loss": float(checkpoint.best),
-            "train_seconds": round(train_seconds, 2),
-            "interrupted": interrupted,
-        },
+    metrics = runs.RunMetrics(
+        model=config.model,
+        params=model.count_params(),
+        macs=models.count_macs(model),
+        epochs_run=len(history["epoch"]),
+        best_epoch=checkpoint.best_epoch,
+        best_val_accuracy=float(best_val_accuracy),
+        best_val_loss=float(checkpoint.best),
+        train_seconds=round(seconds, 2),
+        interrupted=interrupted,
     )
+    runs.add_metrics(run_dir, metrics)
     plots.learning_curves(
         history,
         checkpoint.best_epoch,
@@ -274,21 +375,4 @@ def train(
         max_epochs=config.epochs,
         interrupted=interrupted,
     )
-    if interrupted:
-        print(
-            f"\nInterrupted. The best checkpoint (epoch {checkpoint.best_epoch}, "
-            f"val_accuracy {best_val_accuracy:.4f}) is in {run_dir / runs.MODEL_FILE}; "
-            f"evaluate it with: mnist-cnn evaluate {run_dir}"
-        )
-        raise KeyboardInterrupt
-    print(
-        f"Trained {len(history['epoch'])} epochs in {train_seconds:.1f} s; "
-        f"best epoch {checkpoint.best_epoch} (val_loss {checkpoint.best:.4f}, "
-        f"val_accuracy {best_val_accuracy:.4f})"
-    )
-    evaluation.evaluate_run(run_dir, (mnist.x_test, mnist.y_test))
-    if config.report:
-        from mnist_cnn.report import write_report
-
-        write_report(run_dir, data_dir=config.data_dir)
-    return run_dir
+    return metrics
