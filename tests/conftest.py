@@ -49,12 +49,18 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(autouse=True)
 def _fast_tests_see_no_mnist(request, tmp_path_factory, monkeypatch):
     """Outside the slow tier, MNIST is nowhere to be found (no folder, an empty Keras
-    cache, no download): a fast test that reads data must use `fake_mnist_dir`."""
+    cache, no download), and `keras.Model.fit` raises: a fast test that reads data must
+    use `fake_mnist_dir`, and one that trains must be marked slow."""
     if request.node.get_closest_marker("slow") is None:
         empty = tmp_path_factory.mktemp("no-mnist")
         monkeypatch.setenv("MNIST_DATA_DIR", str(empty / "absent"))
         monkeypatch.setenv("KERAS_HOME", str(empty / "keras"))
         monkeypatch.setattr("mnist_cnn.data.MIRRORS", ())
+        monkeypatch.setattr("keras.Model.fit", _no_training)
+
+
+def _no_training(*args, **kwargs):
+    raise AssertionError("the fast tier trains nothing: mark this test @pytest.mark.slow")
 
 
 # -- Slow tier: real MNIST. --------------------------------------------------------------------
@@ -177,5 +183,5 @@ def tiny_model_file(tmp_path_factory) -> Path:
     from mnist_cnn import models
 
     path = tmp_path_factory.mktemp("tiny") / "tiny.keras"
-    models.build("seed").save(path)
+    models.build("original").save(path)
     return path

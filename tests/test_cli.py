@@ -258,6 +258,7 @@ def test_a_run_config_json_gives_its_options_without_name_and_records(shipped_mo
     assert "data_source" in recorded and "versions" in recorded  # left out
 
 
+@pytest.mark.slow  # it trains (one small epoch): the fast tier trains nothing
 def test_train_again_from_a_run_config_json(tmp_path, capsys, shipped_model_dir, fake_mnist_dir):
     """Rerun the shipped model's recorded options, made small: a new, complete run folder."""
     args = ["--model", "original", "--epochs", "1", "--limit", "200", "--augment", "0"]

@@ -94,7 +94,7 @@ def test_train_options_table_is_read_from_the_parser(hooks):
         assert f"`{option}" in table
     assert re.search(r"\| `--epochs EPOCHS` \| `\d+` \|", table)  # the default from the help
     assert "(default:" not in table
-    assert "`--report` | `off`" in table
+    assert "`--report`, `--no-report` | `off`" in table
 
 
 def test_every_options_marker_names_a_command(hooks):

@@ -16,7 +16,7 @@ from mnist_cnn.inference import DigitReader, Reading
 @pytest.fixture(scope="module")
 def seed_model():
     """An untrained `seed` model: these tests are about plumbing, not accuracy."""
-    return models.build("seed")
+    return models.build("original")
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def make_run(folder, model, accuracy=None):
     """A run folder as `mnist-cnn train` leaves it (the parts DigitReader reads)."""
     folder.mkdir(parents=True)
     model.save(folder / runs.MODEL_FILE)
-    runs.write_json(folder / runs.CONFIG_FILE, {"model": "seed"})
+    runs.write_json(folder / runs.CONFIG_FILE, {"model": "original"})
     if accuracy is not None:
         runs.write_json(folder / runs.METRICS_FILE, {"test_accuracy": accuracy})
     return folder
@@ -93,7 +93,7 @@ def test_load_errors(tmp_path):
     with pytest.raises(MnistCnnError, match="no such run folder or model file"):
         DigitReader.load(tmp_path / "missing")
     with pytest.raises(MnistCnnError, match="threshold must be between 0 and 1"):
-        DigitReader(models.build("seed"), threshold=1.5)
+        DigitReader(models.build("original"), threshold=1.5)
 
 
 def test_refuses_a_model_that_is_not_for_mnist():
@@ -250,10 +250,10 @@ def test_litert_reads_the_same_probabilities_as_keras(seed_model, reader):
 
 def test_litert_is_not_used_where_it_cannot_run_the_model(monkeypatch):
     # bfloat16 layers export to TensorFlow ops that LiteRT does not ship.
-    bf16 = models.build("seed", precision="mixed_bfloat16")
+    bf16 = models.build("original", precision="mixed_bfloat16")
     assert inference.litert_predictor(bf16) is None
     reader = DigitReader(bf16, name="bf16", litert=True)
     assert reader.engine == "Keras" and reader.read_pixels(stroke()).digits
     # LiteRT not installed.
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
-    assert inference.litert_predictor(models.build("seed")) is None
+    assert inference.litert_predictor(models.build("original")) is None

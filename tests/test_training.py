@@ -166,6 +166,7 @@ def test_checkpoint_publishes_only_complete_files(tmp_path):
     assert runs.load_model(tmp_path / "model.keras").count_params() == model.count_params()
 
 
+@pytest.mark.slow  # it starts a training
 def test_a_failure_before_the_first_checkpoint_leaves_no_run_folder(tmp_path, fake_mnist_dir):
     class DiskFull(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):

@@ -14,7 +14,7 @@ its label, probabilities and box. ``mnist-cnn predict`` (`mnist_cnn.predict`),
     reading.to_dict()                            # JSON-ready
 
 >>> from mnist_cnn import models
->>> reader = DigitReader(models.build("seed"), name="untrained")
+>>> reader = DigitReader(models.build("original"), name="untrained")
 >>> reader.read_pixels(np.zeros((28, 28))).to_dict()
 {'prediction': None, 'confidence': 0.0, 'status': 'no digit', 'digits': []}
 """
@@ -114,7 +114,7 @@ class DigitReader:
     `mnist-cnn serve` and `board` do; `engine` says which one runs it.
 
     >>> from mnist_cnn import models
-    >>> reader = DigitReader(models.build("seed"), name="untrained", threshold=0.9)
+    >>> reader = DigitReader(models.build("original"), name="untrained", threshold=0.9)
     >>> reader.info["params"], reader.threshold
     (34826, 0.9)
     """
@@ -275,7 +275,7 @@ def tta_probabilities(
 
     Example:
         >>> from mnist_cnn import models
-        >>> model = models.build("seed")
+        >>> model = models.build("original")
         >>> tta_probabilities(model.predict_on_batch, np.zeros((2, 28, 28), np.uint8)).shape
         (2, 10)
     """
