@@ -94,10 +94,10 @@ def run_keras_example(mnist, epochs: int, seed: int, clock: TestAccuracyClock) -
 def run_preset(preset: str, mnist, seed: int, clock, runs_dir: str, overrides: dict) -> dict:
     config = TrainConfig.from_preset(preset, seed=seed, runs_dir=runs_dir, **overrides)
     run_dir = train(config, verbose=0, extra_callbacks=[clock])
-    metrics = runs.read_json(run_dir / runs.METRICS_FILE)
+    metrics = runs.read_metrics(run_dir)
     return {
-        "accuracy": metrics["test_accuracy"],
-        "fit_seconds": metrics["train_seconds"] - clock.own,
+        "accuracy": metrics.test_accuracy,
+        "fit_seconds": metrics.train_seconds - clock.own,
         "model": runs.load_model(run_dir),
     }
 

@@ -52,7 +52,7 @@ def test_train_then_evaluate_on_real_mnist(tmp_path, capsys):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test_accuracy"] > 0.9  # chance is 0.1
     # Also read as `predict` reads, with turned views: a separate count of errors.
-    turned, turned_errors = metrics["test_accuracy_with_turns"], metrics["test_errors_with_turns"]
+    turned, turned_errors = metrics["test_accuracy_tta"], metrics["test_errors_tta"]
     assert turned > 0.9 and turned_errors == round((1 - turned) * 10000)
     assert metrics["epochs_run"] == 3 and 1 <= metrics["best_epoch"] <= 3
     assert metrics["params"] == models.build("cnn").count_params() and metrics["train_seconds"] > 0

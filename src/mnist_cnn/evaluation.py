@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_cnn import data, plots, runs
-from mnist_cnn.inference import TURN, read_probabilities
+from mnist_cnn.inference import TTA_DEGREES, tta_probabilities
 from mnist_cnn.preprocessing import NUM_CLASSES, preprocess
 
 
@@ -60,11 +60,12 @@ def format_table(metrics: dict | runs.RunMetrics) -> str:
         f"test accuracy {metrics.test_accuracy:.2%}  "
         f"({metrics.test_errors} errors)  test loss {metrics.test_loss:.4f}",
     ]
-    if metrics.test_accuracy_with_turns is not None:
+    if metrics.test_accuracy_tta is not None:
         lines.append(
-            f"read as `predict` reads, each digit also turned {TURN:g} degrees either way: "
-            f"{metrics.test_accuracy_with_turns:.2%} "
-            f"({metrics.test_errors_with_turns} errors)"
+            f"with test-time augmentation (each digit also turned {TTA_DEGREES:g} degrees "
+            "either way, as `predict` reads): "
+            f"{metrics.test_accuracy_tta:.2%} "
+            f"({metrics.test_errors_tta} errors)"
         )
     lines += [
         "",
@@ -100,11 +101,10 @@ def evaluate_run(
     scores = score(probabilities, y_test)
     matrix = scores.pop("confusion_matrix")
     metrics = runs.RunMetrics.from_dict(scores)
-    # Also as `mnist-cnn predict` and the server read digits: each one averaged
-    # with itself turned a little either way (`inference.read_probabilities`).
-    read = read_probabilities(model.predict_on_batch, x_test).argmax(axis=1)
-    metrics.test_accuracy_with_turns = float((read == y_test).mean())
-    metrics.test_errors_with_turns = int((read != y_test).sum())
+    # Also as `mnist-cnn predict` and the server read digits: with test-time augmentation.
+    read = tta_probabilities(model.predict_on_batch, x_test).argmax(axis=1)
+    metrics.test_accuracy_tta = float((read == y_test).mean())
+    metrics.test_errors_tta = int((read != y_test).sum())
     metrics.params = model.count_params()
     if not quiet:
         print(format_table(metrics))

@@ -294,11 +294,6 @@ def turn(images: np.ndarray, degrees: float) -> np.ndarray:
     return ndimage.rotate(images, degrees, axes=(2, 1), reshape=False, order=1)
 
 
-# Earlier names of the two, still imported by `mnist_cnn.evaluation`.
-TURN = TTA_DEGREES
-read_probabilities = tta_probabilities
-
-
 def litert_predictor(model) -> Callable[[np.ndarray], np.ndarray] | None:
     """`model` exported by Keras to LiteRT (``model.export(path, format="litert")``)
     and run by LiteRT's interpreter, as a function like `model.predict_on_batch`.
@@ -377,10 +372,9 @@ def _test_accuracy(model_file: Path) -> float | None:
     if model_file.name != runs.MODEL_FILE:
         return None
     try:
-        value = runs.read_json(model_file.parent / runs.METRICS_FILE).get("test_accuracy")
+        return runs.read_metrics(model_file.parent).test_accuracy
     except (MnistCnnError, OSError):
         return None
-    return float(value) if isinstance(value, int | float) else None
 
 
 def validate_pixels(pixels) -> np.ndarray:

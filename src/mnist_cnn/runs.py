@@ -115,6 +115,8 @@ class RunMetrics:
     {'model': 'cnn', 'test_accuracy': 0.995}
     >>> RunMetrics.from_dict({"test_accuracy": "n/a", "epochs_run": 3, "other": 1})
     RunMetrics(epochs_run=3)
+    >>> RunMetrics.from_dict({"test_accuracy_with_turns": 0.99})  # an older run's key
+    RunMetrics(test_accuracy_tta=0.99)
     """
 
     # Written by training (`mnist_cnn.training`).
@@ -131,9 +133,9 @@ class RunMetrics:
     test_accuracy: float | None = None
     test_loss: float | None = None
     test_errors: int | None = None
-    # Read as `predict` reads: each digit also turned a little either way.
-    test_accuracy_with_turns: float | None = None
-    test_errors_with_turns: int | None = None
+    # Read as `predict` reads, with test-time augmentation (`inference.tta_probabilities`).
+    test_accuracy_tta: float | None = None
+    test_errors_tta: int | None = None
     # digit ("0"-"9") -> precision, recall, f1 and support
     per_class: dict[str, dict[str, float]] | None = None
     # Written by ensembling (`mnist_cnn.ensemble`).
@@ -153,7 +155,15 @@ class RunMetrics:
     def from_dict(cls, data: dict) -> RunMetrics:
         """The known fields of `data` whose values have the right type; the rest is left out."""
         kinds = typing.get_type_hints(cls)
+        data = {RENAMED_KEYS.get(k, k): v for k, v in data.items()}
         return cls(**{k: v for k, v in data.items() if k in kinds and _fits(kinds[k], v)})
+
+
+# Keys that older run folders spell differently.
+RENAMED_KEYS = {
+    "test_accuracy_with_turns": "test_accuracy_tta",
+    "test_errors_with_turns": "test_errors_tta",
+}
 
 
 def _fits(hint, value) -> bool:
