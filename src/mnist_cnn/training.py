@@ -251,7 +251,7 @@ def train(
         shutil.rmtree(run_dir)  # only config.json and an empty history so far
         raise MnistCnnError("training stopped before the first epoch ended; nothing was saved")
 
-    history = plots.read_history(run_dir / runs.HISTORY_FILE)
+    history = runs.read_history(run_dir)
     best_val_accuracy = history["val_accuracy"][history["epoch"].index(checkpoint.best_epoch)]
     runs.update_json(
         run_dir / runs.METRICS_FILE,
