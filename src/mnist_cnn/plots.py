@@ -216,6 +216,18 @@ def _stop_label(last: int, max_epochs: int | None, interrupted: bool) -> str | N
     return None
 
 
+def _mark_epochs(ax, last: int, best_epoch: int | None, stop_label: str | None) -> None:
+    """Whole epochs 1 to `last` on the x axis, a dashed line at the best epoch and
+    a dotted one at the last if the run stopped early."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(0.5, last + 0.5)
+    if best_epoch is not None:
+        label = f"best epoch {best_epoch} (checkpoint)"
+        ax.axvline(best_epoch, color=COLORS[3], linestyle="--", label=label)
+    if stop_label is not None:
+        ax.axvline(last, color=COLORS[7], linestyle=":", label=stop_label)
+
+
 def _mark_best_accuracy(ax, history: dict, best_epoch: int) -> None:
     """A star and the value at the best epoch's validation accuracy."""
     best_acc = history["val_accuracy"][history["epoch"].index(best_epoch)]
@@ -254,7 +266,6 @@ def learning_curves(
     """
     epochs = history["epoch"]
     last = max(epochs) if epochs else 1
-    stop_label = _stop_label(last, max_epochs, interrupted)
     with plt.style.context(STYLE):
         fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
         for ax, metric in zip(axes[:2], ("loss", "accuracy"), strict=True):
@@ -266,13 +277,7 @@ def learning_curves(
             axes[2].set_yscale("log")
         axes[2].set(xlabel="epoch", ylabel="learning rate", title="Learning rate")
         for ax in axes:
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_xlim(0.5, last + 0.5)
-            if best_epoch is not None:
-                label = f"best epoch {best_epoch} (checkpoint)"
-                ax.axvline(best_epoch, color=COLORS[3], linestyle="--", label=label)
-            if stop_label is not None:
-                ax.axvline(last, color=COLORS[7], linestyle=":", label=stop_label)
+            _mark_epochs(ax, last, best_epoch, _stop_label(last, max_epochs, interrupted))
         if best_epoch in epochs and "val_accuracy" in history:
             _mark_best_accuracy(axes[1], history, best_epoch)
         handles, labels = axes[0].get_legend_handles_labels()
