@@ -3,10 +3,16 @@
 Both hold the run's configuration and metrics, then every insight figure of
 `mnist_cnn.plots`: learning curves, confusion matrix, error rate per digit, the
 most confident mistakes, calibration, first-layer filters, feature maps,
-occlusion maps and a 2-D embedding of the penultimate layer. The PDF has a title
-page and one page per figure; the HTML file is self-contained (figures embedded
-as data URIs), so either can be mailed or archived on its own. The figures are
-also written to the run's ``figures/`` folder.
+occlusion maps and a 2-D embedding of the penultimate layer.
+
+It is made in two steps. `collect` gathers what the run holds (configuration,
+metrics, history) and what the report computes (test results, a look inside the
+model) into a `Report`, writing each figure into the run's ``figures/`` folder.
+Then `render_pdf` lays it out on A4 pages (a title page with the tables and a
+list of the figures, then the figures with their captions), and `render_html`
+fills the template ``templates/report.html.j2`` into one self-contained page
+(figures embedded as data URIs), so either file can be mailed or archived on
+its own. `write_report` does all three.
 
 >>> from mnist_cnn.report import write_report
 >>> pdf, html = write_report("runs/cnn-20260101-120000")   # doctest: +SKIP
@@ -14,30 +20,36 @@ also written to the run's ``figures/`` folder.
 ('report.pdf', 'report.html')
 
 A run that is incomplete (interrupted before its test evaluation, an ensemble
-without a training history) still gets a report of what exists; the notes on
-the title page say what is missing.
+without a training history) still gets a report of what exists; its notes say
+what is missing.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import io
 import os
+import textwrap
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from mnist_cnn import data, evaluation, plots, runs
+from mnist_cnn import data, evaluation, introspection, metrics, plots, runs
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.preprocessing import NUM_CLASSES
 
 PDF_FILE = "report.pdf"
 HTML_FILE = "report.html"
+TEMPLATE = "report.html.j2"
 EMBEDDING_SIZE = 1500  # test images in the PCA/t-SNE figure; t-SNE takes seconds for this many
+OCCLUSION_PATCH = 7  # pixels; about a stroke's width and a half
 A4 = (8.27, 11.69)  # inches, portrait
+MARGIN = 0.7  # inches, on every side of an A4 page
 
 
 @dataclass
@@ -117,7 +129,9 @@ FIGURES = {
     )
 }
 
-# Metrics shown first, in this order, with how to format them.
+# -- One number format and readable names, for both files. --------------------------------------
+
+# Metrics shown first, in this order.
 METRIC_ORDER = (
     "model",
     "test_accuracy",
@@ -132,7 +146,99 @@ METRIC_ORDER = (
     "train_seconds",
     "interrupted",
 )
-PERCENT = {"test_accuracy", "best_val_accuracy", "test_ece"}
+PERCENT = {"test_ece", "precision", "recall", "f1"}  # and every "...accuracy"
+LABELS = {
+    "test_ece": "Expected calibration error",
+    "best_val_accuracy": "Best validation accuracy",
+    "best_val_loss": "Best validation loss",
+    "test_accuracy_tta": "Test accuracy with test-time augmentation",
+    "test_errors_tta": "Test errors with test-time augmentation",
+    "params": "Parameters",
+    "macs": "Multiply-accumulates per image",
+    "train_seconds": "Training time",
+    "lr": "Learning rate",
+    "augment": "Augmentation strength",
+    "schedule": "Learning-rate schedule",
+    "patience": "Early-stopping patience (epochs)",
+    "val_fraction": "Validation share",
+    "limit": "Training images (limit)",
+    "runs_dir": "Runs folder",
+    "data_dir": "Data folder",
+    "data_source": "Data read from",
+    "tensorboard": "TensorBoard log",
+    "report": "Report at the end",
+    "f1": "F1",
+    "mnist_cnn": "mnist-cnn",
+    "keras_backend": "Keras backend",
+    "tensorflow": "TensorFlow",
+    "numpy": "NumPy",
+}
+
+
+def label(key: str) -> str:
+    """A readable name for a metric, option or library.
+
+    >>> label("test_accuracy"), label("lr"), label("keras_backend")
+    ('Test accuracy', 'Learning rate', 'Keras backend')
+    """
+    return LABELS.get(key) or key.replace("_", " ").capitalize()
+
+
+def format_value(key: str, value) -> str:
+    """A metric, option or score as short text, the same everywhere in the report:
+    shares as percentages, counts with thousands separators, durations in seconds,
+    other numbers to four significant digits.
+
+    >>> format_value("test_accuracy", 0.99123), format_value("params", 94634)
+    ('99.12%', '94,634')
+    >>> format_value("train_seconds", 536.44), format_value("interrupted", False)
+    ('536.4 s', 'no')
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        if key in PERCENT or key.endswith("accuracy"):
+            return f"{value:.2%}"
+        if key.endswith("seconds"):
+            return f"{value:,.1f} s"
+        return f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(format_value(key, v) for v in value)
+    return str(value)
+
+
+# -- Step 1: collect. ----------------------------------------------------------------------------
+
+
+@dataclass
+class ReportFigure:
+    """A figure as the report shows it: its `Figure` text, its file, and the
+    same figure as PNG bytes for the PDF pages."""
+
+    key: str
+    title: str
+    caption: str
+    path: Path
+    png: bytes = field(repr=False)
+
+
+@dataclass
+class Report:
+    """Everything a report shows, as plain values: nothing here is drawn or formatted."""
+
+    name: str
+    run_dir: Path
+    written: str  # date and time
+    config: dict  # the run's options
+    versions: dict  # library -> version
+    data_source: str | None  # where the run read MNIST
+    metrics: dict  # test results computed for the report included
+    per_class: dict | None  # digit -> precision, recall, f1, support
+    history: dict  # column -> one value per epoch
+    notes: list[str]  # what is missing, and why
+    figures: list[ReportFigure] = field(default_factory=list)
 
 
 def check_run_dir(run_dir: str | os.PathLike) -> Path:
@@ -150,49 +256,69 @@ def check_run_dir(run_dir: str | os.PathLike) -> Path:
     return run_dir
 
 
-def format_value(key: str, value) -> str:
-    """A metric or option as short text.
+def _read_run(run_dir: Path) -> Report:
+    """What the run folder holds, with a note for each part that is missing."""
+    config_json = runs.read_json(run_dir / runs.CONFIG_FILE)
+    config = config_json.get("config", {})
+    run_metrics = runs.read_metrics(run_dir).to_dict()
+    history = runs.read_history(run_dir)
+    notes = []
+    if not config_json:
+        notes.append(f"No {runs.CONFIG_FILE}: the configuration is unknown.")
+    if not history.get("epoch"):
+        history = {}
+        notes.append(f"No training history ({runs.HISTORY_FILE}): no learning curves.")
+    return Report(
+        name=config.get("name") or run_dir.resolve().name,
+        run_dir=run_dir,
+        written=time.strftime("%Y-%m-%d %H:%M"),
+        config=config,
+        versions=config_json.get("versions", {}),
+        data_source=config_json.get("data_source"),
+        metrics={k: v for k, v in run_metrics.items() if k != "per_class"},
+        per_class=run_metrics.get("per_class"),
+        history=history,
+        notes=notes,
+    )
 
-    >>> format_value("test_accuracy", 0.99123), format_value("params", 94634)
-    ('99.12%', '94,634')
-    """
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if key in PERCENT and isinstance(value, (int, float)):
-        return f"{value:.2%}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(format_value(key, v) for v in value)
-    return str(value)
+
+class _PngCopy:
+    """Stands in for a PdfPages in a plot function: keeps the figure as PNG bytes."""
+
+    png = b""
+
+    def savefig(self, fig, **kwargs) -> None:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", **kwargs)
+        self.png = buffer.getvalue()
 
 
-def _ordered(metrics: dict) -> list[tuple[str, str]]:
-    keys = [k for k in METRIC_ORDER if k in metrics]
-    keys += sorted(k for k in metrics if k not in METRIC_ORDER)
-    return [(k, format_value(k, metrics[k])) for k in keys if not isinstance(metrics[k], dict)]
+def _add_figure(report: Report, key: str, draw: Callable, fmt: str) -> None:
+    """Call `draw(folder, fmt=, pdf=)` (a `plots` function, its data bound) to write
+    figure `key` into the run's figures folder, and add it to the report."""
+    copy = None if fmt == "png" else _PngCopy()  # a PNG file is its own copy
+    path = draw(report.run_dir / runs.FIGURES_DIR, fmt=fmt, pdf=copy)
+    png = path.read_bytes() if copy is None else copy.png
+    text = FIGURES[key]
+    report.figures.append(ReportFigure(key, text.title, text.caption, path, png))
 
 
-def _data_dir(data_dir, config_json: dict) -> str | os.PathLike | None:
+def _data_dir(data_dir, report: Report) -> str | os.PathLike | None:
     """`data_dir` if given, else the folder the run loaded MNIST from (if it is
     still there), else None: the usual search (``$MNIST_DATA_DIR``, cache, download)."""
     if data_dir is not None:
         return data_dir
-    for recorded in (config_json.get("config", {}).get("data_dir"), config_json.get("data_source")):
+    for recorded in (report.config.get("data_dir"), report.data_source):
         if recorded and recorded != "download" and Path(recorded).is_dir():
             return recorded
     return None
 
 
-def _best_epoch(metrics: dict, history: dict) -> int | None:
-    if metrics.get("best_epoch") is not None:
-        return int(metrics["best_epoch"])
-    if history.get("val_loss"):
-        return history["epoch"][int(np.argmin(history["val_loss"]))]
+def _best_epoch(report: Report) -> int | None:
+    if report.metrics.get("best_epoch") is not None:
+        return int(report.metrics["best_epoch"])
+    if report.history.get("val_loss"):
+        return report.history["epoch"][int(np.argmin(report.history["val_loss"]))]
     return None
 
 
@@ -205,71 +331,179 @@ def _occlusion_examples(y_true: np.ndarray, y_pred: np.ndarray, probabilities: n
             chosen.append(int(hits[0]))
         if len(chosen) == 5:
             break
-    wrong = np.flatnonzero(y_pred != y_true)
-    wrong = wrong[np.argsort(-probabilities[wrong, y_pred[wrong]])][:3]
-    return np.array(chosen + [int(i) for i in wrong], dtype=int)
+    mistakes = metrics.confident_mistakes(probabilities, y_true, 3)
+    return np.array(chosen + [int(i) for i in mistakes], dtype=int)
 
 
-Section = tuple[str, list[str]]  # a heading and its lines of text
-
-
-def _title_page(pdf, name: str, summary: str, sections: tuple[list[Section], list[Section]]):
-    """Page 1: the run's name, a summary, then text tables in two columns."""
-    import matplotlib.pyplot as plt
-
-    with plt.style.context(plots.STYLE):
-        fig = plt.figure(figsize=A4)
-        fig.text(0.06, 0.955, f"mnist-cnn report: {name}", fontsize=17, weight="bold")
-        y = 0.93
-        for line in _wrap(summary, 100):
-            fig.text(0.06, y, line, fontsize=9.5)
-            y -= 0.017
-        top = y - 0.012
-        for x, column in zip((0.06, 0.53), sections, strict=True):
-            y = top
-            for heading, lines in column:
-                fig.text(x, y, heading, fontsize=11, weight="bold", color=plots.COLORS[0])
-                y -= 0.022
-                for line in lines:
-                    fig.text(x, y, line, fontsize=7.6, family="monospace")
-                    y -= 0.0145
-                y -= 0.018
-        pdf.savefig(fig)
-        plt.close(fig)
-
-
-def _table_lines(rows: list[tuple[str, str]], width: int = 19) -> list[str]:
-    return [f"{k:<{width}} {v}"[:58] for k, v in rows]
-
-
-def _per_class_lines(per_class: dict) -> list[str]:
-    lines = [f"{'digit':>5}{'precision':>11}{'recall':>9}{'f1':>9}{'support':>9}"]
-    for digit, s in per_class.items():
-        lines.append(
-            f"{digit:>5}{s['precision']:>11.4f}{s['recall']:>9.4f}{s['f1']:>9.4f}{s['support']:>9}"
+def _test_figures(report: Report, probabilities, x_test, y_test, fmt: str) -> None:
+    """Score the model's test answers into `report.metrics`, and draw the figures
+    of its answers."""
+    if "test_accuracy" not in report.metrics:
+        report.notes.append(
+            "The run was never evaluated (interrupted?); the test results here were "
+            "computed for this report."
         )
-    return lines
+    scores = evaluation.score(probabilities, y_test)
+    matrix = np.array(scores.pop("confusion_matrix"))
+    report.per_class = scores.pop("per_class")
+    ece = metrics.expected_calibration_error(probabilities, y_test)
+    report.metrics |= scores | {"test_ece": ece}
+    y_pred = probabilities.argmax(axis=1)
+    _add_figure(report, "confusion_matrix", partial(plots.confusion_matrix, matrix), fmt)
+    _add_figure(report, "per_class_errors", partial(plots.per_class_errors, y_test, y_pred), fmt)
+    draw = partial(plots.confident_mistakes, x_test, y_test, probabilities)
+    _add_figure(report, "confident_mistakes", draw, fmt)
+    draw = partial(plots.reliability_diagram, probabilities, y_test)
+    _add_figure(report, "calibration", draw, fmt)
 
 
-def _html_table(rows: list[tuple[str, str]], header: tuple[str, str] | None = None) -> str:
-    head = ""
-    if header:
-        head = "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
-        head += "</thead>"
-    body = "".join(
-        f"<tr><th scope='row'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows
-    )
-    return f"<table>{head}<tbody>{body}</tbody></table>"
+def _inspected(report: Report, model):
+    """The model the inside-the-model figures show, or None (and a note) if none."""
+    try:
+        inspected = introspection.inspected_model(model)
+    except MnistCnnError as e:
+        report.notes.append(f"No filter, feature-map or embedding figures: {e}.")
+        return None
+    if inspected is not model:
+        report.notes.append(
+            f"The filter, feature-map and embedding figures show {inspected.name!r}, "
+            "the first model inside this one."
+        )
+    return inspected
 
 
-def _html_per_class(per_class: dict) -> str:
-    head = "".join(f"<th>{h}</th>" for h in ("digit", "precision", "recall", "F1", "support"))
-    rows = "".join(
-        f"<tr><th scope='row'>{html.escape(str(d))}</th><td>{s['precision']:.4f}</td>"
-        f"<td>{s['recall']:.4f}</td><td>{s['f1']:.4f}</td><td>{s['support']}</td></tr>"
-        for d, s in per_class.items()
-    )
-    return f"<table class='numbers'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+def _model_figures(report: Report, model, probabilities, x_test, y_test, fmt, size: int) -> None:
+    """Draw what the model holds and computes: filters, feature maps, occlusion
+    and an embedding of `size` test images."""
+    inspectable = _inspected(report, model) is not None
+    y_pred = probabilities.argmax(axis=1)
+    if inspectable:
+        layer, kernels = introspection.first_layer_kernels(model)
+        draw = partial(plots.first_layer_filters, kernels, layer=layer)
+        _add_figure(report, "first_layer_filters", draw, fmt)
+        correct = np.flatnonzero(y_pred == y_test)
+        digit = x_test[correct[0] if len(correct) else 0]
+        draw = partial(plots.feature_maps, digit, introspection.feature_maps(model, digit))
+        _add_figure(report, "feature_maps", draw, fmt)
+    chosen = _occlusion_examples(y_test, y_pred, probabilities)
+    images, labels = x_test[chosen], y_test[chosen]
+    maps, predicted = introspection.occlusion_sensitivity(model, images, patch=OCCLUSION_PATCH)
+    draw = partial(plots.occlusion_maps, images, labels, maps, predicted, patch=OCCLUSION_PATCH)
+    _add_figure(report, "occlusion", draw, fmt)
+    if not inspectable:
+        return
+    try:  # the embedding needs a last Dense layer to take features from
+        features = introspection.penultimate_features(model, x_test[:size])
+    except MnistCnnError as e:
+        report.notes.append(f"No embedding figure: {e}.")
+        return
+    draw = partial(plots.embedding, introspection.embed(features), y_test[:size])
+    _add_figure(report, "embedding", draw, fmt)
+
+
+def collect(
+    run_dir: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    image_format: str = "png",
+    *,
+    embedding_size: int | None = None,
+) -> Report:
+    """Gather a run's report: read the run folder, test its model, look inside
+    it, and write every figure into its ``figures/`` folder.
+
+    Args:
+        run_dir: a folder made by ``mnist-cnn train`` (or an ensemble's).
+        data_dir: MNIST folder; default: where the run found it, else the usual search.
+        image_format: "png" or "svg", for the figure files.
+        embedding_size: how many test images the PCA/t-SNE figure shows
+            (default `EMBEDDING_SIZE`).
+
+    Returns:
+        A `Report`, for `render_pdf` and `render_html`.
+
+    Example:
+        >>> report = collect("runs/cnn-20260101-120000")  # doctest: +SKIP
+        >>> [f.key for f in report.figures][:2]  # doctest: +SKIP
+        ['learning_curves', 'confusion_matrix']
+    """
+    run_dir = check_run_dir(run_dir)
+    plots.check_format(image_format)
+    report = _read_run(run_dir)
+    if report.history:
+        draw = partial(
+            plots.learning_curves,
+            report.history,
+            _best_epoch(report),
+            max_epochs=report.config.get("epochs"),
+            interrupted=bool(report.metrics.get("interrupted")),
+        )
+        _add_figure(report, "learning_curves", draw, image_format)
+    if not (run_dir / runs.MODEL_FILE).is_file():
+        report.notes.append(f"No {runs.MODEL_FILE}: no test results or model figures.")
+        return report
+    model = runs.load_model(run_dir)
+    x_test, y_test = data.load_test_set(_data_dir(data_dir, report))
+    probabilities = evaluation.predict_probabilities(model, x_test)
+    _test_figures(report, probabilities, x_test, y_test, image_format)
+    size = min(embedding_size or EMBEDDING_SIZE, len(x_test))
+    _model_figures(report, model, probabilities, x_test, y_test, image_format, size)
+    return report
+
+
+# -- Step 2: render. -----------------------------------------------------------------------------
+
+
+class Table(NamedTuple):
+    """A table of text, as both files show it."""
+
+    title: str
+    header: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+
+
+def summary(report: Report) -> str:
+    """One sentence: model, epochs, test accuracy, loss and calibration."""
+    m = report.metrics
+    parts = [f"Run {report.name}"]
+    if m.get("model") or report.config.get("model"):
+        parts[0] += f", model {m.get('model') or report.config.get('model')}"
+    if m.get("epochs_run"):
+        best = format_value("best_epoch", m.get("best_epoch"))
+        parts.append(f"trained {format_value('epochs_run', m['epochs_run'])} epochs (best: {best})")
+    if "test_accuracy" in m:
+        errors = m.get("test_errors")
+        parts.append(
+            f"test accuracy {format_value('test_accuracy', m['test_accuracy'])}"
+            + (f" ({format_value('test_errors', errors)} errors)" if errors is not None else "")
+        )
+    for key in ("test_loss", "test_ece"):
+        if key in m:
+            parts.append(f"{label(key).lower()} {format_value(key, m[key])}")
+    return "; ".join(parts) + "."
+
+
+def tables(report: Report) -> tuple[list[Table], list[Table]]:
+    """The report's tables, in two columns: results on the left, setup on the right."""
+    m = report.metrics
+    keys = [k for k in METRIC_ORDER if k in m] + sorted(k for k in m if k not in METRIC_ORDER)
+    rows = [(label(k), format_value(k, m[k])) for k in keys if not isinstance(m[k], dict)]
+    left = [Table("Metrics", ("Metric", "Value"), rows)]
+    if report.per_class:
+        columns = ("precision", "recall", "f1", "support")
+        rows = [
+            (digit, *(format_value(c, scores[c]) for c in columns))
+            for digit, scores in report.per_class.items()
+        ]
+        left.append(Table("Per-digit test scores", ("Digit", *map(label, columns)), rows))
+    config = dict(report.config)
+    if report.data_source:
+        config["data_source"] = report.data_source
+    rows = [(label(k), format_value(k, v)) for k, v in config.items()]
+    right = [Table("Configuration", ("Option", "Value"), rows)]
+    if report.versions:
+        rows = [(label(k), str(v)) for k, v in report.versions.items()]
+        right.append(Table("Versions", ("Library", "Version"), rows))
+    return left, right
 
 
 def _data_uri(path: Path) -> str:
@@ -277,66 +511,194 @@ def _data_uri(path: Path) -> str:
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
-CSS = """
-body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1a1a1a;
-       max-width: 1100px; margin: 2em auto; padding: 0 1.2em; }
-h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
-.summary { font-size: 1.05em; } .muted { color: #666; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.92em; }
-th, td { border: 1px solid #ddd; padding: 0.25em 0.7em; text-align: left; }
-thead th { background: #f2f2f2; }
-.numbers td { text-align: right; font-variant-numeric: tabular-nums; }
-.columns { display: flex; flex-wrap: wrap; gap: 0 3em; }
-figure { margin: 2em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { color: #444; max-width: 60em; }
-.notes li { color: #8a4b00; }
-"""
+def render_html(report: Report, path: str | os.PathLike) -> Path:
+    """Write the report as one self-contained HTML page (the template
+    ``templates/report.html.j2``, the figure files embedded as data URIs).
+
+    Args:
+        report: from `collect`.
+        path: the file to write.
+
+    Returns:
+        `path`, as a Path.
+    """
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("mnist_cnn", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,  # a misspelt name fails, not a blank
+    )
+    left, right = tables(report)
+    page = env.get_template(TEMPLATE).render(
+        report=report,
+        summary=summary(report),
+        columns=(left, right),
+        figures=[(f, _data_uri(f.path)) for f in report.figures],
+    )
+    path = Path(path)
+    runs.atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    return path
 
 
-def _html(
-    name: str,
-    summary: str,
-    metric_rows: list[tuple[str, str]],
-    per_class: dict | None,
-    config_rows: list[tuple[str, str]],
-    version_rows: list[tuple[str, str]],
-    figures: list[tuple[Figure, Path]],
-    notes: list[str],
-) -> str:
-    parts = [
-        "<!DOCTYPE html>",
-        "<html lang='en'><head><meta charset='utf-8'>",
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>mnist-cnn report: {html.escape(name)}</title>",
-        f"<style>{CSS}</style></head><body>",
-        f"<h1>mnist-cnn report: {html.escape(name)}</h1>",
-        f"<p class='muted'>Written {html.escape(time.strftime('%Y-%m-%d %H:%M'))}</p>",
-        f"<p class='summary'>{html.escape(summary)}</p>",
-    ]
-    if notes:
-        parts.append("<ul class='notes'>")
-        parts += [f"<li>{html.escape(n)}</li>" for n in notes]
-        parts.append("</ul>")
-    if figures:
-        links = " · ".join(f"<a href='#{f.key}'>{html.escape(f.title)}</a>" for f, _ in figures)
-        parts.append(f"<nav><p>Figures: {links}</p></nav>")
-    parts.append("<div class='columns'><section><h2>Metrics</h2>")
-    parts.append(_html_table(metric_rows, ("metric", "value")))
-    if per_class:
-        parts.append("<h2>Per-class test scores</h2>" + _html_per_class(per_class))
-    parts.append("</section><section><h2>Configuration</h2>")
-    parts.append(_html_table(config_rows, ("option", "value")))
-    if version_rows:
-        parts.append("<h2>Versions</h2>" + _html_table(version_rows, ("library", "version")))
-    parts.append("</section></div>")
-    for figure, path in figures:
-        parts.append(
-            f"<figure id='{figure.key}'><h2>{html.escape(figure.title)}</h2>"
-            f"<img src='{_data_uri(path)}' alt='{html.escape(figure.title, quote=True)}'>"
-            f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>"
+# -- The PDF: A4 pages. ------------------------------------------------------------------------
+
+CAPTION_CHARS = 105  # characters per caption line at 8.5 pt across the page
+LINE = 0.17  # inches per line of 8.5 pt text
+HEADING = 0.32  # inches for a figure's title
+GAP = 0.3  # inches between two figures on a page
+
+
+class _Block(NamedTuple):
+    """A figure placed on a page: its image (RGB) and caption lines, with the
+    size its image is shown at, in inches."""
+
+    figure: ReportFigure
+    image: np.ndarray
+    caption: list[str]
+    width: float
+    height: float
+
+    @property
+    def total(self) -> float:
+        return HEADING + self.height + LINE * (len(self.caption) + 0.5)
+
+
+def _block(figure: ReportFigure) -> _Block:
+    """`figure` sized to the page's width, or to its height if it is tall."""
+    from PIL import Image
+
+    image = np.asarray(Image.open(io.BytesIO(figure.png)).convert("RGB"))
+    caption = textwrap.wrap(figure.caption, CAPTION_CHARS)
+    room = A4[1] - 2 * MARGIN - 0.4 - HEADING - LINE * (len(caption) + 0.5)
+    width = A4[0] - 2 * MARGIN
+    height = width * image.shape[0] / image.shape[1]
+    if height > room:
+        width, height = width * room / height, room
+    return _Block(figure, image, caption, width, height)
+
+
+def _pages(figures: list[ReportFigure]) -> list[list[_Block]]:
+    """The figures in order, as many to a page as fit one above the other."""
+    room = A4[1] - 2 * MARGIN - 0.4  # less a line for the page's header
+    pages: list[list[_Block]] = []
+    used = room
+    for block in map(_block, figures):
+        if used + GAP + block.total > room:
+            pages.append([])
+            used = -GAP
+        pages[-1].append(block)
+        used += GAP + block.total
+    return pages
+
+
+def _new_page(number: int, count: int):
+    """An empty A4 page with its number at the foot."""
+    import matplotlib.figure
+
+    page = matplotlib.figure.Figure(figsize=A4)
+    footer = f"page {number} of {count}"
+    x, y = 1 - MARGIN / A4[0], (MARGIN - 0.35) / A4[1]
+    page.text(x, y, footer, fontsize=8, color="#666666", ha="right")
+    return page
+
+
+def _figure_page(report: Report, blocks: list[_Block], number: int, count: int):
+    """One A4 page of figures under the report's name, each figure with its title
+    above and its caption below."""
+    page = _new_page(number, count)
+    w, h = A4
+    header = f"mnist-cnn report: {report.name}"
+    page.text(MARGIN / w, 1 - (MARGIN - 0.25) / h, header, fontsize=8, color="#666666")
+    top = h - MARGIN - 0.4  # inches from the bottom
+    for block in blocks:
+        page.text(MARGIN / w, (top - 0.22) / h, block.figure.title, fontsize=12, weight="bold")
+        top -= HEADING
+        left = MARGIN + (w - 2 * MARGIN - block.width) / 2
+        ax = page.add_axes((left / w, (top - block.height) / h, block.width / w, block.height / h))
+        ax.imshow(block.image, interpolation="none")  # the PDF keeps every pixel
+        ax.set_axis_off()
+        top -= block.height + LINE
+        for line in block.caption:
+            page.text(MARGIN / w, top / h, line, fontsize=8.5, color="#333333")
+            top -= LINE
+        top -= GAP
+    return page
+
+
+def _write_column(page, x: float, y: float, column: list[Table], extra) -> None:
+    """Tables as monospaced text from (x, y) down, in figure coordinates."""
+    for title, lines in [(t.title, _table_lines(t)) for t in column] + extra:
+        page.text(x, y, title, fontsize=11, weight="bold", color=plots.COLORS[0])
+        y -= 0.022
+        for line in lines:
+            page.text(x, y, line, fontsize=7.4, family="monospace")
+            y -= 0.0142
+        y -= 0.018
+
+
+def _table_lines(table: Table, width: int = 58) -> list[str]:
+    """A table as lines of text: the first column padded, the rest right-aligned."""
+    first = max(len(row[0]) for row in [table.header, *table.rows])
+    if len(table.header) == 2:
+        lines = [f"{k:<{first}}  {v}" for k, v in table.rows]
+    else:
+        lines = [f"{r[0]:<{first}}" + "".join(f"{c:>10}" for c in r[1:]) for r in table.rows]
+        lines.insert(
+            0, f"{table.header[0]:<{first}}" + "".join(f"{c:>10}" for c in table.header[1:])
         )
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+    return [line[:width] for line in lines]
+
+
+def _title_page(report: Report, pages: list[list[_Block]]):
+    """Page 1: the run's name and summary, the tables in two columns, the notes
+    and the list of figures with their pages."""
+    page = _new_page(1, 1 + len(pages))
+    page.text(0.08, 0.93, f"mnist-cnn report: {report.name}", fontsize=17, weight="bold")
+    page.text(0.08, 0.912, f"Written {report.written}", fontsize=8.5, color="#666666")
+    y = 0.89
+    for line in textwrap.wrap(summary(report), 100):
+        page.text(0.08, y, line, fontsize=9.5)
+        y -= 0.016
+    contents = [
+        f"{number:>4}  {block.figure.title}"
+        for number, blocks in enumerate(pages, start=2)
+        for block in blocks
+    ]
+    notes = [line for note in report.notes for line in textwrap.wrap(note, 58)]
+    left, right = tables(report)
+    _write_column(page, 0.08, y - 0.015, left, [("Figures (page)", contents or ["none"])])
+    _write_column(page, 0.53, y - 0.015, right, [("Notes", notes)] if notes else [])
+    return page
+
+
+def render_pdf(report: Report, path: str | os.PathLike) -> Path:
+    """Write the report as A4 pages: a title page with the tables and the list of
+    figures, then the figures, as many to a page as fit, each with its caption.
+
+    Args:
+        report: from `collect`.
+        path: the file to write.
+
+    Returns:
+        `path`, as a Path.
+    """
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    pages = _pages(report.figures)
+    metadata = {"Title": f"mnist-cnn report: {report.name}", "Creator": "mnist-cnn"}
+
+    def write(tmp: Path) -> None:
+        with PdfPages(tmp, metadata=metadata) as pdf:
+            pdf.savefig(_title_page(report, pages))
+            for number, blocks in enumerate(pages, start=2):
+                pdf.savefig(_figure_page(report, blocks, number, 1 + len(pages)))
+
+    path = Path(path)
+    runs.atomic_write(path, write)
+    return path
 
 
 def write_report(
@@ -348,7 +710,8 @@ def write_report(
     quiet: bool = False,
 ) -> tuple[Path, Path]:
     """Write ``report.pdf`` and ``report.html`` (and the figures, in
-    ``figures/``) into the run folder `run_dir`; return the two paths.
+    ``figures/``) into the run folder `run_dir`: `collect`, then `render_pdf`
+    and `render_html`.
 
     Args:
         run_dir: a folder made by ``mnist-cnn train`` (or an ensemble's).
@@ -357,203 +720,14 @@ def write_report(
         embedding_size: how many test images the PCA/t-SNE figure shows
             (default `EMBEDDING_SIZE`).
         quiet: print nothing.
+
+    Returns:
+        The paths of the PDF and the HTML file.
     """
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    run_dir = check_run_dir(run_dir)
-    if image_format not in plots.FORMATS:
-        raise MnistCnnError(
-            f"unknown image format {image_format!r}; choose one of: {', '.join(plots.FORMATS)}"
-        )
-    config_json = runs.read_json(run_dir / runs.CONFIG_FILE)
-    config = config_json.get("config", {})
-    metrics = runs.read_json(run_dir / runs.METRICS_FILE)
-    name = config.get("name") or run_dir.resolve().name
-    notes: list[str] = []
-    if not config_json:
-        notes.append(f"No {runs.CONFIG_FILE}: the configuration is unknown.")
-
-    history: dict = {}
-    history_file = run_dir / runs.HISTORY_FILE
-    if history_file.is_file():
-        history = plots.read_history(history_file)
-    if not history.get("epoch"):
-        history = {}
-        notes.append("No training history (history.csv): no learning curves.")
-
-    model = None
-    if (run_dir / runs.MODEL_FILE).is_file():
-        model = runs.load_model(run_dir)
-    else:
-        notes.append(f"No {runs.MODEL_FILE}: no test results or model figures.")
-
-    figures_dir = run_dir / runs.FIGURES_DIR
-    fmt = image_format
-    plan: list[tuple[Figure, Callable]] = []  # (figure, draw(pdf) -> path)
-    per_class = metrics.get("per_class")
-    if history:
-        plan.append(
-            (
-                FIGURES["learning_curves"],
-                lambda pdf: plots.learning_curves(
-                    history,
-                    _best_epoch(metrics, history),
-                    figures_dir,
-                    max_epochs=config.get("epochs"),
-                    interrupted=bool(metrics.get("interrupted")),
-                    fmt=fmt,
-                    pdf=pdf,
-                ),
-            )
-        )
-    if model is not None:
-        if "test_accuracy" not in metrics:
-            notes.append(
-                "The run was never evaluated (interrupted?); the test results here were "
-                "computed for this report."
-            )
-        x_test, y_test = data.load_test_set(_data_dir(data_dir, config_json))
-        probabilities = evaluation.predict_probabilities(model, x_test)
-        y_pred = probabilities.argmax(axis=1)
-        scores = evaluation.score(probabilities, y_test)
-        matrix = np.array(scores.pop("confusion_matrix"))
-        per_class = scores.pop("per_class")
-        ece = plots.expected_calibration_error(probabilities, y_test)
-        metrics = metrics | scores | {"test_ece": ece}
-        examples = _occlusion_examples(y_test, y_pred, probabilities)
-        correct = np.flatnonzero(y_pred == y_test)
-        digit = x_test[correct[0] if len(correct) else 0]
-        n = min(embedding_size or EMBEDDING_SIZE, len(x_test))
-        plan += [
-            (
-                FIGURES["confusion_matrix"],
-                lambda pdf: plots.confusion_matrix(matrix, figures_dir, fmt=fmt, pdf=pdf),
-            ),
-            (
-                FIGURES["per_class_errors"],
-                lambda pdf: plots.per_class_errors(y_test, y_pred, figures_dir, fmt=fmt, pdf=pdf),
-            ),
-            (
-                FIGURES["confident_mistakes"],
-                lambda pdf: plots.confident_mistakes(
-                    x_test, y_test, probabilities, figures_dir, fmt=fmt, pdf=pdf
-                ),
-            ),
-            (
-                FIGURES["calibration"],
-                lambda pdf: plots.reliability_diagram(
-                    probabilities, y_test, figures_dir, fmt=fmt, pdf=pdf
-                ),
-            ),
-        ]
-        try:
-            inspected = plots.inspected_model(model)
-            inspectable = True
-            if inspected is not model:
-                notes.append(
-                    f"The filter, feature-map and embedding figures show {inspected.name!r}, "
-                    "the first model inside this one."
-                )
-        except MnistCnnError as e:
-            inspectable = False
-            notes.append(f"No filter, feature-map or embedding figures: {e}.")
-        try:  # the embedding needs a last Dense layer to take features from
-            embeddable = inspectable and len(plots.penultimate_features(model, x_test[:2])) == 2
-        except MnistCnnError as e:
-            embeddable = False
-            notes.append(f"No embedding figure: {e}.")
-        if inspectable:
-            plan += [
-                (
-                    FIGURES["first_layer_filters"],
-                    lambda pdf: plots.first_layer_filters(model, figures_dir, fmt=fmt, pdf=pdf),
-                ),
-                (
-                    FIGURES["feature_maps"],
-                    lambda pdf: plots.feature_maps(model, digit, figures_dir, fmt=fmt, pdf=pdf),
-                ),
-            ]
-        plan.append(
-            (
-                FIGURES["occlusion"],
-                lambda pdf: plots.occlusion_maps(
-                    model, x_test[examples], y_test[examples], figures_dir, fmt=fmt, pdf=pdf
-                ),
-            )
-        )
-        if embeddable:
-            plan.append(
-                (
-                    FIGURES["embedding"],
-                    lambda pdf: plots.embedding(
-                        plots.penultimate_features(model, x_test[:n]),
-                        y_test[:n],
-                        figures_dir,
-                        fmt=fmt,
-                        pdf=pdf,
-                    ),
-                )
-            )
-
-    summary = _summary(name, config, metrics)
-    metric_rows = _ordered({k: v for k, v in metrics.items() if k != "per_class"})
-    config_rows = [(k, format_value(k, v)) for k, v in config.items()]
-    if config_json.get("data_source"):
-        config_rows.append(("data_source", str(config_json["data_source"])))
-    version_rows = [(k, str(v)) for k, v in config_json.get("versions", {}).items()]
-    left: list[Section] = [("Metrics", _table_lines(metric_rows))]
-    if per_class:
-        left.append(("Per-class test scores", _per_class_lines(per_class)))
-    contents = [f"page {k:>2}  {figure.title}" for k, (figure, _) in enumerate(plan, start=2)]
-    left.append(("Contents", contents or ["no figures"]))
-    right: list[Section] = [("Configuration", _table_lines(config_rows))]
-    if version_rows:
-        right.append(("Versions", _table_lines(version_rows)))
-    if notes:
-        right.append(("Notes", [line for n in notes for line in _wrap(n, 58)]))
-
-    made: list[tuple[Figure, Path]] = []
-
-    def write_pdf(tmp: Path) -> None:
-        made.clear()
-        metadata = {"Title": f"mnist-cnn report: {name}", "Creator": "mnist-cnn"}
-        with PdfPages(tmp, metadata=metadata) as pdf:
-            _title_page(pdf, name, summary, (left, right))
-            for figure, draw in plan:
-                made.append((figure, draw(pdf)))
-
-    pdf_path, html_path = run_dir / PDF_FILE, run_dir / HTML_FILE
-    runs.atomic_write(pdf_path, write_pdf)
-    page = _html(name, summary, metric_rows, per_class, config_rows, version_rows, made, notes)
-    runs.atomic_write(html_path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    report = collect(run_dir, data_dir, image_format, embedding_size=embedding_size)
+    pdf_path = render_pdf(report, report.run_dir / PDF_FILE)
+    html_path = render_html(report, report.run_dir / HTML_FILE)
     if not quiet:
-        print(f"Report: {pdf_path} and {html_path} ({len(made)} figures in {figures_dir})")
+        figures = report.run_dir / runs.FIGURES_DIR
+        print(f"Report: {pdf_path} and {html_path} ({len(report.figures)} figures in {figures})")
     return pdf_path, html_path
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    import textwrap
-
-    return textwrap.wrap(text, width) or [""]
-
-
-def _summary(name: str, config: dict, metrics: dict) -> str:
-    """One sentence: model, epochs, test accuracy, loss and calibration."""
-    parts = [f"Run {name}"]
-    if metrics.get("model") or config.get("model"):
-        parts[0] += f", model {metrics.get('model') or config.get('model')}"
-    if metrics.get("epochs_run"):
-        parts.append(
-            f"trained {metrics['epochs_run']} epochs (best: {metrics.get('best_epoch', '-')})"
-        )
-    if "test_accuracy" in metrics:
-        errors = metrics.get("test_errors")
-        parts.append(
-            f"test accuracy {metrics['test_accuracy']:.2%}"
-            + (f" ({errors:,} errors)" if errors is not None else "")
-        )
-    if "test_loss" in metrics:
-        parts.append(f"test loss {metrics['test_loss']:.4f}")
-    if "test_ece" in metrics:
-        parts.append(f"expected calibration error {metrics['test_ece']:.2%}")
-    return "; ".join(parts) + "."

@@ -280,3 +280,25 @@ def export_for_inference(run_dir: str | os.PathLike, dest: str | os.PathLike) ->
     for name in (CONFIG_FILE, METRICS_FILE):
         write_json(dest / name, read_json(model_file.parent / name))
     return dest / MODEL_FILE
+
+
+def read_history(run_dir: str | os.PathLike) -> dict[str, list[float]]:
+    """The run's ``history.csv`` (one row per epoch, as Keras' CSVLogger writes it)
+    as {column: values}, epochs counted from 1; {} if the run has none.
+
+    Example:
+        >>> history = read_history("runs/cnn-20260101-120000")  # doctest: +SKIP
+        >>> history["epoch"][:3], history["val_accuracy"][:1]  # doctest: +SKIP
+        ([1, 2, 3], [0.9871])
+    """
+    import csv
+
+    try:
+        with open(Path(run_dir) / HISTORY_FILE, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        return {}
+    history = {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else [])}
+    if "epoch" in history:
+        history["epoch"] = [int(e) + 1 for e in history["epoch"]]
+    return history

@@ -354,7 +354,7 @@ def save_results(
 ) -> runs.RunMetrics:
     """Write the training part of ``metrics.json`` and the learning curves; return
     that part."""
-    history = plots.read_history(run_dir / runs.HISTORY_FILE)
+    history = runs.read_history(run_dir)
     best_val_accuracy = history["val_accuracy"][history["epoch"].index(checkpoint.best_epoch)]
     metrics = runs.RunMetrics(
         model=config.model,
