@@ -379,6 +379,7 @@ def test_without_pygame_the_board_says_how_to_install_it(monkeypatch, capsys):
     assert 'pip install "mnist-cnn[desktop]"' in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a new process with a real window
 def test_a_real_window_and_tensorflow_live_together(model_file, tmp_path):
     """SDL's offscreen driver draws like a desktop one, through OpenGL if allowed. On
     Linux, Mesa's OpenGL and TensorFlow each bring LLVM and crash together; the board

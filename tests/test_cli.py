@@ -63,6 +63,7 @@ def test_train_has_one_option_per_config_field_with_its_help(capsys, monkeypatch
     assert "--config FILE" in text
 
 
+@pytest.mark.slow  # a new process that imports TensorFlow
 def test_models_lists_registry_without_tensorflow_noise():
     result = run_cli("models")
     assert result.returncode == 0

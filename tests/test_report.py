@@ -100,6 +100,7 @@ def test_report_of_a_hand_made_run(hand_run):
     assert not [p for p in hand_run.rglob(".*") if p.is_file()]  # no temporary file left
 
 
+@pytest.mark.slow  # a second whole report, in SVG
 def test_report_command_in_svg_for_a_run_interrupted_before_evaluation(
     hand_run, tiny_model_file, capsys
 ):
