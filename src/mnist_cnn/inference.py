@@ -157,7 +157,8 @@ class DigitReader:
         Args:
             path: a run folder or ``.keras`` file; None: `find_model` (the newest run
                 under ``./runs``, else the model shipped in the package).
-            threshold, litert: as for `DigitReader`.
+            threshold: as for `DigitReader`.
+            litert: as for `DigitReader`.
 
         Returns:
             A reader whose `info` names the model and its recorded test accuracy.

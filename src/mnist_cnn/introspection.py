@@ -17,12 +17,15 @@ model with a convolution (`inspected_model`).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.preprocessing import INPUT_SHAPE, preprocess
+
+if TYPE_CHECKING:
+    import keras
 
 EPS = 1e-7  # keeps log-probabilities finite
 
@@ -33,13 +36,13 @@ def _keras():
     return keras
 
 
-def conv_layers(model) -> list:
+def conv_layers(model: keras.Model) -> list:
     """The model's top-level Conv2D layers, in order."""
     keras = _keras()
     return [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
 
 
-def inspected_model(model):
+def inspected_model(model: keras.Model) -> keras.Model:
     """The model whose layers the other functions look at.
 
     Args:
@@ -66,7 +69,7 @@ def inspected_model(model):
     raise MnistCnnError(f"model {model.name!r} has no Conv2D layer to show")
 
 
-def _graph_inputs(model):
+def _graph_inputs(model: keras.Model):
     """The symbolic input of a built model (functional, or Sequential loaded from
     disk or built by a first call)."""
     if not model.built:
@@ -75,7 +78,7 @@ def _graph_inputs(model):
     return inputs[0] if len(inputs) == 1 else inputs
 
 
-def block_outputs(model) -> list[tuple[str, object]]:
+def block_outputs(model: keras.Model) -> list[tuple[str, object]]:
     """(name, symbolic tensor) for each top-level Conv2D, taken after the batch
     norm and activation layers that directly follow it, so that a feature map
     shows what the next layer sees. Names read like "conv2d + BN + ReLU"."""
@@ -100,7 +103,7 @@ def block_outputs(model) -> list[tuple[str, object]]:
     return blocks
 
 
-def first_layer_kernels(model) -> tuple[str, np.ndarray]:
+def first_layer_kernels(model: keras.Model) -> tuple[str, np.ndarray]:
     """The first convolution's kernels, averaged over input channels.
 
     Args:
@@ -121,7 +124,7 @@ def first_layer_kernels(model) -> tuple[str, np.ndarray]:
     return conv.name, np.moveaxis(kernel.mean(axis=2), -1, 0).astype(np.float32)
 
 
-def feature_maps(model, image) -> list[tuple[str, np.ndarray]]:
+def feature_maps(model: keras.Model, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
     """One digit through each convolutional block (`block_outputs`).
 
     Args:
@@ -144,7 +147,12 @@ def feature_maps(model, image) -> list[tuple[str, np.ndarray]]:
 
 
 def occlusion_sensitivity(
-    model, images, *, patch: int = 6, stride: int = 2, batch_size: int = 1024
+    model: keras.Model,
+    images: np.ndarray,
+    *,
+    patch: int = 6,
+    stride: int = 2,
+    batch_size: int = 1024,
 ) -> tuple[np.ndarray, np.ndarray]:
     """How much the predicted class's log-probability drops when a `patch` x
     `patch` square of each image is erased (set to 0, MNIST's background), per
@@ -186,7 +194,9 @@ def occlusion_sensitivity(
     return maps / np.maximum(covered, 1), predicted
 
 
-def penultimate_features(model, images, batch_size: int = 500) -> np.ndarray:
+def penultimate_features(
+    model: keras.Model, images: np.ndarray, batch_size: int = 500
+) -> np.ndarray:
     """What the classifier sees: the input of the model's last Dense layer.
 
     Args:
@@ -219,7 +229,7 @@ class Embedding(NamedTuple):
     dimensions: int  # length of the feature vectors
 
 
-def embed(features, *, seed: int = 0) -> Embedding:
+def embed(features: np.ndarray, *, seed: int = 0) -> Embedding:
     """PCA and t-SNE of feature vectors (e.g. `penultimate_features`).
 
     Args:

@@ -28,7 +28,9 @@ class CalibrationBins(NamedTuple):
     accuracy: np.ndarray  # (bins,) share answered right; NaN in empty bins
 
 
-def calibration_bins(probabilities, labels, bins: int = 15) -> CalibrationBins:
+def calibration_bins(
+    probabilities: np.ndarray, labels: np.ndarray, bins: int = 15
+) -> CalibrationBins:
     """Group predictions into `bins` equal-width confidence bins, each bin
     holding the confidences above its lower edge up to its upper one.
 
@@ -57,7 +59,9 @@ def calibration_bins(probabilities, labels, bins: int = 15) -> CalibrationBins:
     return CalibrationBins(edges, count, mean_confidence, accuracy)
 
 
-def expected_calibration_error(probabilities, labels, bins: int = 15) -> float:
+def expected_calibration_error(
+    probabilities: np.ndarray, labels: np.ndarray, bins: int = 15
+) -> float:
     """ECE: the gap between confidence and accuracy in each confidence bin,
     averaged with each bin weighted by its share of the predictions. 0 means the
     probabilities can be taken at their word; 0.05, that they are 5 points off.
@@ -90,7 +94,7 @@ class ClassErrors(NamedTuple):
     confused_with: np.ndarray  # (classes,) the commonest wrong answer; -1 if none
 
 
-def class_errors(y_true, y_pred, classes: int = NUM_CLASSES) -> ClassErrors:
+def class_errors(y_true: np.ndarray, y_pred: np.ndarray, classes: int = NUM_CLASSES) -> ClassErrors:
     """How often each true class is answered wrong, and with what.
 
     Args:
@@ -115,7 +119,9 @@ def class_errors(y_true, y_pred, classes: int = NUM_CLASSES) -> ClassErrors:
     return ClassErrors(support, errors, errors / np.maximum(support, 1), confused_with)
 
 
-def confident_mistakes(probabilities, labels, count: int | None = None) -> np.ndarray:
+def confident_mistakes(
+    probabilities: np.ndarray, labels: np.ndarray, count: int | None = None
+) -> np.ndarray:
     """The indices of the wrong answers, the surest first.
 
     Args:
