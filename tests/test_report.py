@@ -55,7 +55,8 @@ def check_pdf(path, pages: int) -> None:
     assert content.startswith(b"%PDF-") and content.rstrip().endswith(b"%%EOF")
     assert pdf_pages(path) == pages
     sizes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", content)
-    assert sizes and {(float(w), float(h)) for w, h in sizes} == {(595.44, 841.68)}  # A4
+    # A4, 210 x 297 mm, in points (1/72 inch)
+    assert sizes and {(round(float(w)), round(float(h))) for w, h in sizes} == {(595, 842)}
 
 
 def check_html(path, keys: list[str], mime: str = "image/png") -> str:

@@ -48,7 +48,7 @@ HTML_FILE = "report.html"
 TEMPLATE = "report.html.j2"
 EMBEDDING_SIZE = 1500  # test images in the PCA/t-SNE figure; t-SNE takes seconds for this many
 OCCLUSION_PATCH = 7  # pixels; about a stroke's width and a half
-A4 = (8.27, 11.69)  # inches, portrait
+A4 = (210 / 25.4, 297 / 25.4)  # inches, portrait: 210 x 297 mm
 MARGIN = 0.7  # inches, on every side of an A4 page
 
 
