@@ -60,11 +60,11 @@ _SIGNATURES = {
     b"MM\x00*": "TIFF",
 }
 _REFUSED = {  # formats Pillow could decode but we do not, named in the error
-    b"%!PS": "PostScript or EPS file",
-    b"\xc5\xd0\xd3\xc6": "EPS file",
-    b"%PDF": "PDF document",
-    b"8BPS": "Photoshop file",
-    b"\x00\x00\x01\x00": "Windows icon",
+    b"%!PS": "a PostScript or EPS file",
+    b"\xc5\xd0\xd3\xc6": "an EPS file",
+    b"%PDF": "a PDF document",
+    b"8BPS": "a Photoshop file",
+    b"\x00\x00\x01\x00": "a Windows icon",
 }
 
 
@@ -243,7 +243,7 @@ def _not_an_image(data: bytes) -> str:
         return f"not an image file we read (an SVG drawing; send {ACCEPTED})"
     refused = next((k for magic, k in _REFUSED.items() if head.startswith(magic)), None)
     if refused is not None:
-        return f"not an image file we read (a {refused}; send {ACCEPTED})"
+        return f"not an image file we read ({refused}; send {ACCEPTED})"
     if is_text:
         return "not an image file (it looks like text)"
     return f"not an image file (unknown format; {ACCEPTED} expected)"
