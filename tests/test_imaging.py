@@ -9,7 +9,10 @@ its own on tiny arrays.
 
 import dataclasses
 import io
+import os
 import struct
+import threading
+import tracemalloc
 import zlib
 
 import numpy as np
@@ -396,7 +399,7 @@ def test_normalise_tiny_arrays():
 # -- decoding ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "WEBP", "GIF"])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "WEBP", "GIF", "TIFF"])
 def test_formats(digit_images, fmt):
     rng = np.random.default_rng(4)
     alpha = coverage(digit_images[0][0], 100)
@@ -547,3 +550,95 @@ def test_ambiguous_digit_is_uncertain(mnist_digits, model_file):
     reading = DigitReader.load(model_file, threshold=0.999).read_image(blend.astype(np.uint8))
     assert reading.status == "uncertain" and reading.prediction is None
     assert reading.digits[0].label is None and reading.confidence < 0.999
+
+
+# -- hostile inputs: tiny images, other formats, special files, large images ---------------
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "1", "I;16", "F", "LA", "CMYK"])
+def test_images_too_small_for_a_digit_have_none(mode):
+    rng = np.random.default_rng(7)
+    for height in range(1, 5):
+        for width in range(1, 5):
+            gray = Image.fromarray(rng.integers(0, 256, (height, width), dtype=np.uint8))
+            image = gray.convert("I").convert(mode) if mode == "I;16" else gray.convert(mode)
+            assert extract_digits(image) == [], (mode, width, height)
+            assert extract_digits(encode(np.asarray(gray), "PNG")) == []
+    for shape in [(1, 1), (1, 2), (2, 1)]:  # too few border pixels to fit a plane
+        assert ink.ink_map(np.zeros(shape, np.uint8)).shape == shape
+
+
+def test_only_the_documented_formats_are_decoded():
+    page = Image.fromarray(np.full((64, 64), 200, np.uint8))
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n0 0 moveto showpage\n"
+    cases = [(eps, "a PostScript or EPS file"), (b"8BPS\x00\x01" + bytes(40), "a Photoshop file")]
+    for fmt, named in [("ICO", "a Windows icon"), ("PDF", "a PDF document"), ("TGA", None)]:
+        buffer = io.BytesIO()
+        page.save(buffer, fmt)
+        cases.append((buffer.getvalue(), named))
+    for encoded, named in cases:
+        with pytest.raises(imaging.NotAnImage, match="PNG, JPEG, BMP, WebP, GIF or TIFF") as e:
+            load_image(encoded)
+        assert named is None or named in str(e.value)
+    # Every suffix a folder is searched for is one of the formats decoded.
+    extensions = Image.registered_extensions()
+    assert {extensions[suffix] for suffix in imaging.IMAGE_SUFFIXES} == set(imaging.FORMATS)
+
+
+def test_only_regular_files_are_read(tmp_path):
+    with pytest.raises(ImageError, match="^is a character device, not an image file$"):
+        load_image("/dev/zero")
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    errors = []
+    thread = threading.Thread(
+        target=lambda: errors.append(pytest.raises(ImageError, load_image, fifo))
+    )
+    thread.start()
+    thread.join(timeout=1.0)
+    if thread.is_alive():  # unblock the reader before failing
+        with open(fifo, "wb"):
+            pass
+    assert not thread.is_alive() and "named pipe" in str(errors[0].value)
+    sparse = tmp_path / "huge.png"
+    with open(sparse, "wb") as file:
+        file.truncate(imaging.MAX_FILE_BYTES + 1)  # sparse: no disk used
+    with pytest.raises(imaging.ImageTooLarge, match=r"^file has 268,435,457 bytes, more than"):
+        load_image(sparse)
+    small = tmp_path / "small.png"
+    small.write_bytes(bytes(100))
+    with pytest.raises(imaging.ImageTooLarge, match="more than the 50 allowed"):
+        imaging.read_file(small, max_bytes=50)
+    assert imaging.read_file(small, max_bytes=100) == bytes(100)
+
+
+def test_large_images_are_reduced_as_they_are_decoded():
+    rng = np.random.default_rng(8)
+    rgba = rng.integers(0, 256, (2300, 2100, 4), dtype=np.uint8)
+    palette = Image.fromarray(rgba[..., :3]).convert("P")
+    palette.info["transparency"] = 3
+    sixteen = Image.fromarray(rgba[..., 0].astype(np.uint16) * 200)
+    for image in [Image.fromarray(rgba), palette, sixteen]:
+        reduced, shape = imaging.load_reduced(image, 1024)
+        whole = Image.fromarray(load_image(image)).reduce(2)
+        assert shape == (2300, 2100) and np.array_equal(reduced, np.asarray(whole)), image.mode
+    # Boxes are in the full image's pixels; a JPEG is decoded at a reduced scale.
+    page = np.full((3000, 4200), 220, np.uint8)
+    page[600:2400, 2000:2300] = 30
+    jpeg = encode(page, quality=90)
+    assert imaging.load_reduced(jpeg, 1024)[0].shape == (750, 1050)  # 1/4 scale
+    for source in (page, jpeg):
+        (box,) = [d.box for d in extract_digits(source)]
+        assert np.allclose(box, (2000, 600, 2300, 2400), atol=12), box
+
+
+def test_a_large_image_takes_no_full_size_copy():
+    buffer = io.BytesIO()
+    Image.new("RGBA", (4000, 4000), (0, 0, 0, 0)).save(buffer, "PNG")  # 60 KB, 16 MP
+    tracemalloc.start()  # arrays only (Pillow's own pixels are not traced)
+    try:
+        assert extract_digits(buffer.getvalue()) == []
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 * 2**20  # a full-size float copy alone would be 64 MB

@@ -5,13 +5,15 @@ in the slow tier."""
 import csv
 import io
 import json
+import os
 from argparse import Namespace
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_cnn import data, inference, predict
+from mnist_cnn import data, imaging, inference, predict
 from mnist_cnn.cli import main
 from mnist_cnn.imaging import DigitCrop
 from mnist_cnn.inference import Digit, DigitReader, Reading
@@ -290,6 +292,48 @@ def test_missing_paths_and_empty_folders_are_rows(capsys, folder, model_file, tm
     assert rows[0].endswith("ok")
     assert rows[1].endswith("error: no such file or folder")
     assert rows[2].endswith("error: no image files in this folder")
+
+
+def test_tiny_images_and_special_files_are_rows(capsys, folder, model_file, tmp_path):
+    folder, expected = folder
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "a_one.png").write_bytes((folder / "a_one.png").read_bytes())
+    for width, height in [(1, 1), (1, 2), (2, 1)]:
+        Image.new("RGB", (width, height), (9, 9, 9)).save(images / f"tiny-{width}x{height}.png")
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    sparse = tmp_path / "huge.png"
+    with open(sparse, "wb") as file:
+        file.truncate(imaging.MAX_FILE_BYTES + 1)
+    paths = [images, "/dev/zero", fifo, sparse]
+    code, out, err = run_predict(capsys, *paths, "--model", model_file, "--json")
+    rows = {Path(row["file"]).name: row for row in json.loads(out)}
+    assert code == 1 and "Traceback" not in err
+    assert rows.pop("a_one.png")["prediction"] == expected["a_one.png"]
+    assert {rows.pop(f"tiny-{s}.png")["status"] for s in ("1x1", "1x2", "2x1")} == {"no digit"}
+    assert rows.pop("zero")["error"] == "is a character device, not an image file"
+    assert rows.pop("pipe.png")["error"] == "is a named pipe (FIFO), not an image file"
+    assert rows.pop("huge.png")["error"].startswith("file has 268,435,457 bytes, more than")
+    assert rows == {}
+
+
+def test_an_unexpected_error_is_one_files_row(folder, reader, monkeypatch):
+    folder, expected = folder
+    find_digits = imaging.find_digits
+
+    def fails_on_blank(gray, **options):
+        if gray.min() > 200:  # c_blank.bmp
+            raise ValueError("something nobody foresaw")
+        return find_digits(gray, **options)
+
+    monkeypatch.setattr(imaging, "find_digits", fails_on_blank)
+    results = predict.read_files(reader, [str(folder)])
+    assert [r.reading.prediction if r.reading else r.error for r in results[:3]] == [
+        expected["a_one.png"],
+        expected["b_two.jpg"],
+        "cannot read the image (ValueError: something nobody foresaw)",
+    ]
 
 
 def test_without_model_predict_reads_with_the_newest_run(

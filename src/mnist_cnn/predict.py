@@ -6,8 +6,9 @@ The command lists the image files named on the command line (a folder gives its
 image files), reads them all with one `mnist_cnn.inference.DigitReader`, prints
 one row per file as a table, JSON or CSV, and with ``--show`` writes a figure
 per file: the image with a box and label per digit beside the 28x28 inputs the
-model saw. A file that cannot be read gets its error in its row; the others are
-still read.
+model saw. A file that cannot be read gets its error in its row, whatever went
+wrong with it (a folder, a device or a named pipe is no image file, nor is a file
+over `mnist_cnn.imaging.MAX_FILE_BYTES`); the others are still read.
 
 >>> rows = [FileResult("a.png", error="no such file or folder")]
 >>> print(format_table(rows))
@@ -35,6 +36,7 @@ from mnist_cnn.inference import Digit, DigitReader, Reading
 
 FIGURE_COLUMNS = 6  # the model's inputs beside the image: at most this many per row
 FIGURE_PIXELS = 800  # the image is drawn from a copy at most about this many pixels wide
+WORK_SIZE = imaging.ImagingParams().work_size  # larger images are reduced to about this
 
 
 @dataclass
@@ -42,13 +44,15 @@ class FileResult:
     """One row of ``mnist-cnn predict``: a reading or the reason there is none.
 
     file: the path as listed. reading: what was read, None if the file could not be.
-    error: why not. gray: the decoded image, kept only for ``--show``.
+    error: why not. gray: the decoded image (reduced if large), kept only for
+    ``--show``; shape: the (height, width) of the full image, which boxes are in.
     """
 
     file: str
     reading: Reading | None = None
     error: str | None = None
     gray: np.ndarray | None = field(default=None, repr=False)
+    shape: tuple[int, int] | None = None
 
     def to_dict(self) -> dict:
         """The JSON shape: file, prediction, confidence, digits and status ("error"
@@ -91,17 +95,21 @@ def list_images(paths: list[str]) -> list[tuple[str, str | None]]:
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.iterdir()
-                if p.is_file()
-                and not p.name.startswith(".")
-                and p.suffix.lower() in imaging.IMAGE_SUFFIXES
-            )
+            try:
+                found = sorted(
+                    p
+                    for p in path.iterdir()
+                    if p.is_file()  # regular files (or links to them) only
+                    and not p.name.startswith(".")
+                    and p.suffix.lower() in imaging.IMAGE_SUFFIXES
+                )
+            except OSError as e:
+                files.append((name, f"cannot list the folder ({e.strerror or e})"))
+                continue
             files += [(str(p), None) for p in found]
             if not found:
                 files.append((name, "no image files in this folder"))
-        elif path.exists():
+        elif path.exists():  # a device or a pipe too: reading it says what it is
             files.append((name, None))
         else:
             files.append((name, "no such file or folder"))
@@ -119,7 +127,8 @@ def read_files(
         keep_images: keep each decoded image in `FileResult.gray` (for figures).
 
     Returns:
-        One `FileResult` per listed file, in order; an unreadable one holds its error.
+        One `FileResult` per listed file, in order; an unreadable one holds its error,
+        whatever the error (a file never ends the run).
 
     Example:
         >>> read_files(DigitReader.load(), ["photo.jpg"])[0].reading.prediction  # doctest: +SKIP
@@ -130,11 +139,14 @@ def read_files(
         result = FileResult(file, error=error)
         if error is None:
             try:
-                gray = imaging.load_image(file)
-                found.append((result, imaging.find_digits(gray)))
-                result.gray = gray if keep_images else None
+                gray, shape = imaging.load_reduced(file, WORK_SIZE)
+                found.append((result, imaging.find_digits(gray, shape=shape)))
+                if keep_images:
+                    result.gray, result.shape = gray, shape
             except MnistCnnError as e:
                 result.error = str(e)
+            except Exception as e:  # any other failure is this file's, not the run's
+                result.error = f"cannot read the image ({type(e).__name__}: {e})"
         results.append(result)
     readings = reader.read_crops([crops for _, crops in found])
     for (result, _), reading in zip(found, readings, strict=True):
@@ -230,12 +242,17 @@ def save_figures(results: list[FileResult], folder: str | os.PathLike) -> list[P
         while (name := stem if n == 1 else f"{stem}-{n}") in used:
             n += 1
         used.add(name)
-        written.append(reading_figure(r.gray, r.reading, folder / f"{name}.png", Path(r.file).name))
+        path = folder / f"{name}.png"
+        written.append(reading_figure(r.gray, r.reading, path, Path(r.file).name, r.shape))
     return written
 
 
 def reading_figure(
-    gray: np.ndarray, reading: Reading, path: str | os.PathLike, title: str = ""
+    gray: np.ndarray,
+    reading: Reading,
+    path: str | os.PathLike,
+    title: str = "",
+    shape: tuple[int, int] | None = None,
 ) -> Path:
     """Save a figure of a reading: the image with a box and label per digit, beside
     the 28x28 inputs the model saw.
@@ -245,6 +262,7 @@ def reading_figure(
         reading: what `DigitReader` read in it (with its `inputs`).
         path: the file to write; its folder is made if need be.
         title: shown before what was read, e.g. the file's name.
+        shape: the (height, width) the boxes are in, when `gray` is a reduced copy.
 
     Returns:
         `path`, as a `Path`.
@@ -264,7 +282,7 @@ def reading_figure(
     with plt.style.context(STYLE):
         fig = plt.figure(figsize=(7.5 + 1.3 * cols, max(3.6, 1.6 * rows + 1.0)))
         grid = fig.add_gridspec(1, 2, width_ratios=[5.0, 1.3 * cols])
-        _draw_image(fig.add_subplot(grid[0]), gray, reading, title)
+        _draw_image(fig.add_subplot(grid[0]), gray, reading, title, shape or gray.shape)
         _draw_inputs(fig, grid[1].subgridspec(rows, cols), reading)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, bbox_inches="tight")
@@ -272,10 +290,11 @@ def reading_figure(
     return path
 
 
-def _draw_image(ax, gray: np.ndarray, reading: Reading, title: str) -> None:
-    """The image, framed, with each digit's box and tag; what was read as the title."""
-    height, width = gray.shape
-    step = max(1, math.ceil(max(height, width) / FIGURE_PIXELS))  # a lighter copy to draw
+def _draw_image(ax, gray: np.ndarray, reading: Reading, title: str, shape: tuple[int, int]) -> None:
+    """The image, framed, with each digit's box and tag (in the pixels of `shape`);
+    what was read as the title."""
+    height, width = shape
+    step = max(1, math.ceil(max(gray.shape) / FIGURE_PIXELS))  # a lighter copy to draw
     ax.imshow(gray[::step, ::step], vmin=0, vmax=255, extent=(0, width, height, 0))
     _no_ticks(ax)
     for spine in ax.spines.values():  # a light frame shows where the image ends

@@ -7,8 +7,9 @@ ink on unevenly lit paper, JPEG noise, any size and position, often several
 digits in a row. `extract_digits` turns any such image into MNIST-style 28x28
 uint8 arrays, one per digit, left to right, one module per step:
 
-1. `decode`: Pillow reads the format (PNG, JPEG, BMP, WebP, GIF, ...), the EXIF
-   orientation is applied, transparency composited over white, grayscale;
+1. `decode`: Pillow reads the format (PNG, JPEG, BMP, WebP, GIF or TIFF, no other),
+   the EXIF orientation is applied, transparency composited over white, grayscale;
+   a large image is reduced as it is decoded, to about the size it is analysed at;
 2. `ink`: a plane fitted to the image's border (mostly background, lighting
    gradient included) tells whether the ink is darker or lighter; a smooth
    estimate of the background is divided out (dark ink) or subtracted (light
@@ -36,6 +37,7 @@ model input.
 """
 
 from mnist_cnn.imaging.decode import (
+    FORMATS,
     IMAGE_SUFFIXES,
     MAX_FILE_BYTES,
     MAX_PIXELS,
@@ -44,6 +46,8 @@ from mnist_cnn.imaging.decode import (
     ImageTooLarge,
     NotAnImage,
     load_image,
+    load_reduced,
+    read_file,
 )
 from mnist_cnn.imaging.ink import ink_box, ink_map, otsu_threshold, stroke_ratio, stroke_width
 from mnist_cnn.imaging.normalise import to_mnist
@@ -54,6 +58,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "MAX_FILE_BYTES",
     "MAX_PIXELS",
+    "FORMATS",
     "DigitCrop",
     "ImageError",
     "ImageSource",
@@ -65,6 +70,8 @@ __all__ = [
     "ink_box",
     "ink_map",
     "load_image",
+    "load_reduced",
+    "read_file",
     "otsu_threshold",
     "stroke_ratio",
     "stroke_width",

@@ -93,6 +93,8 @@ def polarity(gray: np.ndarray) -> tuple[bool, np.ndarray]:
     edge[[0, -1], :] = edge[:, [0, -1]] = True
     design = np.stack([np.ones(edge.sum()), rows[edge], cols[edge]], axis=1)
     values = small[edge]
+    if len(values) < 3:  # a 1x1, 1x2 or 2x1 image: no plane to fit (nor room for a digit)
+        return True, np.array([float(values.mean()), 0.0, 0.0])
     # Both sides' outliers (ink) left out.
     everything = np.ones(len(values), bool)
     plane, residual, spread = _fit_plane(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mnist_cnn.imaging.decode import MAX_PIXELS, ImageSource, load_image
+from mnist_cnn.imaging.decode import MAX_PIXELS, ImageSource, load_reduced
 from mnist_cnn.imaging.ink import ink_map, ink_mask
 from mnist_cnn.imaging.normalise import digit_ink, to_mnist
 from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
@@ -41,6 +41,9 @@ def extract_digits(
 ) -> list[DigitCrop]:
     """Decode an image and return its digits left to right, MNIST style.
 
+    A large image is reduced as it is decoded to about `params.work_size` (the size it
+    is analysed at anyway), so the memory and time it takes are bounded.
+
     Args:
         source: encoded bytes, a file path, a Pillow image or a uint8 array.
         max_pixels: larger images are refused with `ImageError`.
@@ -53,15 +56,22 @@ def extract_digits(
         >>> extract_digits(np.full((50, 50), 255, np.uint8))     # blank paper
         []
     """
-    return find_digits(load_image(source, max_pixels), params)
+    gray, shape = load_reduced(source, params.work_size, max_pixels)
+    return find_digits(gray, params, shape)
 
 
-def find_digits(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> list[DigitCrop]:
+def find_digits(
+    gray: np.ndarray,
+    params: ImagingParams = DEFAULT_PARAMS,
+    shape: tuple[int, int] | None = None,
+) -> list[DigitCrop]:
     """Grayscale uint8 (H, W) from `load_image` -> the digits in it, left to right.
 
     Args:
         gray: the decoded image.
         params: the pipeline's settings.
+        shape: the (height, width) of the image `gray` was reduced from (by
+            `load_reduced`), whose pixels the boxes are then given in; None: `gray`'s.
 
     Returns:
         One `DigitCrop` per digit; an image without ink (blank paper, noise) gives
@@ -73,8 +83,10 @@ def find_digits(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> lis
         [(17, 7, 23, 33)]
     """
     gray = np.asarray(gray)
+    shape = shape or gray.shape
     # 1. A working copy of bounded size; `factor` maps its pixels back.
     work, factor = shrink(gray, params.work_size)
+    factor *= max(shape) / max(gray.shape)
     # 2. The ink, white on black, without the background and its lighting.
     ink = ink_map(work, params)
     # 3. Where the ink is, unless it is only noise.
@@ -86,7 +98,7 @@ def find_digits(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> lis
     return [
         DigitCrop(
             pixels=to_mnist(digit_ink(smooth, threshold, piece, params)),
-            box=image_box(piece, factor, gray.shape),
+            box=image_box(piece, factor, shape),
         )
         for piece in segment(mask, params)
     ]
