@@ -258,9 +258,12 @@ def add_export_command(sub) -> None:
         "--format",
         choices=("litert", "onnx", "saved_model"),  # mnist_cnn.export.FORMATS
         default="litert",
-        help="(default: %(default)s)",
+        help="model.tflite for LiteRT, model.onnx for ONNX Runtime, or a TensorFlow "
+        "saved_model/ folder (default: %(default)s)",
     )
-    p.add_argument("--out", help="folder to write into (default: export/ beside the model)")
+    p.add_argument(
+        "--out", metavar="DIR", help="folder to write into (default: export/ beside the model)"
+    )
     p.add_argument("--data-dir", help=DATA_HELP)
     p.set_defaults(run=cmd_export)
 

@@ -437,7 +437,8 @@ def resume_options(run_dir: str | os.PathLike) -> dict:
             )
         raise MnistCnnError(
             f"{run_dir} has no backup to resume from (it stopped before the end of its "
-            f"first epoch was saved); train it again with: mnist-cnn train --config {run_dir / runs.CONFIG_FILE}"
+            "first epoch was saved); train it again with: "
+            f"mnist-cnn train --config {run_dir / runs.CONFIG_FILE}"
         )
     options = read_options(run_dir / runs.CONFIG_FILE)
     return options | {"name": run_dir.name, "runs_dir": str(run_dir.parent)}
