@@ -73,6 +73,7 @@ def test_callbacks_are_named_and_in_the_order_keras_calls_them(tmp_path):
         "checkpoint",
         "early_stopping",
         "history",
+        "backup",  # last: it never counts an epoch history.csv lacks
     ]
     config = TrainConfig(schedule="plateau", ema=0.99, tensorboard=True, patience=7)
     every = training.make_callbacks(config, tmp_path)
@@ -85,6 +86,7 @@ def test_callbacks_are_named_and_in_the_order_keras_calls_them(tmp_path):
         "early_stopping",
         "history",
         "tensorboard",
+        "backup",
     ]
     assert every["early_stopping"].patience == 7
     assert every["reduce_lr_on_plateau"].factor == training.PLATEAU_FACTOR

@@ -6,6 +6,7 @@
     mnist-cnn evaluate RUN         test a run folder or .keras file
     mnist-cnn ensemble RUN...      average several models into one
     mnist-cnn report RUN           a PDF and HTML report with every figure
+    mnist-cnn export RUN           a LiteRT, ONNX or SavedModel export, checked
     mnist-cnn predict PATH...      read digits in your own images
     mnist-cnn serve                the drawing web app and REST API
     mnist-cnn board                the desktop Digit Board (pygame)
@@ -53,11 +54,21 @@ def cmd_models(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from mnist_cnn.training import train
+    from mnist_cnn.training import resume_options, train
 
     # Only the options given on the command line are in `args`: they override the
     # file's, which override the preset's.
     given = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
+    if "resume" in args:
+        others = sorted(f"--{k.replace('_', '-')}" for k in given.keys() - {"data_dir"})
+        if others or "config" in args:
+            raise MnistCnnError(
+                "--resume continues a run with its recorded options; leave out "
+                + ", ".join(others or ["--config"])
+            )
+        options = resume_options(args.resume) | given
+        train(TrainConfig.from_preset(**options), resume=args.resume)
+        return
     from_file = read_options(args.config) if "config" in args else {}
     train(TrainConfig.from_preset(**(from_file | given)))
 
@@ -92,6 +103,17 @@ def cmd_report(args: argparse.Namespace) -> None:
     write_report(args.run_dir, data_dir=args.data_dir, image_format=args.format)
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from mnist_cnn.export import export_run
+
+    check = export_run(args.path, args.format, out=args.out, data_dir=args.data_dir)
+    print(
+        f"Exported {check['path']} in {check['export_seconds']:.1f} s: "
+        f"same top class as Keras on {check['same_top_class']:,} of {check['images']:,} test "
+        f"images, largest probability difference {check['max_abs_difference']:.2g}"
+    )
+
+
 def cmd_board(args: argparse.Namespace) -> None:
     from mnist_cnn.board import run_board
 
@@ -99,8 +121,8 @@ def cmd_board(args: argparse.Namespace) -> None:
 
 
 MODEL_HELP = (
-    "run folder or .keras file (default: the newest run under runs/, "
-    "else the model shipped with the package)"
+    "run folder, .keras file, or .tflite or .onnx export (default: the newest run under "
+    "runs/, else the model shipped with the package)"
 )
 
 
@@ -162,6 +184,12 @@ def add_train_command(sub) -> None:
         "or a run's config.json to train it again into a new folder; options given here "
         "override the file, the file overrides the preset",
     )
+    p.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue a stopped run (Ctrl-C, a killed process) from its last epoch to its "
+        "planned epochs, with its recorded options (only --data-dir may be given)",
+    )
     add_train_options(p)
     p.set_defaults(run=cmd_train)
 
@@ -220,6 +248,26 @@ def add_serve_command(sub) -> None:
     p.set_defaults(run=cmd_serve)
 
 
+def add_export_command(sub) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a model for LiteRT, ONNX Runtime or TensorFlow, checked on the test set",
+    )
+    p.add_argument("path", help="run folder or .keras file")
+    p.add_argument(
+        "--format",
+        choices=("litert", "onnx", "saved_model"),  # mnist_cnn.export.FORMATS
+        default="litert",
+        help="model.tflite for LiteRT, model.onnx for ONNX Runtime, or a TensorFlow "
+        "saved_model/ folder (default: %(default)s)",
+    )
+    p.add_argument(
+        "--out", metavar="DIR", help="folder to write into (default: export/ beside the model)"
+    )
+    p.add_argument("--data-dir", help=DATA_HELP)
+    p.set_defaults(run=cmd_export)
+
+
 def add_board_command(sub) -> None:
     p = sub.add_parser("board", help="the desktop Digit Board: draw digits, N clears, S saves")
     p.add_argument("--model", help=MODEL_HELP)
@@ -242,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_evaluate_command,
         add_ensemble_command,
         add_report_command,
+        add_export_command,
         add_predict_command,
         add_serve_command,
         add_board_command,

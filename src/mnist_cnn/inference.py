@@ -137,12 +137,12 @@ class DigitReader:
             "name": name,
             "path": None,
             "test_accuracy": None,
-            "params": int(model.count_params()),
+            "params": model.count_params(),
         } | (info or {})
         self._lock = threading.Lock()  # one model call at a time when a server shares us
         fast = litert_predictor(model) if litert else None
         self.predict = fast or model.predict_on_batch  # model inputs -> probabilities
-        self.engine = "LiteRT" if fast else "Keras"
+        self.engine = "LiteRT" if fast else getattr(model, "engine", "Keras")
         # Warm up now rather than on the first request: two batch sizes make Keras'
         # compiled function general in the batch size, so no later call recompiles it.
         for size in (1, 2):
@@ -156,9 +156,11 @@ class DigitReader:
 
         Args:
             path: a run folder or ``.keras`` file; None: `find_model` (the newest run
-                under ``./runs``, else the model shipped in the package).
+                under ``./runs``, else the model shipped in the package). A ``.tflite``
+                or ``.onnx`` export is read by `load_export`.
             threshold: as for `DigitReader`.
-            litert: as for `DigitReader`.
+            litert: as for `DigitReader`; a LiteRT export of this very model file by
+                ``mnist-cnn export`` is used as it is, without exporting again.
 
         Returns:
             A reader whose `info` names the model and its recorded test accuracy.
@@ -167,8 +169,11 @@ class DigitReader:
             >>> DigitReader.load().info["name"]  # doctest: +SKIP
             'default_model'
         """
+        if path is not None and Path(path).suffix in EXPORTED_SUFFIXES:
+            return cls.load_export(path, threshold)
         model_file = find_model() if path is None else runs.resolve_model_file(path)
-        model = runs.load_model(model_file)
+        exported = _current_litert_export(model_file) if litert else None
+        model = ExportedModel(exported) if exported else runs.load_model(model_file)
         run_dir = runs.run_dir_of(model_file)
         if run_dir is not None:
             name = run_dir.name
@@ -180,9 +185,37 @@ class DigitReader:
             "name": name,
             "path": str(model_file),
             "test_accuracy": _test_accuracy(model_file),
-            "params": int(model.count_params()),
+            "params": model.count_params(),
         }
-        return cls(model, name=name, threshold=threshold, info=info, litert=litert)
+        return cls(model, name=name, threshold=threshold, info=info, litert=litert and not exported)
+
+    @classmethod
+    def load_export(cls, path: str | os.PathLike, threshold: float = 0.6) -> DigitReader:
+        """Load a model exported by ``mnist-cnn export`` (`mnist_cnn.export`): a ``.tflite``
+        file, run by LiteRT, or an ``.onnx`` file, run by ONNX Runtime; Keras is not used.
+
+        Args:
+            path: the exported file. In a run's ``export/`` folder it is named after the
+                run, with the run's recorded test accuracy.
+            threshold: as for `DigitReader`.
+
+        Returns:
+            A reader whose `engine` names the runtime.
+
+        Example:
+            >>> DigitReader.load_export("runs/cnn-1/export/model.tflite").engine  # doctest: +SKIP
+            'LiteRT'
+        """
+        model = ExportedModel(path)
+        folder = model.path.parent
+        in_run = folder.name == EXPORT_FOLDER
+        name = folder.parent.name if in_run else model.path.stem
+        info = {
+            "name": name,
+            "path": str(model.path),
+            "test_accuracy": _test_accuracy(folder.parent / runs.MODEL_FILE) if in_run else None,
+        }
+        return cls(model, name=name, threshold=threshold, info=info)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -308,28 +341,10 @@ def litert_predictor(model) -> Callable[[np.ndarray], np.ndarray] | None:
     export takes 1-2 s.
     """
     try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        return None
-    try:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.tflite"
             model.export(str(path), format="litert", verbose=False)
-            interpreter = Interpreter(model_content=path.read_bytes(), num_threads=os.cpu_count())
-        (source,) = interpreter.get_input_details()
-        (target,) = interpreter.get_output_details()
-        shape = None
-
-        def predict(inputs: np.ndarray) -> np.ndarray:
-            nonlocal shape
-            inputs = np.ascontiguousarray(inputs, np.float32)
-            if inputs.shape != shape:  # LiteRT plans its memory for one batch size
-                interpreter.resize_tensor_input(source["index"], inputs.shape)
-                interpreter.allocate_tensors()
-                shape = inputs.shape
-            interpreter.set_tensor(source["index"], inputs)
-            interpreter.invoke()
-            return interpreter.get_tensor(target["index"])
+            predict = litert_runner(path.read_bytes())
 
         probe = np.random.default_rng(0).random((2, IMAGE_SIZE, IMAGE_SIZE, 1), np.float32)
         with quiet_stderr():  # the first call announces its XNNPACK kernels
@@ -402,3 +417,134 @@ def validate_pixels(pixels) -> np.ndarray:
     if low < 0 or high > 255:
         raise MnistCnnError(f"pixels must be 0-255, got values from {low:g} to {high:g}")
     return np.rint(array).astype(np.uint8)
+
+
+# -- Exported models: LiteRT and ONNX files written by `mnist-cnn export` -----------------------
+
+EXPORTED_SUFFIXES = {".tflite": "LiteRT", ".onnx": "ONNX Runtime"}  # suffix -> runtime
+EXPORT_FOLDER = "export"  # in a run folder: the exports of its model.keras
+EXPORT_CHECKS = "checks.json"  # in it: how each export was checked, and from which model
+
+
+class ExportedModel:
+    """A model exported to a ``.tflite`` or ``.onnx`` file, run by its own runtime, with
+    what `DigitReader` asks of a Keras model: `predict_on_batch`, the input and output
+    shapes and `count_params` (as recorded by ``mnist-cnn export``; None if unknown).
+
+    Args:
+        path: the exported file.
+    """
+
+    input_shape = (None, IMAGE_SIZE, IMAGE_SIZE, 1)
+    output_shape = (None, NUM_CLASSES)
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.engine = EXPORTED_SUFFIXES.get(self.path.suffix)
+        if self.engine is None:
+            raise MnistCnnError(
+                f"{path}: an exported model is a .tflite or .onnx file (mnist-cnn export)"
+            )
+        self.predict_on_batch = exported_predictor(self.path)
+
+    def count_params(self) -> int | None:
+        try:
+            checks = runs.read_json(self.path.parent / EXPORT_CHECKS)
+        except MnistCnnError:  # a mangled record: the count is unknown, the model still runs
+            return None
+        recorded = [c.get("params") for c in checks.values() if isinstance(c, dict)]
+        return next((p for p in recorded if isinstance(p, int)), None)
+
+
+def exported_predictor(path: str | os.PathLike) -> Callable[[np.ndarray], np.ndarray]:
+    """A function like `model.predict_on_batch` running an exported model: a ``.tflite``
+    file with LiteRT, an ``.onnx`` file with ONNX Runtime.
+
+    Args:
+        path: the exported file.
+
+    Returns:
+        float32 (N, 28, 28, 1) inputs -> (N, 10) probabilities.
+
+    Raises:
+        MnistCnnError: no such file, not a model for 28x28x1 inputs and 10 classes, or
+            the runtime is not installed (ONNX Runtime comes with ``mnist-cnn[export]``).
+
+    Example:
+        >>> predict = exported_predictor("runs/cnn-1/export/model.onnx")  # doctest: +SKIP
+        >>> predict(np.zeros((2, 28, 28, 1), np.float32)).shape  # doctest: +SKIP
+        (2, 10)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MnistCnnError(f"{path}: no such model file")
+    try:
+        if path.suffix == ".onnx":
+            predict, shapes = _onnx_runner(path)
+        else:
+            predict = litert_runner(path.read_bytes())
+            shapes = predict.shapes
+    except ImportError as e:
+        raise MnistCnnError(
+            f"{path}: reading it needs {e.name}: pip install 'mnist-cnn[export]'"
+        ) from None
+    except Exception as e:  # each runtime raises its own types for a bad file
+        raise MnistCnnError(f"{path}: cannot load the model ({type(e).__name__}: {e})") from None
+    if [list(shape[1:]) for shape in shapes] != [[IMAGE_SIZE, IMAGE_SIZE, 1], [NUM_CLASSES]]:
+        raise MnistCnnError(
+            f"{path}: takes {shapes[0]} and gives {shapes[1]}; "
+            "expected a 28x28x1 MNIST input and 10 class probabilities"
+        )
+    try:
+        with quiet_stderr():  # LiteRT's first call announces its XNNPACK kernels
+            predict(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1), np.float32))
+    except Exception as e:
+        raise MnistCnnError(f"{path}: cannot run the model ({type(e).__name__}: {e})") from None
+    return predict
+
+
+def litert_runner(content: bytes) -> Callable[[np.ndarray], np.ndarray]:
+    """A LiteRT model (the bytes of a ``.tflite`` file) as a function like
+    `model.predict_on_batch`, run by LiteRT's interpreter on every core; its ``shapes``
+    attribute holds the input and output shapes."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content, num_threads=os.cpu_count())
+    (source,) = interpreter.get_input_details()
+    (target,) = interpreter.get_output_details()
+    shape = None
+
+    def predict(inputs: np.ndarray) -> np.ndarray:
+        nonlocal shape
+        inputs = np.ascontiguousarray(inputs, np.float32)
+        if inputs.shape != shape:  # LiteRT plans its memory for one batch size
+            interpreter.resize_tensor_input(source["index"], inputs.shape)
+            interpreter.allocate_tensors()
+            shape = inputs.shape
+        interpreter.set_tensor(source["index"], inputs)
+        interpreter.invoke()
+        return interpreter.get_tensor(target["index"])
+
+    predict.shapes = [list(source["shape_signature"]), list(target["shape_signature"])]
+    return predict
+
+
+def _onnx_runner(path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], list[list]]:
+    """An ONNX model run by ONNX Runtime on the CPU, and its input and output shapes."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (source,), (target,) = session.get_inputs(), session.get_outputs()
+
+    def predict(inputs: np.ndarray) -> np.ndarray:
+        return session.run([target.name], {source.name: np.asarray(inputs, np.float32)})[0]
+
+    return predict, [source.shape, target.shape]
+
+
+def _current_litert_export(model_file: Path) -> Path | None:
+    """The LiteRT export of `model_file` by ``mnist-cnn export``, if it was made from
+    this very file and is unchanged since (`mnist_cnn.export.current_export`)."""
+    from mnist_cnn.export import current_export
+
+    return current_export(model_file, "litert")

@@ -9,11 +9,17 @@ the model, compile it with Adam and categorical crossentropy, start the run
 folder (see `mnist_cnn.runs`), make the callbacks (early stopping and
 checkpointing on the validation split, ...), fit, save the results, and end by
 evaluating the best checkpoint on the test set.
+
+Beside the best checkpoint a run keeps a backup of its last epoch, weights and
+optimizer state (``backup/``, Keras' `BackupAndRestore`), until it is complete:
+``train(config, resume=run_dir)`` (``mnist-cnn train --resume RUN``) continues a run
+that was stopped, by Ctrl-C or a killed process, to its planned epochs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -25,7 +31,7 @@ from pathlib import Path
 
 from mnist_cnn import data, evaluation, models, plots, runs
 from mnist_cnn.backend import keras
-from mnist_cnn.config import TrainConfig
+from mnist_cnn.config import TrainConfig, read_options
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.preprocessing import one_hot, preprocess
 
@@ -44,6 +50,11 @@ END_SHARE = 0.01  # of the peak rate, reached at the last step
 PLATEAU_FACTOR = 0.3
 PLATEAU_PATIENCE = 2
 MIN_RATE = 1e-5
+
+# In a run folder until the run is complete: the last epoch's weights and optimizer
+# state, as Keras' BackupAndRestore writes them, for `train(..., resume=run_dir)`.
+BACKUP_DIR = "backup"
+BACKUP_EPOCH_FILE = "training_metadata.json"  # BackupAndRestore's record of the epochs done
 
 
 class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -158,6 +169,7 @@ def train(
     config: TrainConfig,
     verbose: int | None = None,
     extra_callbacks: list[keras.callbacks.Callback] | None = None,
+    resume: str | os.PathLike | None = None,
 ) -> Path:
     """Train a model as `config` says and return its run folder.
 
@@ -167,6 +179,8 @@ def train(
             per epoch).
         extra_callbacks: run after the built-in ones (benchmarks use this to time
             and score each epoch without touching model selection).
+        resume: a stopped run folder to continue from its backup instead of starting
+            a new one; `config` is then its recorded options (`resume_options`).
 
     Returns:
         The new run folder, holding the best checkpoint, its history, metrics and
@@ -180,9 +194,12 @@ def train(
     mnist, train_set, validation_set = load_data(config)
     model = build_model(config)
     compile_model(model, config, steps_per_epoch=-(-len(mnist.x_train) // config.batch_size))
-    run_dir = start_run(config, mnist.source)
+    run_dir = start_run(config, mnist.source) if resume is None else Path(resume)
     callbacks = make_callbacks(config, run_dir)
     callbacks |= {f"extra_{i}": callback for i, callback in enumerate(extra_callbacks or [])}
+    if resume is not None:
+        done = restore_progress(run_dir, callbacks)
+        print(f"Resuming {run_dir} after epoch {done} of {config.epochs}")
     print(
         f"Training {config.model} ({model.count_params():,} parameters, {config.precision}) "
         f"into {run_dir}"
@@ -196,7 +213,8 @@ def train(
         print(
             f"\nInterrupted. The best checkpoint (epoch {checkpoint.best_epoch}, "
             f"val_accuracy {metrics.best_val_accuracy:.4f}) is in {run_dir / runs.MODEL_FILE}; "
-            f"evaluate it with: mnist-cnn evaluate {run_dir}"
+            f"evaluate it with: mnist-cnn evaluate {run_dir}, or continue the run with: "
+            f"mnist-cnn train --resume {run_dir}"
         )
         raise KeyboardInterrupt
     print(
@@ -209,6 +227,7 @@ def train(
         from mnist_cnn.report import write_report
 
         write_report(run_dir, data_dir=config.data_dir)
+    shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)  # complete: nothing to resume
     return run_dir
 
 
@@ -299,9 +318,16 @@ def make_callbacks(config: TrainConfig, run_dir: Path) -> dict[str, keras.callba
     callbacks["early_stopping"] = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.patience, restore_best_weights=True
     )
-    callbacks["history"] = keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY_FILE))
+    # Appending: a resumed run continues its history (a new run starts the file).
+    callbacks["history"] = keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY_FILE), append=True)
     if config.tensorboard:
         callbacks["tensorboard"] = keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"))
+    # Last, so that the backup never counts an epoch history.csv lacks. Kept when the
+    # run stops (train deletes it once the run is complete); two copies, so that a
+    # process killed while writing one leaves the other.
+    callbacks["backup"] = keras.callbacks.BackupAndRestore(
+        str(run_dir / BACKUP_DIR), double_checkpoint=True, delete_checkpoint=False
+    )
     return callbacks
 
 
@@ -376,3 +402,74 @@ def save_results(
         interrupted=interrupted,
     )
     return metrics
+
+
+# -- Resuming a stopped run ----------------------------------------------------------------------
+
+
+def resume_options(run_dir: str | os.PathLike) -> dict:
+    """The recorded options of a run to resume, or an error saying why it cannot be.
+
+    Args:
+        run_dir: a run folder stopped before it was complete, holding a backup.
+
+    Returns:
+        Its options from ``config.json``, for `TrainConfig.from_preset`, with its name
+        and folder.
+
+    Example:
+        >>> resume_options("no/such/run")
+        Traceback (most recent call last):
+        ...
+        mnist_cnn.errors.MnistCnnError: no/such/run: no such run folder
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise MnistCnnError(f"{run_dir}: no such run folder")
+    if not (run_dir / runs.CONFIG_FILE).is_file():
+        raise MnistCnnError(f"{run_dir}: not a run folder (it has no {runs.CONFIG_FILE})")
+    if not (run_dir / BACKUP_DIR / BACKUP_EPOCH_FILE).is_file():
+        metrics = runs.read_metrics(run_dir)
+        if metrics.test_accuracy is not None:
+            raise MnistCnnError(
+                f"{run_dir} is complete ({metrics.epochs_run} epochs, test accuracy "
+                f"{metrics.test_accuracy:.2%}): there is nothing to resume"
+            )
+        raise MnistCnnError(
+            f"{run_dir} has no backup to resume from (it stopped before the end of its "
+            "first epoch was saved); train it again with: "
+            f"mnist-cnn train --config {run_dir / runs.CONFIG_FILE}"
+        )
+    options = read_options(run_dir / runs.CONFIG_FILE)
+    return options | {"name": run_dir.name, "runs_dir": str(run_dir.parent)}
+
+
+def restore_progress(run_dir: Path, callbacks: dict[str, keras.callbacks.Callback]) -> int:
+    """Bring a stopped run's history and callbacks to its backup's last epoch.
+
+    Rows of ``history.csv`` after that epoch (written just before the process was
+    killed) are dropped, to be trained again; the checkpoint keeps its best so far,
+    so that only a better epoch replaces ``model.keras``. Early stopping and the
+    plateau schedule count their patience afresh.
+
+    Returns:
+        The number of epochs done.
+    """
+    try:
+        done = int(json.loads((run_dir / BACKUP_DIR / BACKUP_EPOCH_FILE).read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise MnistCnnError(f"{run_dir / BACKUP_DIR}: cannot read the backup ({e})") from None
+    history_file = run_dir / runs.HISTORY_FILE
+    lines = history_file.read_text().splitlines(keepends=True) if history_file.is_file() else []
+    runs.atomic_write(history_file, lambda tmp: tmp.write_text("".join(lines[: done + 1])))
+    history = runs.read_history(run_dir)
+    if not history.get("val_loss"):
+        raise MnistCnnError(f"{run_dir}: {runs.HISTORY_FILE} has no epoch to continue from")
+    checkpoint = callbacks["checkpoint"]
+    checkpoint.best = min(history["val_loss"])
+    checkpoint.best_epoch = history["epoch"][history["val_loss"].index(checkpoint.best)]
+    if "swap_ema_weights" in callbacks:
+        # The backup was written after the average was swapped into the model: the
+        # first epoch must swap it back out.
+        callbacks["swap_ema_weights"]._ema_weights_in_model = True
+    return done
