@@ -149,8 +149,8 @@ def format_runs(listed: list, chosen: Path | None) -> str:
         for row in rows
     ]
     lines.append(
-        "\n* read by predict, serve and board without --model: the newest run that was "
-        "tested and neither interrupted nor trained with --limit"
+        "\n* read by predict, serve and board without --model: the newest run tested, "
+        "not interrupted, not trained with --limit"
     )
     return "\n".join(lines)
 
