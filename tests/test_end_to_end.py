@@ -150,7 +150,7 @@ def test_two_ctrl_c_in_the_first_epoch_exit_130_and_leave_nothing(tmp_path):
     while not (run / "history.csv").exists() and time.monotonic() < deadline:
         time.sleep(0.05)  # the history is opened as training begins
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.3)  # the first press is handled: it asks Keras to stop after this step
+    time.sleep(0.3)  # the first press is handled (after the step under way): Keras is to stop
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
