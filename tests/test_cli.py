@@ -29,6 +29,8 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def assert_one_line_error(capsys, code, *fragments):
     err = capsys.readouterr().err
     assert code == 1
+    if err.startswith("mnist-cnn: model "):  # which model was read, before the error
+        err = err.split("\n", 1)[1]
     assert err.startswith("mnist-cnn: error: ") and err.count("\n") == 1, err
     assert "Traceback" not in err
     for fragment in fragments:

@@ -9,6 +9,12 @@ from mnist_cnn import evaluation, runs
 from mnist_cnn.inference import DEFAULT_MODEL, DigitReader
 
 
+def test_shipped_model_records_its_hash():
+    recorded = runs.read_metrics(DEFAULT_MODEL.parent).model_sha256
+    assert recorded == runs.file_sha256(DEFAULT_MODEL)
+    runs.verify_model_file(DEFAULT_MODEL)  # what loading it checks
+
+
 @pytest.mark.slow
 def test_shipped_model_has_the_recorded_test_accuracy(mnist):
     recorded = json.loads((DEFAULT_MODEL.parent / "metrics.json").read_text())

@@ -117,3 +117,42 @@ def test_ctrl_c_keeps_the_best_checkpoint_usable(tmp_path):
     model = runs.load_model(run)
     assert model.count_params() == 34826
     assert not list(run.glob(".checkpoint-*")) and not list(run.glob(".model.*"))
+
+
+def test_two_ctrl_c_in_the_first_epoch_exit_130_and_leave_nothing(tmp_path):
+    """The second Ctrl-C lands before the first checkpoint: nothing to keep, still 130."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mnist_cnn.cli",
+            "train",
+            "--model",
+            "original",
+            "--limit",
+            "3000",
+            "--val-fraction",
+            "0.5",  # a long validation at the end of epoch 1: the presses land in it
+            "--batch-size",
+            "32",
+            "--runs-dir",
+            str(tmp_path),
+            "--name",
+            "stopped",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    run = tmp_path / "stopped"
+    deadline = time.monotonic() + 120
+    while not (run / "history.csv").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the history is opened as training begins
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)  # the first press is handled (after the step under way): Keras is to stop
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "nothing was saved" in out
+    assert not run.exists()

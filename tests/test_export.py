@@ -25,16 +25,18 @@ def exported(tmp_path_factory, shipped_model_dir):
     """The shipped model exported once in each format that `predict` reads."""
     folder = shutil.copytree(shipped_model_dir, tmp_path_factory.mktemp("exported") / "run")
     model = runs.load_model(folder)
-    images, source = np.zeros((8, 28, 28), np.uint8), export.file_sha256(folder / "model.keras")
+    images, source = np.zeros((8, 28, 28), np.uint8), runs.file_sha256(folder / "model.keras")
     for name in ("litert", "onnx"):
         export.export_model(model, name, folder / "export", images, model_sha256=source)
     return folder
 
 
 def error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert err.startswith("mnist-cnn: error: ") and err.count("\n") == 1, err
-    return err
+    """The one error line on stderr (after the line naming the model, if any)."""
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and all(line.startswith("mnist-cnn: model ") for line in lines[:-1]), lines
+    assert lines[-1].startswith("mnist-cnn: error: "), lines
+    return lines[-1]
 
 
 @pytest.mark.parametrize("name", sorted(export.FORMATS))
@@ -48,7 +50,7 @@ def test_every_format_exports_loads_back_and_agrees_with_keras(
     check = json.loads((run_dir / "export" / "checks.json").read_text())[name]
     assert check["images"] == check["same_top_class"] == 200  # the fake test set
     assert 0 <= check["max_abs_difference"] < 1e-4
-    assert check["model_sha256"] == export.file_sha256(run_dir / "model.keras")
+    assert check["model_sha256"] == runs.file_sha256(run_dir / "model.keras")
     assert check["params"] == 262_826
     assert [p.name for p in (run_dir / "export").iterdir() if p.name.startswith(".")] == []
     # Read back in this process, on other digits than the check's.
@@ -166,6 +168,7 @@ def test_serve_runs_a_current_litert_export_without_exporting_again(
     # A model.keras changed since its export: the export no longer belongs to it.
     changed = shutil.copytree(exported, tmp_path / "changed")
     runs.load_model(changed).save(changed / "model.keras")  # the same weights, other bytes
+    runs.record_model_hash(changed)  # as training does whenever it writes model.keras
     assert export.current_export(changed / "model.keras", "litert") is None
     calls = []
     monkeypatch.setattr(inference, "litert_predictor", lambda model: calls.append(model))

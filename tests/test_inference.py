@@ -10,6 +10,7 @@ import pytest
 
 from mnist_cnn import evaluation, inference, models, runs
 from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.imaging import DigitCrop
 from mnist_cnn.inference import DigitReader, Reading
 
 
@@ -47,6 +48,8 @@ def test_load_a_run_folder_or_a_model_file(tmp_path, seed_model):
         "name": "cnn-1",
         "path": str(run / "model.keras"),
         "test_accuracy": 0.991,
+        "source": "run",
+        "description": "cnn-1 (run folder, 99.10% on the MNIST test set)",
         "params": seed_model.count_params(),
     }
     assert reader.threshold == 0.8 and reader.name == "cnn-1"
@@ -56,6 +59,8 @@ def test_load_a_run_folder_or_a_model_file(tmp_path, seed_model):
         "name": "mine",
         "path": str(loose),
         "test_accuracy": None,
+        "source": "file",
+        "description": "mine (model file, test accuracy unknown)",
         "params": 0,
     }
     json.dumps(reader.info)  # JSON-ready
@@ -135,6 +140,30 @@ def test_status_prediction_and_confidence(seed_model):
     assert two.confidence == pytest.approx(product, abs=1e-5)
     empty = DigitReader(seed_model).read_image(np.zeros((60, 120), np.uint8))
     assert empty == Reading(None, 0.0, "no digit", [], [])
+
+
+def test_status_follows_the_whole_numbers_confidence(seed_model):
+    """Four digits each read at 83% make a number right 47% of the time: uncertain,
+    though every digit clears the threshold; the digits keep their labels."""
+    reader = DigitReader(seed_model, threshold=0.6)
+    year = [2, 0, 2, 5]
+    rows = np.full((4, 10), 0.17 / 9)
+    rows[np.arange(4), year] = 0.83
+
+    def stand_in(inputs):  # the same probabilities for each digit's three views
+        return np.tile(rows[: len(inputs) // 3], (3, 1))
+
+    reader.predict = stand_in
+    crops = [DigitCrop(stroke(), (28 * i, 0, 28 * i + 28, 28)) for i in range(4)]
+    (reading,) = reader.read_crops([crops])
+    assert reading.confidence == pytest.approx(0.83**4, abs=1e-5)  # 47.5%
+    assert reading.status == "uncertain" and reading.prediction is None
+    assert [d.label for d in reading.digits] == year and reading.guess == "2025"
+    assert list(reading.to_dict()) == ["prediction", "confidence", "status", "digits"]
+    # Two of those digits make 69%: above the threshold, the number is read.
+    (pair,) = reader.read_crops([crops[:2]])
+    assert pair.status == "ok" and pair.prediction == "20"
+    assert pair.confidence == pytest.approx(0.83**2, abs=1e-5)
 
 
 def test_read_pixels_reads_with_test_time_augmentation(reader, seed_model):

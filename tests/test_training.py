@@ -1,5 +1,6 @@
 """Training pieces: presets, the input pipeline, schedules, checkpoints, ensembles."""
 
+import hashlib
 import json
 import os
 
@@ -164,8 +165,11 @@ def test_checkpoint_publishes_only_complete_files(tmp_path):
     checkpoint.on_epoch_end(0, {"val_accuracy": 0.5})
     checkpoint.on_epoch_end(1, {"val_accuracy": 0.4})  # worse: not saved
     assert checkpoint.best_epoch == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "model.keras"]
     assert runs.load_model(tmp_path / "model.keras").count_params() == model.count_params()
+    # Each checkpoint's SHA-256 is recorded beside it, so a changed file is refused.
+    recorded = runs.read_metrics(tmp_path).model_sha256
+    assert recorded == hashlib.sha256((tmp_path / "model.keras").read_bytes()).hexdigest()
 
 
 @pytest.mark.slow  # it starts a training
@@ -240,6 +244,7 @@ def test_ensemble_command_saves_a_loadable_evaluated_run(
     assert code == 0
     metrics = json.loads((tmp_path / "ens" / "metrics.json").read_text())
     assert metrics["members"] == 2 and 0.1 < metrics["test_accuracy"] <= 1
+    assert metrics["model_sha256"] == runs.file_sha256(tmp_path / "ens" / "model.keras")
     member = json.loads((model_file.parent / "metrics.json").read_text())
     out = capsys.readouterr().out
     assert f"Members' test accuracy: {member['test_accuracy']:.2%}, unknown;" in out

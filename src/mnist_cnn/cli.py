@@ -7,18 +7,21 @@
     mnist-cnn ensemble RUN...      average several models into one
     mnist-cnn report RUN           a PDF and HTML report with every figure
     mnist-cnn export RUN           a LiteRT, ONNX or SavedModel export, checked
+    mnist-cnn runs                 list the run folders and the model predict uses
     mnist-cnn predict PATH...      read digits in your own images
     mnist-cnn serve                the drawing web app and REST API
     mnist-cnn board                the desktop Digit Board (pygame)
 
 Heavy libraries are imported inside each command so that ``--help`` is instant.
-User errors print one line and exit 1; Ctrl-C exits 130.
+User errors print one line and exit 1; Ctrl-C exits 130. Every command that reads
+with a model says which on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 import warnings
 from dataclasses import fields
 from pathlib import Path
@@ -88,13 +91,14 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     from mnist_cnn.predict import predict_command
 
+    args.model = choose_model(args.model, args.runs_dir)
     return predict_command(args)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
     from mnist_cnn.server import serve
 
-    serve(args.host, args.port, args.model)
+    serve(args.host, args.port, choose_model(args.model, args.runs_dir))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -115,15 +119,88 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_board(args: argparse.Namespace) -> None:
-    from mnist_cnn.board import run_board
+    from mnist_cnn.board import require_pygame, run_board
 
-    run_board(args.model)
+    require_pygame()  # before choosing a model the board could not show
+    run_board(choose_model(args.model, args.runs_dir))
+
+
+def cmd_runs(args: argparse.Namespace) -> None:
+    from mnist_cnn import inference, runs
+
+    listed = runs.list_runs(args.runs_dir)
+    try:
+        chosen = inference.find_model(args.runs_dir)
+    except MnistCnnError:  # no complete run and no shipped model
+        chosen = None
+    if listed:
+        print(format_runs(listed, chosen))
+    else:
+        print(f"no run folders under {args.runs_dir}/")
+    if chosen is not None and not any(run.model_file == chosen for run in listed):
+        print(
+            "\nNo complete run: predict, serve and board read with "
+            + inference.model_info(chosen)["description"]
+        )
+
+
+def format_runs(listed: list, chosen: Path | None) -> str:
+    """`runs.list_runs`' run folders as aligned columns, newest first, "*" marking
+    `chosen` (the model predict, serve and board read with when none is named)."""
+    rows = [("", "name", "model", "test acc", "epochs", "limit", "interrupted", "date")]
+    for run in listed:
+        rows.append(
+            (
+                "*" if chosen is not None and run.model_file == chosen else "",
+                run.folder.name,
+                run.model or "-",
+                "-" if run.test_accuracy is None else f"{run.test_accuracy:.2%}",
+                "-" if run.epochs_run is None else str(run.epochs_run),
+                "-" if run.limit is None else str(run.limit),
+                "yes" if run.interrupted else "no",
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(run.modified)),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    right = {3, 4, 5}  # figures line up on the right
+    lines = [
+        "  ".join(
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
+    lines.append(
+        "\n* read by predict, serve and board without --model: the newest run tested, "
+        "not interrupted, not trained with --limit"
+    )
+    return "\n".join(lines)
+
+
+def choose_model(model: str | None, runs_dir: str) -> str:
+    """The model file a reading command uses: `model` as named ("default": the
+    shipped one), else the newest complete run under `runs_dir`, else the shipped
+    model. Says on stderr which, and which newer runs it skipped and why."""
+    from mnist_cnn import inference
+
+    model_file = inference.resolve_model(model, runs_dir)
+    if model is None:
+        for run in inference.skipped_runs(runs_dir):
+            print(
+                f"mnist-cnn: skipped {run.folder} ({run.incomplete}); "
+                "name it with --model to read with it",
+                file=sys.stderr,
+            )
+    inference.announce_model(inference.model_info(model_file))
+    return str(model_file)
 
 
 MODEL_HELP = (
-    "run folder, .keras file, or .tflite or .onnx export (default: the newest run under "
-    "runs/, else the model shipped with the package)"
+    "run folder, .keras file, .tflite or .onnx export, or 'default' for the model shipped "
+    "with the package (default: the newest complete run under --runs-dir: tested, not "
+    "interrupted, not trained with --limit; else the shipped model)"
 )
+RUNS_HELP = "where run folders are (default: %(default)s)"
 
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:
@@ -227,6 +304,7 @@ def add_predict_command(sub) -> None:
     p = sub.add_parser("predict", help="read the digits in image files or folders")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders of images")
     p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument("--runs-dir", default="runs", help=RUNS_HELP)
     output = p.add_mutually_exclusive_group()
     output.add_argument(
         "--json", action="store_true", help="print a JSON array, one object per file"
@@ -245,6 +323,7 @@ def add_serve_command(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="(default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="(default: %(default)s)")
     p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument("--runs-dir", default="runs", help=RUNS_HELP)
     p.set_defaults(run=cmd_serve)
 
 
@@ -271,7 +350,16 @@ def add_export_command(sub) -> None:
 def add_board_command(sub) -> None:
     p = sub.add_parser("board", help="the desktop Digit Board: draw digits, N clears, S saves")
     p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument("--runs-dir", default="runs", help=RUNS_HELP)
     p.set_defaults(run=cmd_board)
+
+
+def add_runs_command(sub) -> None:
+    p = sub.add_parser(
+        "runs", help="list the run folders, newest first, and the model predict would use"
+    )
+    p.add_argument("--runs-dir", default="runs", help=RUNS_HELP)
+    p.set_defaults(run=cmd_runs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -291,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_ensemble_command,
         add_report_command,
         add_export_command,
+        add_runs_command,
         add_predict_command,
         add_serve_command,
         add_board_command,

@@ -69,6 +69,7 @@ def make_ensemble(
             train_seconds=train_seconds,
             members=len(files),
             member_test_accuracy=member_accuracy,
+            model_sha256=runs.file_sha256(run_dir / runs.MODEL_FILE),
         )
         runs.add_metrics(run_dir, metrics)
         print(f"Ensemble of {len(files)} models saved to {run_dir}")

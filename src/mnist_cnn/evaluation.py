@@ -9,11 +9,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from mnist_cnn import data, plots, runs
+from mnist_cnn import data, inference, plots, runs
+from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.inference import TTA_DEGREES, tta_probabilities
 from mnist_cnn.preprocessing import NUM_CLASSES, preprocess
 
@@ -78,6 +80,21 @@ def format_table(metrics: dict | runs.RunMetrics) -> str:
     return "\n".join(lines)
 
 
+def writable_run_dir(model_file: Path, quiet: bool = False) -> Path | None:
+    """Where `evaluate_run` writes by default: the model's run folder, or None for a
+    loose model file and for the read-only model shipped in the package (said on
+    stderr unless `quiet`)."""
+    if inference.is_shipped(model_file):
+        if not quiet:
+            print(
+                "mnist-cnn: the model shipped with the package is read-only: results are "
+                "printed, not written; pass --out DIR to write them",
+                file=sys.stderr,
+            )
+        return None
+    return runs.run_dir_of(model_file)
+
+
 def evaluate_run(
     path: str | os.PathLike,
     test_set: tuple[np.ndarray, np.ndarray] | None = None,
@@ -89,11 +106,19 @@ def evaluate_run(
 
     Prints a table and, for a run folder (or when `out` is given), writes
     ``metrics.json`` (updated, not replaced), ``confusion_matrix.json`` and
-    figures. Returns the metrics.
+    figures. The model shipped in the package is read-only: for it, files are
+    written only where `out` says, never into the package. Returns the metrics.
     """
     model_file = runs.resolve_model_file(path)
+    out = Path(out) if out is not None else writable_run_dir(model_file, quiet)
+    if out is not None and out.resolve().is_relative_to(inference.DEFAULT_MODEL.parent.resolve()):
+        raise MnistCnnError(
+            f"--out {out} is in the folder of the model shipped with the package, which is "
+            "read-only; choose another folder"
+        )
     model = runs.load_model(model_file)
-    out = Path(out) if out is not None else runs.run_dir_of(model_file)
+    if not quiet:
+        inference.announce_model(inference.model_info(model_file))
     if out is not None:
         runs.read_metrics(out)  # a broken metrics.json fails now, not after the work
     x_test, y_test = test_set if test_set is not None else data.load_test_set(data_dir)

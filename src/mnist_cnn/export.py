@@ -24,7 +24,6 @@ LiteRT export instead of converting the model again.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
@@ -104,7 +103,7 @@ def export_run(
     model = runs.load_model(model_file)
     images, _ = data.load_test_set(data_dir)
     folder = Path(out) if out is not None else model_file.parent / EXPORT_FOLDER
-    return export_model(model, format, folder, images, model_sha256=file_sha256(model_file))
+    return export_model(model, format, folder, images, model_sha256=runs.file_sha256(model_file))
 
 
 def export_model(
@@ -157,7 +156,7 @@ def export_model(
         "export_seconds": round(seconds, 2),
         "params": model.count_params(),
         "model_sha256": model_sha256,
-        "sha256": file_sha256(target) if target.is_file() else None,
+        "sha256": runs.file_sha256(target) if target.is_file() else None,
     }
     runs.update_json(folder / EXPORT_CHECKS, {format: check})
     return check | {"path": str(target)}
@@ -220,20 +219,11 @@ def current_export(model_file: Path, format: str) -> Path | None:
     target = folder / FORMATS[format].file
     if not isinstance(check, dict) or not target.is_file():
         return None
-    if check.get("sha256") != file_sha256(target):
+    if check.get("sha256") != runs.file_sha256(target):
         return None
-    if check.get("model_sha256") != file_sha256(model_file):
+    if check.get("model_sha256") != runs.file_sha256(model_file):
         return None
     return target
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, in hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _write(model, spec: Format, path: Path) -> None:

@@ -8,7 +8,7 @@ the three readings averaged), all digits in one model call. It returns a
 its label, probabilities and box. ``mnist-cnn predict`` (`mnist_cnn.predict`),
 ``serve`` and ``board`` read with it.
 
-    reader = DigitReader.load()                  # newest run under ./runs, else the packaged model
+    reader = DigitReader.load()                  # newest complete run, else the shipped model
     reading = reader.read_image("photo.jpg")     # bytes, a path, a Pillow image or an array
     reading.prediction, reading.status           # ('42', 'ok')
     reading.to_dict()                            # JSON-ready
@@ -22,6 +22,7 @@ its label, probabilities and box. ``mnist-cnn predict`` (`mnist_cnn.predict`),
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -32,7 +33,6 @@ import numpy as np
 from scipy import ndimage
 
 from mnist_cnn import imaging, runs
-from mnist_cnn.backend import quiet_stderr
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.imaging import DigitCrop, ImageSource
 from mnist_cnn.preprocessing import IMAGE_SIZE, NUM_CLASSES, preprocess
@@ -71,12 +71,13 @@ class Digit:
 class Reading:
     """What a `DigitReader` read in one image.
 
-    prediction: the digits left to right ("42"); None when there is no digit or any
-        digit is uncertain.
+    prediction: the digits left to right ("42"); None unless the status is "ok".
     confidence: the product of the digits' top probabilities, i.e. the model's
         probability that the whole number is right (0.0 when there is no digit).
-    status: "ok", "uncertain" (some digit below the threshold) or "no digit".
-    digits: one `Digit` each, left to right.
+    status: "ok"; "uncertain" when some digit, or the whole number's confidence, is
+        below the reader's threshold; or "no digit".
+    digits: one `Digit` each, left to right; a digit keeps its label when only the
+        whole number is uncertain, so what was read can still be shown (`guess`).
     inputs: the uint8 28x28 images the model saw, in the same order.
     """
 
@@ -106,9 +107,11 @@ class Reading:
 class DigitReader:
     """A loaded model that reads digits in images.
 
-    threshold: a digit whose top probability is below it gets label None, and the
-    reading is "uncertain". `info` describes the model (JSON-ready): name, path,
-    test accuracy (None if unknown) and parameter count.
+    threshold: a digit whose top probability is below it gets label None, and a
+    reading whose digit or whole-number confidence is below it is "uncertain".
+    `info` describes the model (JSON-ready): name, path, test accuracy (None if
+    unknown), parameter count, source ("package", "run" or "file") and a one-line
+    description (`describe_model`, without the path).
     litert: run the model with LiteRT (`litert_predictor`), where it can: the few
     digits of one image are read several times faster, for 1-2 s more at start.
     `mnist-cnn serve` and `board` do; `engine` says which one runs it.
@@ -150,44 +153,39 @@ class DigitReader:
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike | None = None, threshold: float = 0.6, litert: bool = False
+        cls,
+        path: str | os.PathLike | None = None,
+        threshold: float = 0.6,
+        litert: bool = False,
+        runs_dir: str | os.PathLike = RUNS_DIR,
     ) -> DigitReader:
         """Load a model from a run folder or ``.keras`` file.
 
         Args:
-            path: a run folder or ``.keras`` file; None: `find_model` (the newest run
-                under ``./runs``, else the model shipped in the package). A ``.tflite``
-                or ``.onnx`` export is read by `load_export`.
+            path: a run folder or ``.keras`` file; "default": the model shipped in
+                the package; None: `find_model` (the newest complete run under
+                `runs_dir`, else the shipped model). A ``.tflite`` or ``.onnx`` export
+                is read by `load_export`.
             threshold: as for `DigitReader`.
             litert: as for `DigitReader`; a LiteRT export of this very model file by
                 ``mnist-cnn export`` is used as it is, without exporting again.
+            runs_dir: where to look when `path` is None.
 
         Returns:
             A reader whose `info` names the model and its recorded test accuracy.
 
         Example:
-            >>> DigitReader.load().info["name"]  # doctest: +SKIP
+            >>> DigitReader.load("default").info["name"]  # doctest: +SKIP
             'default_model'
         """
         if path is not None and Path(path).suffix in EXPORTED_SUFFIXES:
             return cls.load_export(path, threshold)
-        model_file = find_model() if path is None else runs.resolve_model_file(path)
+        model_file = resolve_model(path, runs_dir)
         exported = _current_litert_export(model_file) if litert else None
         model = ExportedModel(exported) if exported else runs.load_model(model_file)
-        run_dir = runs.run_dir_of(model_file)
-        if run_dir is not None:
-            name = run_dir.name
-        elif model_file.name == runs.MODEL_FILE:
-            name = model_file.parent.name
-        else:
-            name = model_file.stem
-        info = {
-            "name": name,
-            "path": str(model_file),
-            "test_accuracy": _test_accuracy(model_file),
-            "params": model.count_params(),
-        }
-        return cls(model, name=name, threshold=threshold, info=info, litert=litert and not exported)
+        info = model_info(model_file) | {"params": model.count_params()}
+        use_litert = litert and not exported
+        return cls(model, name=info["name"], threshold=threshold, info=info, litert=use_litert)
 
     @classmethod
     def load_export(cls, path: str | os.PathLike, threshold: float = 0.6) -> DigitReader:
@@ -213,7 +211,7 @@ class DigitReader:
         info = {
             "name": name,
             "path": str(model.path),
-            "test_accuracy": _test_accuracy(folder.parent / runs.MODEL_FILE) if in_run else None,
+            "test_accuracy": runs.read_metrics(folder.parent).test_accuracy if in_run else None,
         }
         return cls(model, name=name, threshold=threshold, info=info)
 
@@ -270,7 +268,9 @@ class DigitReader:
         if not digits:
             return Reading(None, 0.0, STATUS_NO_DIGIT, [], inputs)
         confidence = round(float(np.prod([p.max() for p in probabilities])), 6)
-        if any(d.label is None for d in digits):
+        # Each digit can clear the threshold while the number as a whole does not:
+        # four digits at 83% make a number read right less than half the time.
+        if any(d.label is None for d in digits) or confidence < self.threshold:
             return Reading(None, confidence, STATUS_UNCERTAIN, digits, inputs)
         prediction = "".join(str(d.label) for d in digits)
         return Reading(prediction, confidence, STATUS_OK, digits, inputs)
@@ -340,6 +340,8 @@ def litert_predictor(model) -> Callable[[np.ndarray], np.ndarray] | None:
     3,000 views 0.30 s instead of 0.63 s, with probabilities equal to 1e-7. The
     export takes 1-2 s.
     """
+    from mnist_cnn.backend import quiet_stderr
+
     try:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.tflite"
@@ -355,6 +357,40 @@ def litert_predictor(model) -> Callable[[np.ndarray], np.ndarray] | None:
     return predict if same else None
 
 
+def resolve_model(
+    model: str | os.PathLike | None = None, runs_dir: str | os.PathLike = RUNS_DIR
+) -> Path:
+    """The model file a command reads with.
+
+    Args:
+        model: a run folder, ``.keras`` file or ``.tflite``/``.onnx`` export;
+            "default": the model shipped in the package (`DEFAULT_MODEL`); None:
+            `find_model(runs_dir)`.
+        runs_dir: where to look when `model` is None.
+
+    Returns:
+        The ``.keras`` file, or the export as named.
+
+    Raises:
+        MnistCnnError: there is no such model; it says what to do.
+
+    Example:
+        >>> resolve_model("default") == DEFAULT_MODEL
+        True
+    """
+    if model is None:
+        return find_model(runs_dir)
+    if str(model) == "default":
+        if not DEFAULT_MODEL.is_file():
+            raise MnistCnnError("this installation has no model shipped with the package")
+        return DEFAULT_MODEL
+    if Path(model).suffix in EXPORTED_SUFFIXES:
+        if not Path(model).is_file():
+            raise MnistCnnError(f"{model}: no such model file")
+        return Path(model)
+    return runs.resolve_model_file(model)
+
+
 def find_model(runs_dir: str | os.PathLike = RUNS_DIR) -> Path:
     """The model to read with when none is named.
 
@@ -362,8 +398,10 @@ def find_model(runs_dir: str | os.PathLike = RUNS_DIR) -> Path:
         runs_dir: where `mnist-cnn train` writes its run folders.
 
     Returns:
-        The newest ``model.keras`` in a run folder under `runs_dir` (by modification
-        time), else the model shipped with the package (`DEFAULT_MODEL`).
+        The ``model.keras`` of the newest complete run under `runs_dir` (by the
+        model file's modification time): one tested on the test set, neither
+        interrupted nor trained with ``--limit`` (`runs.RunSummary.incomplete`).
+        Else the model shipped with the package (`DEFAULT_MODEL`).
 
     Raises:
         MnistCnnError: there is neither; it says how to get a model.
@@ -372,25 +410,106 @@ def find_model(runs_dir: str | os.PathLike = RUNS_DIR) -> Path:
         >>> find_model("no-runs-here") == DEFAULT_MODEL
         True
     """
-    candidates = [p for p in Path(runs_dir).glob(f"*/{runs.MODEL_FILE}") if p.is_file()]
-    if candidates:
-        return max(candidates, key=lambda p: (p.stat().st_mtime, str(p)))
+    for run in runs.list_runs(runs_dir):
+        if run.incomplete is None:
+            return run.model_file
     if DEFAULT_MODEL.is_file():
         return DEFAULT_MODEL
     raise MnistCnnError(
-        f"no model found: no run folder with a {runs.MODEL_FILE} under {runs_dir}/ and no "
-        "model shipped with the package; train one with `mnist-cnn train` or pass --model"
+        f"no model found: no complete run folder with a {runs.MODEL_FILE} under {runs_dir}/ "
+        "and no model shipped with the package; train one with `mnist-cnn train` or pass --model"
     )
 
 
-def _test_accuracy(model_file: Path) -> float | None:
-    """The test accuracy recorded beside a run's (or the packaged) model, if any."""
-    if model_file.name != runs.MODEL_FILE:
-        return None
+def skipped_runs(runs_dir: str | os.PathLike = RUNS_DIR) -> list[runs.RunSummary]:
+    """The runs with a model that `find_model` passed over, newest first: those
+    newer than the one it chose (all of them when it chose the shipped model).
+
+    Example:
+        >>> skipped_runs("no-runs-here")
+        []
+    """
+    skipped = []
+    for run in runs.list_runs(runs_dir):
+        if run.incomplete is None:
+            break
+        if run.model_file is not None:
+            skipped.append(run)
+    return skipped
+
+
+def is_shipped(path: str | os.PathLike) -> bool:
+    """Whether `path` (a model file or folder, however spelled, links followed) is the
+    model shipped in the package, which is read-only.
+
+    >>> is_shipped(DEFAULT_MODEL.parent), is_shipped("runs/cnn-20260101-120000")
+    (True, False)
+    """
+    path = Path(path).resolve()
+    folder = path.parent if path.suffix == ".keras" else path
     try:
-        return runs.read_metrics(model_file.parent).test_accuracy
-    except (MnistCnnError, OSError):
-        return None
+        return folder.samefile(DEFAULT_MODEL.parent)
+    except OSError:  # one of them does not exist
+        return False
+
+
+def model_info(model_file: str | os.PathLike) -> dict:
+    """What is known about a model file without loading it (JSON-ready).
+
+    Returns:
+        name (the run folder's, else the file's stem), path, test_accuracy (None if
+        unknown), source ("package", "run" or "file") and `describe_model`'s
+        description.
+
+    Example:
+        >>> model_info(DEFAULT_MODEL)["source"]
+        'package'
+    """
+    model_file = Path(model_file)
+    run = runs.summarize_run(model_file.parent) if model_file.name == runs.MODEL_FILE else None
+    if is_shipped(model_file):
+        source = "package"
+    elif run is not None and runs.run_dir_of(model_file) is not None:
+        source = "run"
+    else:
+        source = "file"
+    info = {
+        "name": model_file.parent.name if run is not None else model_file.stem,
+        "path": str(model_file),
+        "test_accuracy": run.test_accuracy if run is not None else None,
+        "source": source,
+    }
+    info["description"] = describe_model(info, run.incomplete if source == "run" else None)
+    return info
+
+
+def announce_model(info: dict) -> None:
+    """Say on stderr which model a command reads with: `model_info`'s description and path.
+
+    >>> announce_model(model_info(DEFAULT_MODEL))  # doctest: +SKIP
+    mnist-cnn: model default_model (shipped with the package, 99.48% on the MNIST test set): ...
+    """
+    print(f"mnist-cnn: model {info['description']}: {info['path']}", file=sys.stderr)
+
+
+def describe_model(info: dict, incomplete: str | None = None) -> str:
+    """One line naming a model: its name, where it comes from, why it is incomplete
+    (`runs.RunSummary.incomplete`) and its test accuracy; never its path.
+
+    >>> describe_model({"name": "cnn-1", "source": "run", "test_accuracy": 0.9941})
+    'cnn-1 (run folder, 99.41% on the MNIST test set)'
+    >>> describe_model({"name": "mine", "source": "file", "test_accuracy": None})
+    'mine (model file, test accuracy unknown)'
+    """
+    source = {"package": "shipped with the package", "run": "run folder", "file": "model file"}
+    parts = [source[info["source"]]]
+    if incomplete is not None:
+        parts.append(incomplete)
+    accuracy = info.get("test_accuracy")
+    parts.append(
+        "test accuracy unknown" if accuracy is None else f"{accuracy:.2%} on the MNIST test set"
+    )
+    return f"{info['name']} ({', '.join(parts)})"
 
 
 def validate_pixels(pixels) -> np.ndarray:
@@ -495,6 +614,8 @@ def exported_predictor(path: str | os.PathLike) -> Callable[[np.ndarray], np.nda
             f"{path}: takes {shapes[0]} and gives {shapes[1]}; "
             "expected a 28x28x1 MNIST input and 10 class probabilities"
         )
+    from mnist_cnn.backend import quiet_stderr
+
     try:
         with quiet_stderr():  # LiteRT's first call announces its XNNPACK kernels
             predict(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1), np.float32))

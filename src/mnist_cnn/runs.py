@@ -14,6 +14,7 @@ interrupted run or a full disk never leaves a half-written model or JSON file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -129,6 +130,8 @@ class RunMetrics:
     best_val_loss: float | None = None
     train_seconds: float | None = None
     interrupted: bool | None = None
+    # Written with every model.keras (`record_model_hash`), checked when it is loaded.
+    model_sha256: str | None = None
     # Written by evaluation on the test set (`mnist_cnn.evaluation`).
     test_accuracy: float | None = None
     test_loss: float | None = None
@@ -237,9 +240,50 @@ def run_dir_of(model_file: Path) -> Path | None:
     return folder if (folder / CONFIG_FILE).is_file() else None
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, as 64 hex digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def record_model_hash(run_dir: str | os.PathLike) -> None:
+    """Record the SHA-256 of the run's ``model.keras`` in its ``metrics.json``; called
+    whenever the model file is written, so that `verify_model_file` can tell a file
+    changed since."""
+    run_dir = Path(run_dir)
+    add_metrics(run_dir, RunMetrics(model_sha256=file_sha256(run_dir / MODEL_FILE)))
+
+
+def verify_model_file(model_file: str | os.PathLike) -> None:
+    """A one-line error if a run's ``model.keras`` is not the file its ``metrics.json``
+    records (a flipped bit, a copy over it). A model file whose folder records no
+    hash, such as a loose ``.keras`` file, has nothing to check.
+
+    Example:
+        >>> verify_model_file("runs/cnn-20260101-120000/model.keras")  # doctest: +SKIP
+    """
+    model_file = Path(model_file).resolve()  # a link is checked against its run
+    if model_file.name != MODEL_FILE:
+        return
+    try:
+        recorded = read_metrics(model_file.parent).model_sha256
+    except MnistCnnError:  # a mangled metrics.json records nothing to check against
+        return
+    if recorded is not None and file_sha256(model_file) != recorded:
+        raise MnistCnnError(
+            f"{model_file} changed since training: its SHA-256 is not the one recorded in "
+            f"{model_file.parent / METRICS_FILE}; train it again, or, if you changed it on "
+            'purpose, remove "model_sha256" from that file'
+        )
+
+
 def load_model(path: str | os.PathLike):
     """Load an MNIST classifier from a run folder or ``.keras`` file, with a clear
-    error if the file is corrupt, not a Keras model, or not a 28x28x1 -> 10 model."""
+    error if the file is corrupt, not a Keras model, not a 28x28x1 -> 10 model, or
+    not the file its run recorded (`verify_model_file`)."""
     from mnist_cnn.backend import keras
 
     model_file = resolve_model_file(path)
@@ -252,6 +296,7 @@ def load_model(path: str | os.PathLike):
             f"{model_file}: cannot load the model ({type(e).__name__}: {e})"
         ) from None
     check_shapes(model, str(model_file))
+    verify_model_file(model_file)
     return model
 
 
@@ -279,7 +324,94 @@ def export_for_inference(run_dir: str | os.PathLike, dest: str | os.PathLike) ->
     atomic_write(dest / MODEL_FILE, model.save)
     for name in (CONFIG_FILE, METRICS_FILE):
         write_json(dest / name, read_json(model_file.parent / name))
+    record_model_hash(dest)  # the copy without optimizer state is another file
     return dest / MODEL_FILE
+
+
+# -- Listing runs: `mnist-cnn runs` and the automatic choice of a model. ----------------------
+
+
+@dataclass
+class RunSummary:
+    """One run folder as `list_runs` finds it.
+
+    folder: the run folder. model_file: its ``model.keras``, None if it has none.
+    model: the architecture. test_accuracy, epochs_run, interrupted: from its
+    ``metrics.json``. limit: the ``--limit`` it was trained with (from ``config.json``).
+    modified: when its model file (else the folder) last changed, in seconds since 1970.
+    """
+
+    folder: Path
+    model_file: Path | None
+    model: str | None
+    test_accuracy: float | None
+    epochs_run: int | None
+    limit: int | None
+    interrupted: bool
+    modified: float
+
+    @property
+    def incomplete(self) -> str | None:
+        """Why the run is not a finished, tested model ("interrupted", ...); None if it is.
+
+        >>> run = RunSummary(Path("r"), Path("r/model.keras"), "cnn", 0.99, 2, 2000, False, 0.0)
+        >>> run.incomplete
+        'trained on --limit 2000 images'
+        """
+        if self.model_file is None:
+            return f"no {MODEL_FILE}"
+        if self.interrupted:
+            return "interrupted"
+        if self.limit is not None:
+            return f"trained on --limit {self.limit} images"
+        if self.test_accuracy is None:
+            return "no test accuracy recorded"
+        return None
+
+
+def summarize_run(folder: str | os.PathLike) -> RunSummary:
+    """What `folder`'s files say about its run; a mangled file counts as missing."""
+    folder = Path(folder)
+    model_file = folder / MODEL_FILE
+    try:
+        metrics = read_metrics(folder)
+    except MnistCnnError:
+        metrics = RunMetrics()
+    try:
+        config = read_json(folder / CONFIG_FILE).get("config")
+    except MnistCnnError:
+        config = None
+    limit = config.get("limit") if isinstance(config, dict) else None
+    return RunSummary(
+        folder=folder,
+        model_file=model_file if model_file.is_file() else None,
+        model=metrics.model or (config.get("model") if isinstance(config, dict) else None),
+        test_accuracy=metrics.test_accuracy,
+        epochs_run=metrics.epochs_run,
+        limit=limit if isinstance(limit, int) and not isinstance(limit, bool) else None,
+        interrupted=bool(metrics.interrupted),
+        modified=(model_file if model_file.is_file() else folder).stat().st_mtime,
+    )
+
+
+def list_runs(runs_dir: str | os.PathLike) -> list[RunSummary]:
+    """The run folders under `runs_dir` (those holding a ``model.keras`` or a
+    ``config.json``), newest first; [] if there is no such folder.
+
+    Example:
+        >>> list_runs("no-runs-here")
+        []
+    """
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    folders = [
+        p
+        for p in runs_dir.iterdir()
+        if p.is_dir() and ((p / MODEL_FILE).is_file() or (p / CONFIG_FILE).is_file())
+    ]
+    summaries = [summarize_run(p) for p in folders]
+    return sorted(summaries, key=lambda r: (r.modified, str(r.folder)), reverse=True)
 
 
 def read_history(run_dir: str | os.PathLike) -> dict[str, list[float]]:

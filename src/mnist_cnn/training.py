@@ -60,7 +60,8 @@ BACKUP_EPOCH_FILE = "training_metadata.json"  # BackupAndRestore's record of the
 class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
     """Keras' ModelCheckpoint writing each new best to a numbered temporary file,
     then renaming it to ``model.keras``: the published file is always complete,
-    even when training is interrupted while saving."""
+    even when training is interrupted while saving. Its SHA-256 goes into
+    ``metrics.json`` (`runs.record_model_hash`) each time."""
 
     def __init__(self, model_file: Path, **kwargs):
         self.model_file = Path(model_file)
@@ -77,6 +78,7 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
             raise
         if written.exists():
             os.replace(written, self.model_file)
+            runs.record_model_hash(self.model_file.parent)
             self.best_epoch = epoch + 1
 
 
@@ -366,6 +368,9 @@ def fit(
         ctrl_c.on_train_end()  # Keras skips it when interrupted
     if checkpoint.best_epoch is None:
         shutil.rmtree(run_dir)  # only config.json and an empty history so far
+        if interrupted or ctrl_c.pressed:  # Ctrl-C exits 130 however often it is pressed
+            print("\nInterrupted before the first epoch ended; nothing was saved.")
+            raise KeyboardInterrupt
         raise MnistCnnError("training stopped before the first epoch ended; nothing was saved")
     return time.perf_counter() - start, interrupted or ctrl_c.pressed
 
