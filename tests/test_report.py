@@ -184,6 +184,16 @@ def test_not_a_run_folder_is_one_clear_error(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
+def test_the_shipped_model_is_read_only(capsys):
+    from mnist_cnn.inference import DEFAULT_MODEL
+
+    before = {p.name: p.read_bytes() for p in DEFAULT_MODEL.parent.iterdir() if p.is_file()}
+    assert main(["report", str(DEFAULT_MODEL.parent)]) == 1
+    assert "read-only" in capsys.readouterr().err
+    after = {p.name: p.read_bytes() for p in DEFAULT_MODEL.parent.iterdir() if p.is_file()}
+    assert after == before and not (DEFAULT_MODEL.parent / "figures").exists()
+
+
 def test_a_bad_image_format_is_refused_before_any_work(hand_run):
     with pytest.raises(MnistCnnError, match="unknown image format 'gif'"):
         report.write_report(hand_run, image_format="gif")

@@ -253,6 +253,13 @@ def check_run_dir(run_dir: str | os.PathLike) -> Path:
             f"{run_dir}: not a run folder (it has no {runs.CONFIG_FILE} or {runs.MODEL_FILE}); "
             "pass a folder made by `mnist-cnn train`"
         )
+    from mnist_cnn.inference import is_shipped
+
+    if is_shipped(run_dir):
+        raise MnistCnnError(
+            f"{run_dir} is the model shipped with the package, which is read-only: "
+            "copy the folder and report on the copy"
+        )
     return run_dir
 
 
