@@ -146,7 +146,12 @@ def reading_stages(model: str | None, png: bytes) -> tuple[Callable, Callable, s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="run folder or .keras file (default: as mnist-cnn serve)")
+    parser.add_argument(
+        "--model",
+        default="default",
+        help="run folder, .keras file or 'default', the model shipped with the package "
+        "(the default)",
+    )
     parser.add_argument("--requests", type=int, default=500, help="measured requests (500)")
     parser.add_argument("--warmup", type=int, default=50, help="unmeasured requests first (50)")
     parser.add_argument(

@@ -96,7 +96,12 @@ def run(reader: DigitReader, images: list, labels: np.ndarray) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="run folder or .keras file (default: as mnist-cnn)")
+    parser.add_argument(
+        "--model",
+        default="default",
+        help="run folder, .keras file or 'default', the model shipped with the package "
+        "(the default)",
+    )
     parser.add_argument(
         "--part",
         choices=("held-out", "dev", "all"),
