@@ -50,3 +50,14 @@ class StandInReader:
         if self.error is not None:
             raise self.error
         return [self.reading] * count
+
+
+def slow_loader(seconds: float, reader: StandInReader | None = None):
+    """A `load` for `mnist_cnn.server.command.make_server` that takes `seconds`, like
+    TensorFlow and a model loading, then gives `reader` (a new `StandInReader`)."""
+
+    def load() -> StandInReader:
+        time.sleep(seconds)
+        return reader or StandInReader()
+
+    return load

@@ -24,7 +24,7 @@ from PIL import Image
 
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.imaging import ImageError, ImageTooLarge, NotAnImage
-from mnist_cnn.server import MAX_BATCH, BodySizeLimit, create_app, get_reader
+from mnist_cnn.server import MAX_BATCH, BodySizeLimit, create_app
 from stand_ins import StandInReader, fixed_reading
 
 READING_KEYS = {"prediction", "confidence", "status", "digits"}
@@ -54,11 +54,9 @@ def stand_in():
 
 
 @pytest.fixture
-def plumbing(reader, stand_in):
-    """A client of an app whose reader is swapped for `stand_in`, as a dependency."""
-    app = create_app(reader)
-    app.dependency_overrides[get_reader] = lambda: stand_in
-    with TestClient(app) as client:
+def plumbing(stand_in):
+    """A client of an app whose reader is `stand_in`."""
+    with TestClient(create_app(stand_in)) as client:
         yield client
 
 
@@ -160,7 +158,9 @@ def test_openapi_lists_every_route_body_form_and_answer(plumbing):
     assert plumbing.get("/docs").status_code == 200
     schema = plumbing.get("/openapi.json").json()
     paths, models = schema["paths"], schema["components"]["schemas"]
-    assert set(paths) == {"/api/predict", "/api/predict/batch", "/api/health", "/api/model"}
+    assert set(paths) == {"/api/predict", "/api/predict/batch", "/api/health", "/api/model"} | {
+        "/api/ready"
+    }
 
     def ref(answer: dict) -> str:
         return answer["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
@@ -169,7 +169,7 @@ def test_openapi_lists_every_route_body_form_and_answer(plumbing):
         post = paths[path]["post"]
         assert {code: ref(a) for code, a in post["responses"].items()} == {
             "200": answer,
-            **{code: "Error" for code in ("400", "413", "415", "422")},
+            **{code: "Error" for code in ("400", "408", "413", "415", "422", "503")},
         }
         (inputs,) = post["parameters"]
         assert inputs["name"] == "inputs" and inputs["in"] == "query"
@@ -450,8 +450,7 @@ def test_reader_errors_become_answers(plumbing, stand_in, good_png, error, statu
 
 def test_a_failing_reader_is_a_500_and_the_server_goes_on(reader, good_png):
     stand_in = StandInReader(error=RuntimeError("a bug"))
-    app = create_app(reader)
-    app.dependency_overrides[get_reader] = lambda: stand_in
+    app = create_app(stand_in)
     with TestClient(app, raise_server_exceptions=False) as client:
         assert client.post("/api/predict", content=good_png).status_code == 415
         response = client.post("/api/predict", files={"file": ("7.png", good_png)})
@@ -542,8 +541,7 @@ def test_batch_bad_input(plumbing, stand_in, good_png):
 
 
 def test_inference_does_not_block_the_event_loop(reader, good_png):
-    app = create_app(reader)
-    app.dependency_overrides[get_reader] = lambda: StandInReader(delay=0.5)
+    app = create_app(StandInReader(delay=0.5))
     answers = []
     with TestClient(app) as client:
 

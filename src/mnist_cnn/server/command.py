@@ -1,40 +1,116 @@
-"""``mnist-cnn serve``: load the model once and serve the app on uvicorn."""
+"""``mnist-cnn serve``: serve the app on uvicorn, loading the model meanwhile.
+
+The port is bound first and answers at once: while TensorFlow and the model load
+(seconds), ``/api/health`` says ``"loading"`` and ``/api/ready`` and reading answer
+503 with Retry-After. A model that fails to load stops the server with its error.
+"""
 
 from __future__ import annotations
 
+import copy
 import socket
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.server.app import create_app
+from mnist_cnn.server.app import Reader, create_app
+from mnist_cnn.server.connections import ConnectionLimits
+from mnist_cnn.server.limits import Limits
+from mnist_cnn.server.middleware import BODY_TIMEOUT_S
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, model: str | None = None) -> None:
-    """Load the model once and serve the app until Ctrl-C.
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    model: str | None = None,
+    max_readings: int | None = None,
+) -> None:
+    """Serve the app until Ctrl-C, loading the model in the background.
+
+    Args:
+        host: the address to listen on.
+        port: the port (0: any free port).
+        model: a run folder or ``.keras`` file; None: `mnist_cnn.inference.find_model`.
+        max_readings: readings at once (default: the CPU count); see `Limits`.
 
     Example::
 
         serve("127.0.0.1", 8000, "runs/cnn-20250101-120000")
     """
-    import uvicorn
-
     # Bind first: a busy port is reported at once, not after loading TensorFlow.
     sock = _listen(host, port)
-    try:
+    shown = f"[{host}]" if ":" in host else host
+    print(f"Loading the model; http://{shown}:{sock.getsockname()[1]}/ answers meanwhile.")
+    print("Press Ctrl-C to stop.", flush=True)
+
+    def load() -> Reader:
         from mnist_cnn.inference import DigitReader
 
-        # Loads the model and compiles it for LiteRT where it can: one request's digits
-        # are then read in a fraction of a millisecond.
-        reader = DigitReader.load(model, litert=True)
-    except BaseException:
+        # LiteRT where it can: one request's digits are read in a fraction of a millisecond.
+        return DigitReader.load(model, litert=True)
+
+    limits = Limits() if max_readings is None else Limits(max_readings=max_readings)
+    server = make_server(load, limits)
+    try:
+        server.run(sockets=[sock])
+    finally:
         sock.close()
-        raise
-    port = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
-    name, engine = reader.info.get("name"), reader.engine
-    print(f"Serving {name} (run by {engine}) at http://{shown}:{port}/  (API docs: /docs)")
-    print("Press Ctrl-C to stop.", flush=True)
-    config = uvicorn.Config(app=create_app(reader), host=host, port=port, log_level="info")
-    uvicorn.Server(config).run(sockets=[sock])
+    error = server.config.app.state.load_error
+    if error is not None:
+        raise error
+
+
+def make_server(
+    load: Callable[[], Reader],
+    limits: Limits | None = None,
+    connections: ConnectionLimits = ConnectionLimits(),  # noqa: B008 - frozen
+    body_timeout: float = BODY_TIMEOUT_S,
+) -> uvicorn.Server:
+    """A uvicorn server of the app, whose reader `load` returns in a background thread.
+
+    Until it returns, the app answers as `mnist_cnn.server.app` says; if it raises,
+    the server stops and ``app.state.load_error`` holds the error.
+
+    Example::
+
+        server = make_server(lambda: DigitReader.load("model.keras"))
+        server.run(sockets=[sock])
+    """
+    import uvicorn
+
+    app = create_app(None, limits=limits, body_timeout=body_timeout)
+    app.state.load_error = None
+    config = uvicorn.Config(
+        app=app, log_level="info", log_config=_logs_to_stdout(), **connections.uvicorn_options()
+    )
+    server = uvicorn.Server(config)
+
+    def load_reader() -> None:
+        try:
+            reader = load()
+        except BaseException as e:  # the thread that runs the server raises it
+            app.state.load_error = e
+            server.should_exit = True
+            return
+        app.state.reader = reader
+        print(f"Serving {reader.info.get('name')} (run by {reader.engine})", flush=True)
+
+    threading.Thread(target=load_reader, name="load-model", daemon=True).start()
+    return server
+
+
+def _logs_to_stdout() -> dict:
+    """uvicorn's logging, all on stdout: stderr is for the one-line error of a model
+    that fails to load."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["handlers"]["default"]["stream"] = "ext://sys.stdout"
+    return config
 
 
 def _listen(host: str, port: int) -> socket.socket:

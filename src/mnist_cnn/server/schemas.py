@@ -70,9 +70,18 @@ class ModelInfo(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
-    model: str = Field(description="the name of the model being served")
+    """Liveness: the server answers; "loading" until the model is ready."""
+
+    status: Literal["ok", "loading"]
+    model: str | None = Field(description="the name of the model being served; null while loading")
     version: str = Field(description="the mnist-cnn version")
+
+
+class Ready(BaseModel):
+    """Readiness: the model is loaded and digits can be read."""
+
+    status: Literal["ready"]
+    model: str = Field(description="the name of the model being served")
 
 
 class Error(BaseModel):
