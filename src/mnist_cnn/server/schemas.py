@@ -101,6 +101,7 @@ Base64 = Annotated[
     str,
     Field(
         description="an image file (PNG, JPEG, ...) in base64; a data: URL prefix is accepted",
+        pattern=r"^\s*(data:[^,;]*(;[^,;]*)*;base64,)?[A-Za-z0-9+/=\s]+$",
         json_schema_extra={"contentEncoding": "base64"},
     ),
 ]
