@@ -83,7 +83,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> None:
     from mnist_cnn.server import serve
 
-    serve(args.host, args.port, args.model)
+    serve(args.host, args.port, args.model, args.max_readings)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -217,6 +217,7 @@ def add_serve_command(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="(default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="(default: %(default)s)")
     p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument("--max-readings", type=int, help="images read at once (default: the CPU count)")
     p.set_defaults(run=cmd_serve)
 
 

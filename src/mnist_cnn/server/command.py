@@ -7,8 +7,9 @@ The port is bound first and answers at once: while TensorFlow and the model load
 
 from __future__ import annotations
 
-import copy
+import logging
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -41,6 +42,8 @@ def serve(
 
         serve("127.0.0.1", 8000, "runs/cnn-20250101-120000")
     """
+    if max_readings is not None and max_readings < 1:
+        raise MnistCnnError(f"--max-readings must be at least 1, got {max_readings}")
     # Bind first: a busy port is reported at once, not after loading TensorFlow.
     sock = _listen(host, port)
     shown = f"[{host}]" if ":" in host else host
@@ -84,8 +87,9 @@ def make_server(
 
     app = create_app(None, limits=limits, body_timeout=body_timeout)
     app.state.load_error = None
+    _log_to_stdout()
     config = uvicorn.Config(
-        app=app, log_level="info", log_config=_logs_to_stdout(), **connections.uvicorn_options()
+        app=app, log_level="info", log_config=None, **connections.uvicorn_options()
     )
     server = uvicorn.Server(config)
 
@@ -103,14 +107,36 @@ def make_server(
     return server
 
 
-def _logs_to_stdout() -> dict:
-    """uvicorn's logging, all on stdout: stderr is for the one-line error of a model
-    that fails to load."""
-    from uvicorn.config import LOGGING_CONFIG
+def _log_to_stdout() -> None:
+    """uvicorn's logs on stdout: stderr is for the one-line error of a model that fails
+    to load. (Handlers added, not a logging config: that would close other handlers.)"""
+    from uvicorn.logging import AccessFormatter, DefaultFormatter
 
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["handlers"]["default"]["stream"] = "ext://sys.stdout"
-    return config
+    formats = {
+        "uvicorn": DefaultFormatter("%(levelprefix)s %(message)s"),
+        "uvicorn.access": AccessFormatter(
+            '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s'
+        ),
+    }
+    for name, formatter in formats.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _Stdout) for h in logger.handlers):
+            handler = _Stdout()
+            handler.setFormatter(formatter)
+            logger.addHandler(handler)
+            logger.propagate = False
+
+
+class _Stdout(logging.StreamHandler):
+    """A log handler writing to whatever ``sys.stdout`` is when it writes."""
+
+    @property
+    def stream(self):  # noqa: D102
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
 
 
 def _listen(host: str, port: int) -> socket.socket:
