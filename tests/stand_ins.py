@@ -74,14 +74,17 @@ def slow_loader(seconds: float, reader: StandInReader | None = None):
     return load
 
 
-def serve_stand_in(delay: float, busy: bool, max_readings: int) -> None:
+def serve_stand_in(delay: float, busy: bool, max_readings: int, workers: int = 1) -> None:
     """Serve the app as ``mnist-cnn serve`` does, reading with a `StandInReader`, on a
     free local port that it prints first; for tests that need the server in a process
     of its own (``python -c "from stand_ins import serve_stand_in; ..."``)."""
-    from mnist_cnn.server.command import _listen, make_server
+    from mnist_cnn.server.command import _listen, make_server, serve_in_processes
     from mnist_cnn.server.limits import Limits
 
     sock = _listen("127.0.0.1", 0)
     print(sock.getsockname()[1], flush=True)
-    reader = StandInReader(delay=delay, busy=busy)
-    make_server(lambda: reader, Limits(max_readings=max_readings)).run(sockets=[sock])
+    limits = Limits(max_readings=max_readings)
+    if workers > 1:
+        serve_in_processes(workers, sock, lambda: StandInReader(delay=delay, busy=busy), limits)
+    else:
+        make_server(lambda: StandInReader(delay=delay, busy=busy), limits).run(sockets=[sock])

@@ -287,9 +287,10 @@ def test_idle_connections_make_room_for_new_ones():
 
 
 @contextmanager
-def stand_in_process(delay: float, busy: bool, max_readings: int):
+def stand_in_process(delay: float, busy: bool, max_readings: int, workers: int = 1):
     """`stand_ins.serve_stand_in` in a process of its own: yields its URL."""
-    code = f"from stand_ins import serve_stand_in; serve_stand_in({delay}, {busy}, {max_readings})"
+    arguments = f"{delay}, {busy}, {max_readings}, {workers}"
+    code = f"from stand_ins import serve_stand_in; serve_stand_in({arguments})"
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(TESTS.parent / "src"), str(TESTS)])}
     process = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
@@ -341,3 +342,24 @@ def test_health_and_model_answer_at_once_under_load():
         for path in ("/api/health", "/api/model"):
             latencies = asyncio.run(health_under_load(url, path, clients=32))
             assert sorted(latencies)[2] < 0.2, (path, latencies)
+
+
+async def read_at_once(url: str, count: int) -> tuple[list[int], float]:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        start = time.perf_counter()
+        answers = await asyncio.gather(
+            *(client.post("/api/predict", files={"file": png()}) for _ in range(count))
+        )
+        return [a.status_code for a in answers], time.perf_counter() - start
+
+
+@pytest.mark.slow  # server processes that import TensorFlow
+def test_workers_share_the_port_and_read_side_by_side():
+    """Two worker processes serve one port: they answer health and read, and
+    stopping the first process (SIGTERM) stops them all."""
+    with stand_in_process(delay=0.2, busy=True, max_readings=1, workers=2) as url:
+        assert all(httpx.get(f"{url}/api/health").json()["status"] == "ok" for _ in range(10))
+        statuses, _ = asyncio.run(read_at_once(url, 2))
+        assert statuses == [200, 200], statuses
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/api/health", timeout=2)

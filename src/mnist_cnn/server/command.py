@@ -7,7 +7,10 @@ The port is bound first and answers at once: while TensorFlow and the model load
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import socket
 import sys
 import threading
@@ -29,6 +32,7 @@ def serve(
     port: int = 8000,
     model: str | None = None,
     max_readings: int | None = None,
+    workers: int = 1,
 ) -> None:
     """Serve the app until Ctrl-C, loading the model in the background.
 
@@ -36,7 +40,9 @@ def serve(
         host: the address to listen on.
         port: the port (0: any free port).
         model: a run folder or ``.keras`` file; None: `mnist_cnn.inference.find_model`.
-        max_readings: readings at once (default: the CPU count); see `Limits`.
+        max_readings: readings at once per process (default: the CPU count, shared
+            out among the workers); see `Limits`.
+        workers: processes sharing the port (`serve_in_processes`).
 
     Example::
 
@@ -44,6 +50,8 @@ def serve(
     """
     if max_readings is not None and max_readings < 1:
         raise MnistCnnError(f"--max-readings must be at least 1, got {max_readings}")
+    if workers < 1:
+        raise MnistCnnError(f"--workers must be at least 1, got {workers}")
     # Bind first: a busy port is reported at once, not after loading TensorFlow.
     sock = _listen(host, port)
     shown = f"[{host}]" if ":" in host else host
@@ -56,15 +64,73 @@ def serve(
         # LiteRT where it can: one request's digits are read in a fraction of a millisecond.
         return DigitReader.load(model, litert=True)
 
-    limits = Limits() if max_readings is None else Limits(max_readings=max_readings)
-    server = make_server(load, limits)
+    if max_readings is None:
+        max_readings = max(1, (os.cpu_count() or 1) // workers)
+    limits = Limits(max_readings=max_readings)
     try:
-        server.run(sockets=[sock])
+        if workers > 1:
+            serve_in_processes(workers, sock, load, limits)
+        else:
+            _serve_here(sock, load, limits)
     finally:
         sock.close()
+
+
+def _serve_here(sock: socket.socket, load: Callable[[], Reader], limits: Limits) -> None:
+    """Serve on `sock` in this process; the model's load error, if any, is raised."""
+    server = make_server(load, limits)
+    server.run(sockets=[sock])
     error = server.config.app.state.load_error
     if error is not None:
         raise error
+
+
+def serve_in_processes(
+    workers: int, sock: socket.socket, load: Callable[[], Reader], limits: Limits
+) -> None:
+    """Fork `workers` processes that serve on `sock` (the kernel shares out its
+    connections), each loading the model after the fork and pinned to one core
+    (round robin), so that readings in different processes never compete for one.
+    Returns when all have stopped; a worker that fails makes it raise.
+
+    Example::
+
+        serve_in_processes(2, _listen("127.0.0.1", 8000), load, Limits(max_readings=1))
+    """
+    cores = sorted(os.sched_getaffinity(0))
+    children = []
+    for i in range(workers):
+        pid = os.fork()
+        if pid == 0:  # the worker: TensorFlow is imported only now, after the fork
+            os.sched_setaffinity(0, {cores[i % len(cores)]})
+            os.environ |= {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+            os._exit(_worker(sock, load, limits))
+        children.append(pid)
+    # A stop asked of this process (SIGTERM) is asked of every worker.
+    signal.signal(signal.SIGTERM, lambda *_: [os.kill(pid, signal.SIGTERM) for pid in children])
+    failed = 0
+    try:
+        for pid in children:
+            failed += os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) not in (0, 130)
+    except KeyboardInterrupt:  # Ctrl-C reached the workers too: let them finish
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        raise
+    if failed:
+        raise MnistCnnError(f"{failed} of {workers} workers failed (their errors are above)")
+
+
+def _worker(sock: socket.socket, load: Callable[[], Reader], limits: Limits) -> int:
+    """One worker's life: its exit code, with its error on stderr."""
+    try:
+        _serve_here(sock, load, limits)
+    except KeyboardInterrupt:
+        return 130
+    except BaseException as e:
+        print(f"mnist-cnn: error: worker {os.getpid()}: {e}", file=sys.stderr, flush=True)
+        return 1
+    return 0
 
 
 def make_server(
