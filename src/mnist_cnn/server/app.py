@@ -95,7 +95,13 @@ async def get_reader(request: Request) -> Reader:
 
 
 async def get_gate(request: Request) -> ReadingGate:
-    return request.app.state.gate
+    """The app's `ReadingGate`; 503 at once when it is full, before the body is parsed."""
+    gate = request.app.state.gate
+    try:
+        gate.check()
+    except Overloaded as e:
+        raise HTTPException(503, str(e), headers=RETRY) from None
+    return gate
 
 
 ReaderDep = Annotated[Reader, Depends(get_reader)]

@@ -77,11 +77,7 @@ class ReadingGate:
         """`call(*args)` in a reading thread; raises `Overloaded` when the queue is full
         or the answer does not come within `Limits.reading_timeout` seconds."""
         limits = self.limits
-        if self.running >= limits.max_readings and self.waiting >= limits.max_waiting:
-            raise Overloaded(
-                f"the server is busy reading {self.running} images with {self.waiting} "
-                f"waiting; try again in {RETRY_AFTER_S} s"
-            )
+        self.check()
         try:
             async with asyncio.timeout(limits.reading_timeout):
                 await self._take_turn()
@@ -93,6 +89,14 @@ class ReadingGate:
                 f"the reading took over {limits.reading_timeout:g} s; "
                 f"send a smaller image or try again in {RETRY_AFTER_S} s"
             ) from None
+
+    def check(self) -> None:
+        """Raise `Overloaded` if a reading asked for now would be refused."""
+        if self.running >= self.limits.max_readings and self.waiting >= self.limits.max_waiting:
+            raise Overloaded(
+                f"the server is busy reading {self.running} images with {self.waiting} "
+                f"waiting; try again in {RETRY_AFTER_S} s"
+            )
 
     async def _take_turn(self) -> None:
         """Take a reading slot, waiting in line for one if all are taken."""
