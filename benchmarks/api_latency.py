@@ -90,7 +90,7 @@ def start_server(model: str | None, port: int, log: Path) -> subprocess.Popen:
             sys.exit(f"mnist-cnn serve exited with {process.returncode}:\n{log.read_text()}")
         try:
             connection = http.client.HTTPConnection(HOST, port, timeout=2)
-            connection.request("GET", "/api/health")
+            connection.request("GET", "/api/ready")  # 503 while the model loads
             if connection.getresponse().status == 200:
                 return process
         except OSError:

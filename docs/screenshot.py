@@ -96,7 +96,7 @@ def main() -> None:
     process = subprocess.Popen([*command, "--port", str(port)], stdout=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_for(f"{url}/api/health", process)
+        wait_for(f"{url}/api/ready", process)  # 503 while the model loads
         screenshot(url, args.out, args.chromium, args.width)
     finally:
         process.terminate()

@@ -53,7 +53,7 @@ def server(model_file, tmp_path_factory):
             if process.poll() is not None:
                 pytest.fail(f"mnist-cnn serve exited with {process.returncode}:\n{log.read_text()}")
             try:
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
+                if httpx.get(f"{url}/api/ready", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

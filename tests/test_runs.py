@@ -109,7 +109,9 @@ def test_predict_says_which_model_reads_and_what_it_skipped(runs_dir, digit_png,
 
 def test_serve_and_board_take_the_same_choice(runs_dir, monkeypatch, capsys):
     chosen = []
-    monkeypatch.setattr("mnist_cnn.server.serve", lambda host, port, model: chosen.append(model))
+    monkeypatch.setattr(
+        "mnist_cnn.server.serve", lambda host, port, model, *limits: chosen.append(model)
+    )
     monkeypatch.setattr("mnist_cnn.board.run_board", lambda model: chosen.append(model))
     monkeypatch.setattr("mnist_cnn.board.require_pygame", lambda: None)
     assert main(["serve", "--runs-dir", str(runs_dir)]) == 0

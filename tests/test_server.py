@@ -24,7 +24,7 @@ from PIL import Image
 
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.imaging import ImageError, ImageTooLarge, NotAnImage
-from mnist_cnn.server import MAX_BATCH, BodySizeLimit, create_app, get_reader
+from mnist_cnn.server import MAX_BATCH, BodySizeLimit, create_app
 from stand_ins import StandInReader, fixed_reading
 
 READING_KEYS = {"prediction", "confidence", "status", "digits"}
@@ -54,11 +54,9 @@ def stand_in():
 
 
 @pytest.fixture
-def plumbing(reader, stand_in):
-    """A client of an app whose reader is swapped for `stand_in`, as a dependency."""
-    app = create_app(reader)
-    app.dependency_overrides[get_reader] = lambda: stand_in
-    with TestClient(app) as client:
+def plumbing(stand_in):
+    """A client of an app whose reader is `stand_in`."""
+    with TestClient(create_app(stand_in)) as client:
         yield client
 
 
@@ -124,8 +122,10 @@ def test_health_and_model(client, reader):
     health = client.get("/api/health").json()
     assert health["status"] == "ok" and health["model"] == reader.info["name"]
     model = client.get("/api/model").json()
-    assert set(model) == {"name", "test_accuracy", "params"}  # never the server's file path
+    # never the server's file path
+    assert set(model) == {"name", "test_accuracy", "params", "source", "description"}
     assert model["name"] == reader.info["name"] and model["params"] > 1000
+    assert model["source"] == "run" and "test accuracy" in model["description"]
 
 
 def test_model_answer_comes_from_the_injected_reader(plumbing, stand_in):
@@ -133,6 +133,8 @@ def test_model_answer_comes_from_the_injected_reader(plumbing, stand_in):
         "name": "stand-in",
         "test_accuracy": 0.5,
         "params": 9,
+        "source": None,
+        "description": None,
     }
     assert plumbing.get("/api/health").json()["model"] == "stand-in"
 
@@ -160,7 +162,9 @@ def test_openapi_lists_every_route_body_form_and_answer(plumbing):
     assert plumbing.get("/docs").status_code == 200
     schema = plumbing.get("/openapi.json").json()
     paths, models = schema["paths"], schema["components"]["schemas"]
-    assert set(paths) == {"/api/predict", "/api/predict/batch", "/api/health", "/api/model"}
+    assert set(paths) == {"/api/predict", "/api/predict/batch", "/api/health", "/api/model"} | {
+        "/api/ready"
+    }
 
     def ref(answer: dict) -> str:
         return answer["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
@@ -169,7 +173,7 @@ def test_openapi_lists_every_route_body_form_and_answer(plumbing):
         post = paths[path]["post"]
         assert {code: ref(a) for code, a in post["responses"].items()} == {
             "200": answer,
-            **{code: "Error" for code in ("400", "413", "415", "422")},
+            **{code: "Error" for code in ("400", "408", "413", "415", "422", "503")},
         }
         (inputs,) = post["parameters"]
         assert inputs["name"] == "inputs" and inputs["in"] == "query"
@@ -194,7 +198,13 @@ def test_openapi_lists_every_route_body_form_and_answer(plumbing):
     assert set(reading["required"]) == READING_KEYS
     assert reading["properties"]["status"]["enum"] == ["ok", "uncertain", "no digit"]
     assert set(models["Digit"]["properties"]) == DIGIT_KEYS
-    assert set(models["ModelInfo"]["properties"]) == {"name", "test_accuracy", "params"}
+    assert set(models["ModelInfo"]["properties"]) == {
+        "name",
+        "test_accuracy",
+        "params",
+        "source",
+        "description",
+    }
     assert set(models["Error"]["properties"]) == {"detail"}
     assert models["InputsFormat"]["enum"] == ["png", "pixels"]
 
@@ -450,8 +460,7 @@ def test_reader_errors_become_answers(plumbing, stand_in, good_png, error, statu
 
 def test_a_failing_reader_is_a_500_and_the_server_goes_on(reader, good_png):
     stand_in = StandInReader(error=RuntimeError("a bug"))
-    app = create_app(reader)
-    app.dependency_overrides[get_reader] = lambda: stand_in
+    app = create_app(stand_in)
     with TestClient(app, raise_server_exceptions=False) as client:
         assert client.post("/api/predict", content=good_png).status_code == 415
         response = client.post("/api/predict", files={"file": ("7.png", good_png)})
@@ -542,8 +551,7 @@ def test_batch_bad_input(plumbing, stand_in, good_png):
 
 
 def test_inference_does_not_block_the_event_loop(reader, good_png):
-    app = create_app(reader)
-    app.dependency_overrides[get_reader] = lambda: StandInReader(delay=0.5)
+    app = create_app(StandInReader(delay=0.5))
     answers = []
     with TestClient(app) as client:
 

@@ -98,7 +98,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> None:
     from mnist_cnn.server import serve
 
-    serve(args.host, args.port, choose_model(args.model, args.runs_dir))
+    model = choose_model(args.model, args.runs_dir)
+    serve(args.host, args.port, model, args.max_readings, args.workers)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -324,6 +325,8 @@ def add_serve_command(sub) -> None:
     p.add_argument("--port", type=int, default=8000, help="(default: %(default)s)")
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--runs-dir", default="runs", help=RUNS_HELP)
+    p.add_argument("--max-readings", type=int, help="images read at once (default: the CPU count)")
+    p.add_argument("--workers", type=int, default=1, help="processes sharing the port (default: 1)")
     p.set_defaults(run=cmd_serve)
 
 

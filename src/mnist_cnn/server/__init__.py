@@ -10,16 +10,21 @@ Endpoints (interactive docs at ``/docs``, the schema at ``/openapi.json``):
 - ``POST /api/predict``        one image: multipart ``file``, raw ``image/*`` bytes,
   JSON ``{"image": "<base64>"}`` or JSON ``{"pixels": 28x28 numbers}``
 - ``POST /api/predict/batch``  several images: multipart ``files`` or JSON ``{"images": [...]}``
-- ``GET /api/health``, ``GET /api/model``
+- ``GET /api/health`` (liveness, at once under any load), ``GET /api/ready`` (503 while
+  the model loads), ``GET /api/model``
 
-Every error is JSON ``{"detail": "what is wrong"}`` with a 4xx status, and the
+Every error is JSON ``{"detail": "what is wrong"}`` with a 4xx status, or 503 with
+``Retry-After`` while the model loads or the server is reading all it can, and the
 server keeps serving. The package, read in this order:
 
 - `schemas`:    the requests and answers as Pydantic models (the OpenAPI schema)
 - `bodies`:     reading the image(s) a request sends, in every accepted form
-- `middleware`: the body size limit and security headers
+- `limits`:     readings at once, waiting, time and batch pixels (`ReadingGate`)
+- `middleware`: the body size and time limits, and security headers
+- `connections`: header time and size, and connection limits, in uvicorn's protocol
 - `app`:        the routes and `create_app`
-- `command`:    `serve`, behind ``mnist-cnn serve``
+- `command`:    `serve`, behind ``mnist-cnn serve`` (the model loads in the background;
+  ``--workers N`` forks processes sharing the port)
 
 Example, in Python::
 

@@ -3,11 +3,14 @@ that keep browsers from sniffing types or loading anything from elsewhere."""
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+BODY_TIMEOUT_S = 30.0
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
@@ -15,17 +18,23 @@ CSP = (
 
 
 class BodySizeLimit:
-    """Refuse a request body over `max_bytes` with 413.
+    """Refuse a request body over `max_bytes` with 413, or not all there within
+    `timeout` seconds with 408.
 
     Content-Length is checked first, so an honest client is refused before it
     sends anything; the body is then read here and counted, because a client can
     omit the length (chunked encoding) or understate it. What passes is replayed
-    to the app, which therefore never holds more than `max_bytes` of a request.
+    to the app, which therefore never holds more than `max_bytes` of a request. A
+    client that sends its body slowly, or never, is answered 408 at the deadline and
+    its connection closed (uvicorn itself waits for a body without end).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, timeout: float = BODY_TIMEOUT_S
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,19 +50,32 @@ class BodySizeLimit:
         if length is not None and int(length) > self.max_bytes:
             await too_large(scope, receive, send)
             return
+        try:
+            async with asyncio.timeout(self.timeout):
+                body = await self._read_body(receive)
+        except TimeoutError:
+            detail = f"the request body did not arrive within {self.timeout:g} s"
+            late = JSONResponse({"detail": detail}, 408, headers={"connection": "close"})
+            await late(scope, receive, send)
+            return
+        if body is None:
+            return  # the client left; nobody to answer
+        if len(body) > self.max_bytes:
+            await too_large(scope, receive, send)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body, None if the client left, or the first bytes over the limit."""
         chunks, size = [], 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return  # the client left; nobody to answer
+                return None
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_bytes:
-                await too_large(scope, receive, send)
-                return
-            if not message.get("more_body", False):
-                break
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+            if size > self.max_bytes or not message.get("more_body", False):
+                return b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -72,7 +94,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 class SecurityHeaders:
     """``nosniff`` everywhere, and a Content-Security-Policy that lets the page load
-    nothing from elsewhere (``/docs`` keeps FastAPI's CDN assets)."""
+    nothing from elsewhere (``/docs``, whose Swagger UI page has inline scripts and
+    loads its assets from this server, has none)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -41,8 +41,8 @@ class Reading(BaseModel):
     """What was read in one image, as `mnist_cnn.inference.Reading.to_dict` gives it."""
 
     prediction: str | None = Field(
-        description="the digits read left to right; null when there is no digit or "
-        "when any digit is uncertain",
+        description="the digits read left to right; null unless the status is ok (no "
+        "digit, a digit or the whole number below the reader's threshold)",
         examples=["42"],
     )
     confidence: float = Field(
@@ -67,12 +67,27 @@ class ModelInfo(BaseModel):
     name: str
     test_accuracy: float | None = Field(description="on the MNIST test set; null if unknown")
     params: int | None = Field(description="number of weights")
+    source: Literal["package", "run", "file"] | None = Field(
+        default=None, description="shipped with the package, a run folder, or a loose file"
+    )
+    description: str | None = Field(
+        default=None, description="one line naming the model, as `mnist-cnn` prints it"
+    )
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
-    model: str = Field(description="the name of the model being served")
+    """Liveness: the server answers; "loading" until the model is ready."""
+
+    status: Literal["ok", "loading"]
+    model: str | None = Field(description="the name of the model being served; null while loading")
     version: str = Field(description="the mnist-cnn version")
+
+
+class Ready(BaseModel):
+    """Readiness: the model is loaded and digits can be read."""
+
+    status: Literal["ready"]
+    model: str = Field(description="the name of the model being served")
 
 
 class Error(BaseModel):
@@ -92,6 +107,7 @@ Base64 = Annotated[
     str,
     Field(
         description="an image file (PNG, JPEG, ...) in base64; a data: URL prefix is accepted",
+        pattern=r"^\s*(data:[^,;]*(;[^,;]*)*;base64,)?[A-Za-z0-9+/=\s]+$",
         json_schema_extra={"contentEncoding": "base64"},
     ),
 ]

@@ -215,7 +215,15 @@
     }
   }
 
-  async function predict(file, frame, generation) {
+  // 503: the model is still loading, or the server is busy. Ask again when it says.
+  const MAX_RETRIES = 60;
+
+  function retryAfter(response) {
+    const seconds = Number(response.headers.get("Retry-After"));
+    return 1000 * (seconds > 0 ? Math.min(seconds, 10) : 1);
+  }
+
+  async function predict(file, frame, generation, retries = 0) {
     const form = new FormData();
     form.append("file", file, file.name || "board.png");
     let response;
@@ -228,6 +236,12 @@
     // A proxy in between may answer with an HTML or text page instead of JSON.
     const body = await response.json().catch(() => null);
     if (generation !== state.generation) return; // the board was cleared meanwhile
+    if (response.status === 503 && retries < MAX_RETRIES) {
+      showError(detailOf(body) || "The server is busy; trying again.");
+      await new Promise((resolve) => setTimeout(resolve, retryAfter(response)));
+      if (generation === state.generation) await predict(file, frame, generation, retries + 1);
+      return;
+    }
     if (!response.ok || body === null) {
       const status = `${response.status}${response.statusText ? ` (${response.statusText})` : ""}`;
       showError(detailOf(body) || `The server answered ${status}.`);
@@ -272,7 +286,12 @@
       statusEl.textContent = "No digit found. Draw one larger or with bolder strokes.";
     } else if (reading.status === "uncertain") {
       const unsure = reading.digits.filter((d) => labelOf(d) === "?").length;
-      const which = reading.digits.length === 1 ? "this digit" : `${unsure} of the digits`;
+      const which =
+        reading.digits.length === 1
+          ? "this digit"
+          : unsure > 0
+            ? `${unsure} of the digits`
+            : `the whole number (${percent(reading.confidence)})`;
       statusEl.textContent = `Uncertain: the model is not sure about ${which}. Try writing it more clearly.`;
     } else {
       const n = reading.digits.length;
@@ -519,10 +538,14 @@
     }
   });
 
-  async function showModel() {
+  async function showModel(retries = 0) {
     const info = $("model-info");
     try {
       const response = await fetch("/api/model");
+      if (response.status === 503 && retries < MAX_RETRIES) {
+        setTimeout(() => showModel(retries + 1), retryAfter(response));
+        return; // "Loading the model…" stays until it is loaded
+      }
       const model = await response.json();
       const parts = [`Model ${model.name}`];
       if (model.test_accuracy != null) parts.push(`test accuracy ${(100 * model.test_accuracy).toFixed(2)}%`);
