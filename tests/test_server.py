@@ -125,7 +125,7 @@ def test_health_and_model(client, reader):
     # never the server's file path
     assert set(model) == {"name", "test_accuracy", "params", "source", "description"}
     assert model["name"] == reader.info["name"] and model["params"] > 1000
-    assert model["source"] == "run" and "test accuracy" in model["description"]
+    assert model["source"] == "run" and "99.48%" in model["description"]
 
 
 def test_model_answer_comes_from_the_injected_reader(plumbing, stand_in):
