@@ -349,6 +349,7 @@ def test_traced_handwritten_digits_read_as_one_number(model_board, mnist):
 # -- The window ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a new process
 def test_run_board_draws_saves_and_quits(model_file, tmp_path, monkeypatch, capsys):
     """The window loop end to end: events arrive once the window is open."""
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
@@ -411,6 +412,7 @@ def test_a_real_window_and_tensorflow_live_together(model_file, tmp_path):
     assert "closed cleanly" in done.stdout
 
 
+@pytest.mark.slow  # a new process
 def test_no_window_is_a_one_line_error(model_file, monkeypatch, capsys):
     from mnist_cnn.cli import main
 

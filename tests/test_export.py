@@ -39,7 +39,14 @@ def error_line(capsys) -> str:
     return lines[-1]
 
 
-@pytest.mark.parametrize("name", sorted(export.FORMATS))
+@pytest.mark.parametrize(
+    "name",
+    # LiteRT, what serve reads, in the fast tier; the other formats in the slow one.
+    [
+        n if n == "litert" else pytest.param(n, marks=pytest.mark.slow)
+        for n in sorted(export.FORMATS)
+    ],
+)
 def test_every_format_exports_loads_back_and_agrees_with_keras(
     run_dir, fake_mnist_dir, digit_images, capsys, name
 ):
@@ -60,6 +67,7 @@ def test_every_format_exports_loads_back_and_agrees_with_keras(
     np.testing.assert_allclose(predict(x), model.predict_on_batch(x), atol=1e-4)
 
 
+@pytest.mark.slow  # several exports and re-checks: seconds each
 def test_export_records_every_format_and_replaces_an_earlier_export(run_dir, fake_mnist_dir):
     export.export_run(run_dir, "saved_model")
     export.export_run(run_dir, "litert")
@@ -90,6 +98,7 @@ def test_a_failed_export_leaves_no_folder(run_dir, fake_mnist_dir, capsys, monke
     assert not (run_dir / "export").exists()
 
 
+@pytest.mark.slow  # several exports and re-checks: seconds each
 def test_an_export_that_disagrees_is_not_kept_and_the_earlier_one_stays(
     run_dir, fake_mnist_dir, capsys, monkeypatch
 ):
@@ -121,6 +130,7 @@ def test_onnx_without_its_packages_says_what_to_install(
     assert not (run_dir / "export").exists()
 
 
+@pytest.mark.slow  # several exports and re-checks: seconds each
 def test_the_shipped_model_is_exported_only_elsewhere(capsys, tmp_path, fake_mnist_dir):
     shipped = str(inference.DEFAULT_MODEL.parent)
     assert main(["export", shipped]) == 1

@@ -277,6 +277,7 @@ def test_litert_reads_the_same_probabilities_as_keras(seed_model, reader):
                 assert np.allclose(da.probabilities, db.probabilities, atol=1e-5)
 
 
+@pytest.mark.slow  # a bfloat16 model converted for LiteRT
 def test_litert_is_not_used_where_it_cannot_run_the_model(monkeypatch):
     # bfloat16 layers export to TensorFlow ops that LiteRT does not ship.
     bf16 = models.build("original", precision="mixed_bfloat16")

@@ -79,6 +79,7 @@ def row(name: str, value: str) -> str:
     return f"<tr><th scope='row'>{name}</th><td>{value}</td></tr>"
 
 
+@pytest.mark.slow  # a whole report: seconds
 def test_report_of_a_hand_made_run(hand_run):
     collected = report.collect(hand_run)
     assert [f.key for f in collected.figures] == ALL_FIGURES and not collected.notes

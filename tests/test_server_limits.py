@@ -213,6 +213,7 @@ def closed_after(sock: socket.socket) -> tuple[float, bytes]:
     return time.perf_counter() - start, data
 
 
+@pytest.mark.slow  # a real server on a socket
 def test_serve_answers_while_a_slow_model_loads():
     with running(slow_loader(1.5)) as url:
         health, seconds = timed(httpx.get, f"{url}/api/health")
@@ -236,6 +237,7 @@ def test_a_model_that_fails_to_load_stops_the_server():
     assert str(server.config.app.state.load_error) == "a broken model"
 
 
+@pytest.mark.slow  # a real server on a socket
 def test_slow_headers_and_bodies_are_cut_off_and_others_are_served():
     limits = ConnectionLimits(header_timeout=0.5)
     with running(slow_loader(0), connections=limits, body_timeout=0.5) as url:
@@ -265,6 +267,7 @@ def test_headers_over_their_limit_are_431():
         assert data.startswith(b"HTTP/1.1 431 ") and b"65,536 bytes" in data
 
 
+@pytest.mark.slow  # a real server on a socket
 def test_idle_connections_make_room_for_new_ones():
     """At the cap, the connection idle the longest is closed: 40 half-open connections
     against a cap of 20 leave 20 open, and normal requests are still served."""

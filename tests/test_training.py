@@ -256,6 +256,7 @@ def test_ensemble_command_saves_a_loadable_evaluated_run(
     assert main(["ensemble", str(other), relative, "--runs-dir", str(tmp_path)]) == 1
 
 
+@pytest.mark.slow  # several ensembles built and evaluated
 def test_ensemble_that_fails_leaves_no_run_folder(tmp_path, model_file, capsys, fake_mnist_dir):
     from mnist_cnn.cli import main
 
