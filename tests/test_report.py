@@ -108,6 +108,7 @@ def test_report_command_in_svg_for_a_run_interrupted_before_evaluation(
 ):
     # What Ctrl-C during training leaves: metrics without test results.
     shutil.copy(tiny_model_file, hand_run / runs.MODEL_FILE)
+    runs.record_model_hash(hand_run)  # as training does with each checkpoint
     metrics = json.loads((hand_run / runs.METRICS_FILE).read_text())
     kept = {k: v for k, v in metrics.items() if not k.startswith("test_") and k != "per_class"}
     runs.write_json(hand_run / runs.METRICS_FILE, kept | {"interrupted": True})

@@ -31,6 +31,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -46,6 +47,9 @@ from mnist_cnn.inference import (
     exported_predictor,
 )
 from mnist_cnn.preprocessing import preprocess
+
+if TYPE_CHECKING:
+    import keras
 
 MIN_AGREEMENT = 0.9999  # share of test images on which an export must give Keras' top class
 
@@ -107,7 +111,11 @@ def export_run(
 
 
 def export_model(
-    model, format: str, folder: Path, images: np.ndarray, model_sha256: str | None = None
+    model: keras.Model,
+    format: str,
+    folder: Path,
+    images: np.ndarray,
+    model_sha256: str | None = None,
 ) -> dict:
     """Export `model` into `folder` as `format`, check it on `images` and record the check.
 
@@ -163,7 +171,7 @@ def export_model(
 
 
 def check_export(
-    model, predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray
+    model: keras.Model, predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray
 ) -> tuple[int, float]:
     """How closely an export follows Keras on `images`.
 
@@ -226,7 +234,7 @@ def current_export(model_file: Path, format: str) -> Path | None:
     return target
 
 
-def _write(model, spec: Format, path: Path) -> None:
+def _write(model: keras.Model, spec: Format, path: Path) -> None:
     """Keras' export of `model` to `path`, its failures as one-line errors."""
     try:
         with warnings.catch_warnings(), quiet_stderr():
