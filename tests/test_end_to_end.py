@@ -76,33 +76,23 @@ def test_train_then_evaluate_on_real_mnist(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e2e", "loose.keras"]
 
 
-def test_ctrl_c_keeps_the_best_checkpoint_usable(tmp_path):
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mnist_cnn.cli",
-            "train",
-            "--model",
-            "original",
-            "--limit",
-            "3000",
-            "--epochs",
-            "200",
-            "--patience",
-            "200",
-            "--batch-size",
-            "32",
-            "--runs-dir",
-            str(tmp_path),
-            "--name",
-            "stopped",
-        ],
+def start_training(tmp_path, *options: str) -> subprocess.Popen:
+    """`mnist-cnn train` of the original network on 3,000 images, in a process of its
+    own (for Ctrl-C), into the run folder ``tmp_path / "stopped"``."""
+    command = [sys.executable, "-m", "mnist_cnn.cli", "train", "--model", "original"]
+    command += ["--limit", "3000", "--batch-size", "32", *options]
+    command += ["--runs-dir", str(tmp_path), "--name", "stopped"]
+    return subprocess.Popen(
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+
+
+def test_ctrl_c_keeps_the_best_checkpoint_usable(tmp_path):
+    proc = start_training(tmp_path, "--epochs", "200", "--patience", "200")
     run = tmp_path / "stopped"
     deadline = time.monotonic() + 120
     while not (run / "model.keras").exists() and time.monotonic() < deadline:
@@ -121,30 +111,8 @@ def test_ctrl_c_keeps_the_best_checkpoint_usable(tmp_path):
 
 def test_two_ctrl_c_in_the_first_epoch_exit_130_and_leave_nothing(tmp_path):
     """The second Ctrl-C lands before the first checkpoint: nothing to keep, still 130."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mnist_cnn.cli",
-            "train",
-            "--model",
-            "original",
-            "--limit",
-            "3000",
-            "--val-fraction",
-            "0.5",  # a long validation at the end of epoch 1: the presses land in it
-            "--batch-size",
-            "32",
-            "--runs-dir",
-            str(tmp_path),
-            "--name",
-            "stopped",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    # A long validation at the end of epoch 1: the presses land in it.
+    proc = start_training(tmp_path, "--val-fraction", "0.5")
     run = tmp_path / "stopped"
     deadline = time.monotonic() + 120
     while not (run / "history.csv").exists() and time.monotonic() < deadline:
