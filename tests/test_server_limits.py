@@ -121,6 +121,35 @@ def test_a_reading_out_of_time_is_503_and_its_slot_is_kept_until_it_ends():
         assert client.post("/api/predict", files={"file": ("7.png", png())}).status_code == 200
 
 
+def test_a_busy_server_refuses_a_reading_before_its_body_arrives():
+    """The refusal comes from the headers alone: the body is never asked for, so a
+    flood of uploads costs the server little while it reads."""
+    app = create_app(StandInReader(), limits=Limits(max_readings=1, max_waiting=0))
+    app.state.gate.running = 1  # one reading in progress, no room to wait
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        raise AssertionError("the body was read")
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    for path in ("/api/predict", "/api/predict/batch"):
+        sent.clear()
+        headers = [(b"content-type", b"image/png"), (b"content-length", b"100000")]
+        scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
+        scope |= {"query_string": b"", "root_path": "", "app": app, "http_version": "1.1"}
+        asyncio.run(app(scope, receive, send))
+        start = sent[0]
+        assert start["status"] == 503
+        assert (b"retry-after", b"1") in start["headers"]
+        assert (b"connection", b"close") in start["headers"]  # the unread body goes with it
+        assert b"busy" in sent[1]["body"]
+    app.state.gate.running = 0
+    with TestClient(app) as client:  # with room again, it reads
+        assert client.post("/api/predict", files={"file": ("7.png", png())}).status_code == 200
+
+
 def test_a_batch_over_its_pixel_limit_is_413_before_decoding():
     """Two images of 30 megapixels, each under the one-image limit: refused by their
     headers, before anything is decoded or read."""

@@ -38,6 +38,7 @@ from mnist_cnn.server.middleware import (
     BODY_TIMEOUT_S,
     MAX_BODY_BYTES,
     BodySizeLimit,
+    RefuseWhenBusy,
     SecurityHeaders,
 )
 from mnist_cnn.server.schemas import InputsFormat
@@ -254,6 +255,7 @@ def create_app(
     app.state.limits = limits or Limits()
     app.state.gate = ReadingGate(app.state.limits)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, timeout=body_timeout)
+    app.add_middleware(RefuseWhenBusy)  # before the body: a flood is refused cheaply
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(RequestValidationError, one_line_error)
     app.include_router(api)

@@ -1,5 +1,6 @@
-"""ASGI middleware that protects the server: a cap on request bodies, and headers
-that keep browsers from sniffing types or loading anything from elsewhere."""
+"""ASGI middleware that protects the server: readings refused before their bodies
+arrive when the server is busy, a cap on request bodies, and headers that keep
+browsers from sniffing types or loading anything from elsewhere."""
 
 from __future__ import annotations
 
@@ -9,12 +10,40 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mnist_cnn.server.limits import RETRY_AFTER_S, Overloaded
+
 MAX_BODY_BYTES = 10 * 1024 * 1024
 BODY_TIMEOUT_S = 30.0
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
+
+
+class RefuseWhenBusy:
+    """Answer a reading request 503 with ``Retry-After`` as soon as its headers
+    arrive when the app's `ReadingGate` (``app.state.gate``) would refuse it.
+
+    Under a flood most requests are refused; refusing them before their bodies are
+    read and before routing keeps that cheap, so the readings keep the CPU. The
+    connection is closed: the body still on its way is not read, and a client that
+    comes back on a new connection may reach a less busy worker (``--workers``).
+    """
+
+    def __init__(self, app: ASGIApp, path_prefix: str = "/api/predict") -> None:
+        self.app = app
+        self.path_prefix = path_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.path_prefix):
+            try:
+                scope["app"].state.gate.check()
+            except Overloaded as e:
+                headers = {"retry-after": str(RETRY_AFTER_S), "connection": "close"}
+                busy = JSONResponse({"detail": str(e)}, 503, headers)
+                await busy(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class BodySizeLimit:
