@@ -43,3 +43,18 @@ def test_api_latency_serves_and_prints_the_table():
     assert rows["answer"] == "prediction '7', status ok"  # the drawn 7 is read as a 7
     assert float(rows["p50"].removesuffix(" ms")) > 0
     assert re.match(r"finding the digit \d+\.\d\d ms and the model \d+\.\d\d ms", rows["p50 parts"])
+
+
+def test_load_runs_a_row_and_a_burst_per_worker_count(tmp_path):
+    # A real `mnist-cnn serve` with 1 and 2 workers, 1 s of 4 clients, a burst of 3.
+    command = [sys.executable, str(BENCHMARKS / "load.py"), "--seconds", "1", "--clients", "4"]
+    command += ["--burst", "3", "--log", str(tmp_path / "serve.log")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split() for line in result.stdout.splitlines() if re.match(r"\s+\d", line)]
+    readings = [row for row in rows if "transparent" not in row]
+    bursts = [row for row in rows if "transparent" in row]
+    assert [row[:2] for row in readings] == [["1", "4"], ["2", "4"]]
+    for row in readings:
+        assert float(row[2]) > 0 and row[-1] == "{}"  # readings answered, no connection errors
+    assert len(bursts) == 2 and all("slowest" in " ".join(row) for row in bursts)
