@@ -1,0 +1,197 @@
+"""Numbers made of MNIST digits: what the number model learns from and is measured on.
+
+`compose` lays MNIST digits (28x28, white on black) side by side on one line, as a
+person writes a number: each digit slanted, scaled, thickened or thinned a little,
+and shifted up or down, the next one placed at a chosen `spacing` from it. Spacing
+is measured from contact, in units of a digit's mean width: 0 puts the next digit
+where its ink first touches the previous digit's, a positive spacing leaves that
+much room between the closest strokes, a negative one pushes the two into each
+other. So "touching" digits really touch, whatever their shapes.
+
+`make_numbers` draws many such numbers from a set of digits: the training set for
+training, the test set for the benchmark, never both.
+
+>>> import numpy as np
+>>> one = np.zeros((28, 28), np.uint8); one[4:24, 13:16] = 255   # a "1"
+>>> canvas, boxes = compose([one, one], [0.0], np.random.default_rng(0))
+>>> canvas.dtype, len(boxes)
+(dtype('uint8'), 2)
+>>> boxes[0][2] <= boxes[1][0] + 1          # the two ones touch, no more
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+DIGIT_WIDTH = 15.0  # mean ink width of an MNIST digit, in pixels: the unit of spacing
+MARGIN = 4  # pixels of black around a composed number
+INK = 64  # grey level from which a pixel counts as ink for contact and boxes
+
+# Spacing ranges of the benchmark's three conditions (units of DIGIT_WIDTH).
+SPACINGS = {"apart": (0.10, 0.35), "touching": (-0.03, 0.0), "overlapping": (-0.10, -0.03)}
+
+
+@dataclass(frozen=True)
+class NumberStyle:
+    """How the numbers `make_numbers` draws vary; each range is sampled uniformly.
+
+    lengths: fewest and most digits in a number.
+    spacing: room between neighbours, from contact, in units of `DIGIT_WIDTH`.
+    slant: horizontal shear of each digit (0.3: the top leans 30% of the height right).
+    scale: size of a whole number, then of each digit within +-`digit_scale`.
+    jitter: each digit's vertical shift, as a share of its height.
+    stroke: chance of thickening a digit, and of thinning it (grey dilation/erosion).
+
+    >>> NumberStyle().lengths
+    (1, 8)
+    """
+
+    lengths: tuple[int, int] = (1, 8)
+    spacing: tuple[float, float] = (-0.10, 0.35)
+    slant: tuple[float, float] = (-0.3, 0.3)
+    scale: tuple[float, float] = (0.8, 1.25)
+    digit_scale: float = 0.06
+    jitter: float = 0.08
+    stroke: tuple[float, float] = (0.2, 0.15)
+
+
+@dataclass(frozen=True)
+class Numbers:
+    """Composed numbers: each an image, its digits as text, and a box per digit.
+
+    images: uint8 (H, W) arrays, white ink on black, of varying width.
+    texts: the digits of each, left to right ("0427").
+    boxes: per number, (x0, y0, x1, y1) of each digit's ink, x1 and y1 exclusive.
+    """
+
+    images: list[np.ndarray]
+    texts: list[str]
+    boxes: list[list[tuple[int, int, int, int]]]
+
+
+def make_numbers(
+    digits: np.ndarray,
+    labels: np.ndarray,
+    count: int,
+    seed: int = 0,
+    style: NumberStyle = NumberStyle(),  # noqa: B008 - frozen
+) -> Numbers:
+    """`count` numbers composed from `digits` (uint8 (N, 28, 28), MNIST style) with
+    their `labels`, repeatably for a `seed`.
+
+    Example:
+        >>> rng = np.random.default_rng(1)
+        >>> digits = (rng.random((10, 28, 28)) > 0.8).astype(np.uint8) * 255
+        >>> numbers = make_numbers(digits, np.arange(10), 3, seed=0)
+        >>> [len(t) for t in numbers.texts] == [len(b) for b in numbers.boxes]
+        True
+    """
+    rng = np.random.default_rng(seed)
+    images, texts, boxes = [], [], []
+    for _ in range(count):
+        length = int(rng.integers(style.lengths[0], style.lengths[1] + 1))
+        chosen = rng.integers(0, len(digits), size=length)
+        spacings = rng.uniform(*style.spacing, size=length - 1)
+        image, number_boxes = compose(digits[chosen], spacings, rng, style)
+        images.append(image)
+        texts.append("".join(str(int(labels[i])) for i in chosen))
+        boxes.append(number_boxes)
+    return Numbers(images, texts, boxes)
+
+
+def compose(
+    digits: Sequence[np.ndarray],
+    spacings: Sequence[float],
+    rng: np.random.Generator,
+    style: NumberStyle = NumberStyle(),  # noqa: B008 - frozen
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Lay `digits` (uint8 28x28, white on black) out left to right as one number.
+
+    Args:
+        digits: the digits, in reading order.
+        spacings: one per neighbouring pair, from contact, in units of `DIGIT_WIDTH`.
+        rng: draws each digit's slant, size, stroke and vertical shift.
+        style: the ranges those are drawn from.
+
+    Returns:
+        The number as uint8 (H, W), white on black with a `MARGIN`, and each digit's
+        ink box (x0, y0, x1, y1) in it.
+    """
+    if len(spacings) != len(digits) - 1:
+        raise ValueError(f"{len(digits)} digits need {len(digits) - 1} spacings")
+    size = rng.uniform(*style.scale)
+    shapes = [_restyle(d, size, rng, style) for d in digits]
+    height = max(s.shape[0] for s in shapes)
+    tops = [
+        int(round((height - s.shape[0]) / 2 + rng.uniform(-1, 1) * style.jitter * s.shape[0]))
+        for s in shapes
+    ]
+    low = min(tops)
+    tops = [t - low + MARGIN for t in tops]
+    rows = max(t + s.shape[0] for t, s in zip(tops, shapes, strict=True)) + MARGIN
+    lefts = [MARGIN]
+    # The rightmost ink on each row so far: where the next digit may touch.
+    right_edge = np.full(rows, -np.inf)
+    _extend_edge(right_edge, shapes[0], tops[0], MARGIN)
+    for shape, top, spacing in zip(shapes[1:], tops[1:], spacings, strict=True):
+        left_edge = np.full(rows, np.inf)
+        ink_rows = np.flatnonzero(shape.max(axis=1) >= INK)
+        first_ink = np.argmax(shape[ink_rows] >= INK, axis=1)
+        left_edge[top + ink_rows] = first_ink
+        contact = np.max(right_edge - left_edge + 1)  # the left at which ink first touches
+        if not np.isfinite(contact):  # no shared row: touch the box instead
+            contact = np.max(right_edge[np.isfinite(right_edge)]) + 1 - first_ink.min()
+        left = int(round(contact + spacing * DIGIT_WIDTH * size))
+        lefts.append(max(left, lefts[-1] + 1))
+        _extend_edge(right_edge, shape, top, lefts[-1])
+    width = max(left + s.shape[1] for left, s in zip(lefts, shapes, strict=True)) + MARGIN
+    canvas = np.zeros((rows, width), np.uint8)
+    boxes = []
+    for shape, top, left in zip(shapes, tops, lefts, strict=True):
+        region = canvas[top : top + shape.shape[0], left : left + shape.shape[1]]
+        np.maximum(region, shape, out=region)  # overlapping strokes: the darker ink wins
+        boxes.append((left, top, left + shape.shape[1], top + shape.shape[0]))
+    return canvas, boxes
+
+
+def _restyle(
+    digit: np.ndarray, size: float, rng: np.random.Generator, style: NumberStyle
+) -> np.ndarray:
+    """One digit slanted, scaled, thickened or thinned, and cropped to its ink."""
+    image = np.asarray(digit, np.float32)
+    grow, shrink = style.stroke
+    kind = rng.random()
+    if kind < grow:
+        image = ndimage.grey_dilation(image, size=(2, 2))
+    elif kind < grow + shrink:
+        image = ndimage.grey_erosion(image, size=(2, 2))
+        if image.max() < 64:  # a hairline vanished: keep the digit as it was
+            image = np.asarray(digit, np.float32)
+    scale = size * (1 + rng.uniform(-style.digit_scale, style.digit_scale))
+    shear = rng.uniform(*style.slant)
+    # Output (row, col) <- input: rows scaled, columns scaled and sheared about the middle.
+    out_rows = int(np.ceil(28 * scale))
+    out_cols = int(np.ceil(28 * scale + abs(shear) * 28 * scale))
+    matrix = np.array([[1 / scale, 0.0], [-shear / scale, 1 / scale]])
+    centre_in = np.array([14.0, 14.0])
+    centre_out = np.array([out_rows / 2, out_cols / 2])
+    offset = centre_in - matrix @ centre_out
+    image = ndimage.affine_transform(image, matrix, offset, (out_rows, out_cols), order=1)
+    image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    rows = np.flatnonzero(image.max(axis=1) >= INK)
+    cols = np.flatnonzero(image.max(axis=0) >= INK)
+    if rows.size == 0:  # a blank digit: a small empty box keeps the layout going
+        return np.zeros((int(20 * size), int(10 * size)), np.uint8)
+    return image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _extend_edge(edge: np.ndarray, shape: np.ndarray, top: int, left: int) -> None:
+    """Record `shape`'s rightmost ink per row, placed at (`top`, `left`), in `edge`."""
+    ink_rows = np.flatnonzero(shape.max(axis=1) >= INK)
+    last_ink = shape.shape[1] - 1 - np.argmax(shape[ink_rows, ::-1] >= INK, axis=1)
+    np.maximum.at(edge, top + ink_rows, left + last_ink)

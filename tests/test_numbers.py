@@ -1,0 +1,89 @@
+"""Numbers composed of digits: labels match the images, spacing means what it says."""
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from mnist_cnn import numbers
+
+
+def bar() -> np.ndarray:
+    """A "1": a vertical bar, white on black, in a 28x28 field."""
+    digit = np.zeros((28, 28), np.uint8)
+    digit[4:24, 12:16] = 255
+    return digit
+
+
+def ring() -> np.ndarray:
+    """A "0": a ring."""
+    yy, xx = np.mgrid[0:28, 0:28]
+    radius = np.hypot(yy - 14, (xx - 14) * 1.4)
+    return ((radius > 6) & (radius < 9)).astype(np.uint8) * 255
+
+
+STILL = numbers.NumberStyle(slant=(0, 0), scale=(1, 1), digit_scale=0, jitter=0, stroke=(0, 0))
+
+
+def pieces(image: np.ndarray) -> int:
+    return ndimage.label(image >= numbers.INK, structure=np.ones((3, 3)))[1]
+
+
+@pytest.mark.parametrize("spacing", [-0.10, -0.03, 0.0])
+def test_touching_and_overlapping_digits_are_one_piece_of_ink(spacing):
+    image, boxes = numbers.compose(
+        [ring(), bar(), ring()], [spacing] * 2, np.random.default_rng(0), STILL
+    )
+    assert pieces(image) == 1
+    assert [b[0] for b in boxes] == sorted(b[0] for b in boxes)
+
+
+@pytest.mark.parametrize("spacing", [0.1, 0.35])
+def test_digits_apart_leave_room_between_them(spacing):
+    image, boxes = numbers.compose(
+        [ring(), bar(), ring()], [spacing] * 2, np.random.default_rng(0), STILL
+    )
+    assert pieces(image) == 3
+    gaps = [b[0] - a[2] for a, b in itertools.pairwise(boxes)]
+    assert all(abs(gap - spacing * numbers.DIGIT_WIDTH) <= 1 for gap in gaps), gaps
+
+
+def test_overlap_grows_as_spacing_falls():
+    widths = [
+        numbers.compose([ring(), ring()], [s], np.random.default_rng(0), STILL)[0].shape[1]
+        for s in (0.3, 0.0, -0.1)
+    ]
+    assert widths[0] > widths[1] > widths[2]
+
+
+def test_labels_and_boxes_match_the_digits_drawn():
+    # Digit d is drawn as a bar 6 + 2d pixels tall: each box's height gives its label.
+    digits = np.zeros((10, 28, 28), np.uint8)
+    for d in range(10):
+        digits[d, 4 : 10 + 2 * d, 12:16] = 255
+    made = numbers.make_numbers(digits, np.arange(10), 40, seed=3, style=STILL)
+    for image, text, boxes in zip(made.images, made.texts, made.boxes, strict=True):
+        assert 1 <= len(text) <= 8 and len(boxes) == len(text)
+        for digit, (x0, y0, x1, y1) in zip(text, boxes, strict=True):
+            assert y1 - y0 == 6 + 2 * int(digit)
+            assert (image[y0:y1, x0:x1] >= numbers.INK).all()  # the box is the bar's ink
+
+
+def test_the_same_seed_gives_the_same_numbers():
+    rng = np.random.default_rng(0)
+    digits = (rng.random((20, 28, 28)) > 0.7).astype(np.uint8) * 255
+    a = numbers.make_numbers(digits, np.arange(20) % 10, 5, seed=7)
+    b = numbers.make_numbers(digits, np.arange(20) % 10, 5, seed=7)
+    assert a.texts == b.texts
+    assert all(np.array_equal(x, y) for x, y in zip(a.images, b.images, strict=True))
+
+
+def test_lengths_stay_in_range_and_spacings_must_match():
+    digits = np.stack([bar()] * 10)
+    made = numbers.make_numbers(
+        digits, np.arange(10), 50, seed=0, style=numbers.NumberStyle(lengths=(2, 3))
+    )
+    assert {len(t) for t in made.texts} == {2, 3}
+    with pytest.raises(ValueError, match="need 1 spacings"):
+        numbers.compose([bar(), bar()], [], np.random.default_rng(0))
