@@ -184,6 +184,30 @@ def test_a_failure_before_the_first_checkpoint_leaves_no_run_folder(tmp_path, fa
     assert list(tmp_path.iterdir()) == []  # the same --name can be used again
 
 
+class FitFails:
+    """A model whose `fit` raises `error`, after a first Ctrl-C if `pressed`."""
+
+    def __init__(self, error: BaseException, pressed: bool):
+        self.error, self.pressed = error, pressed
+
+    def fit(self, *args, callbacks, **kwargs):
+        callbacks[0].pressed = self.pressed  # StopOnCtrlC comes first
+        raise self.error
+
+
+@pytest.mark.parametrize("pressed", [True, False])
+def test_an_error_from_a_second_ctrl_c_is_an_interruption_and_others_are_not(tmp_path, pressed):
+    # A second Ctrl-C inside TensorFlow's loop can surface as a SystemError.
+    config = TrainConfig(epochs=1, augment=0)
+    callbacks = training.make_callbacks(config, tmp_path)
+    data = np.zeros((4, 28, 28, 1), np.float32), np.zeros((4, 10), np.float32)
+    model = FitFails(SystemError("bad argument to internal function"), pressed)
+    expected = KeyboardInterrupt if pressed else SystemError
+    with pytest.raises(expected):
+        training.fit(model, config, data, data, callbacks, tmp_path, verbose=0)
+    assert not tmp_path.exists()  # before the first checkpoint: nothing kept either way
+
+
 def test_json_files_must_hold_objects(tmp_path):
     path = tmp_path / "metrics.json"
     path.write_text("[]")

@@ -358,12 +358,14 @@ def fit(
             callbacks=list(callbacks.values()),
             verbose=verbose,
         )
-    except KeyboardInterrupt:
+    except BaseException as error:
+        # A second Ctrl-C raises wherever Python is, and inside TensorFlow's loop that
+        # can surface as another error (a SystemError from a half-done list operation).
+        if not (isinstance(error, KeyboardInterrupt) or ctrl_c.pressed):
+            if checkpoint.best_epoch is None:  # a full disk, say: nothing worth keeping
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
         interrupted = True
-    except BaseException:
-        if checkpoint.best_epoch is None:  # a full disk, say: nothing worth keeping
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
     finally:
         ctrl_c.on_train_end()  # Keras skips it when interrupted
     if checkpoint.best_epoch is None:
