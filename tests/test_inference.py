@@ -78,6 +78,11 @@ def test_load_none_picks_the_newest_run(tmp_path, monkeypatch, seed_model):
     reader = DigitReader.load()
     assert reader.info["name"] == "aaa-newer" and reader.info["test_accuracy"] == 0.99
     assert os.path.samefile(reader.info["path"], newer / "model.keras")
+    # A newer, complete run of a number model reads strips, not digits: passed over.
+    numbers = make_run(tmp_path / "runs" / "numbers-1", seed_model, accuracy=0.98)
+    runs.write_json(numbers / runs.METRICS_FILE, {"model": "numbers", "test_accuracy": 0.98})
+    assert DigitReader.load().info["name"] == "aaa-newer"
+    assert inference.skipped_runs("runs") == []
 
 
 def test_load_falls_back_to_the_packaged_model(tmp_path, monkeypatch, seed_model):

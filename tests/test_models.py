@@ -5,12 +5,25 @@ from mnist_cnn import models
 from mnist_cnn.errors import MnistCnnError
 
 
-@pytest.mark.parametrize("name", sorted(models.MODELS))
+@pytest.mark.parametrize("name", sorted(set(models.MODELS) - models.NUMBER_MODELS))
 def test_every_model_maps_images_to_probabilities(name):
     model = models.build(name)
     out = model.predict(np.random.default_rng(0).random((4, 28, 28, 1), np.float32), verbose=0)
     assert out.shape == (4, 10)
     assert np.allclose(out.sum(axis=1), 1, atol=1e-4)
+    assert models.count_macs(model) > model.count_params() > 0
+
+
+@pytest.mark.parametrize("name", sorted(models.NUMBER_MODELS))
+def test_number_models_map_strips_to_frame_logits(name):
+    from mnist_cnn import ctc
+    from mnist_cnn.imaging import strip
+
+    model = models.build(name, "mixed_bfloat16")
+    strips = np.random.default_rng(0).random((3, strip.HEIGHT, strip.WIDTH, 1), np.float32)
+    out = model.predict(strips, verbose=0)
+    assert out.shape == (3, strip.WIDTH // ctc.FRAME, ctc.CLASSES)
+    assert out.dtype == np.float32  # logits in float32 even when the layers run in bfloat16
     assert models.count_macs(model) > model.count_params() > 0
 
 

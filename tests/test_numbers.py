@@ -87,3 +87,22 @@ def test_lengths_stay_in_range_and_spacings_must_match():
     assert {len(t) for t in made.texts} == {2, 3}
     with pytest.raises(ValueError, match="need 1 spacings"):
         numbers.compose([bar(), bar()], [], np.random.default_rng(0))
+
+
+def test_a_field_without_ink_keeps_its_place_in_the_number():
+    image, boxes = numbers.compose(
+        [bar(), np.zeros((28, 28), np.uint8), bar()], [0.0, 0.0], np.random.default_rng(0), STILL
+    )
+    assert [b[0] for b in boxes] == sorted(b[0] for b in boxes)
+    assert boxes[2][0] >= boxes[1][2]  # the last digit comes after the blank field's box
+
+
+def test_number_strips_are_what_the_number_model_reads():
+    from mnist_cnn import ctc
+    from mnist_cnn.imaging import strip
+
+    digits = np.stack([bar()] * 10)
+    x, y, texts = numbers.number_strips(digits, np.arange(10), 6, seed=1)
+    assert x.shape == (6, strip.HEIGHT, strip.WIDTH) and x.dtype == np.uint8
+    assert x.max() == 255
+    assert y.tolist() == ctc.encode(texts).tolist()

@@ -25,9 +25,12 @@ def test_presets_set_only_known_options_and_explicit_values_win():
         TrainConfig.from_preset("slow")
 
 
+DIGIT_PRESETS = sorted(p for p, v in PRESETS.items() if v.get("model") not in models.NUMBER_MODELS)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", sorted(PRESETS))
-def test_every_preset_builds_and_trains_a_few_steps(preset, mnist):
+@pytest.mark.parametrize("preset", DIGIT_PRESETS)
+def test_every_digit_preset_builds_and_trains_a_few_steps(preset, mnist):
     config = TrainConfig.from_preset(preset)
     model = models.build(config.model)
     model.compile(
@@ -38,6 +41,22 @@ def test_every_preset_builds_and_trains_a_few_steps(preset, mnist):
     )
     history = model.fit(ds, epochs=1, verbose=0, shuffle=False)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_a_number_model_gets_composed_numbers_and_ctc(fake_mnist_dir):
+    from mnist_cnn import evaluation
+
+    config = training.resolve(TrainConfig.from_preset("numbers", numbers=40))
+    mnist, (x, y), (x_val, y_val) = training.load_data(config)
+    assert x.shape == (40, 32, 256, 1) and y.shape == (40, 8)
+    assert x_val.shape == (4, 32, 256, 1)  # a tenth as many, from the validation digits
+    assert not np.array_equal(x[:4], x_val)
+    model = training.build_model(config)
+    training.compile_model(model, config, steps_per_epoch=1)
+    loss, accuracy = model.evaluate(x_val, y_val, verbose=0)
+    assert np.isfinite(loss) and loss > 0 and accuracy == 0  # untrained: reads nothing right
+    scores = evaluation.score_numbers(model, mnist.x_test, mnist.y_test, count=12)
+    assert scores.test_errors == 12 and 0 <= scores.test_digit_accuracy < 0.5
 
 
 def test_dataset_reshuffles_each_epoch_and_keeps_every_image(digit_images):
@@ -297,3 +316,23 @@ def test_ensemble_that_fails_leaves_no_run_folder(tmp_path, model_file, capsys, 
     (other / "metrics.json").write_text('{"test_accuracy": null, "train_seconds": "n/a"}')
     assert main([*args, "--name", "ens"]) == 0  # the name was not taken by the failures
     assert "unknown" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # a short real training of the number model on real MNIST digits
+def test_the_numbers_preset_trains_an_evaluated_run(tmp_path, mnist_dir, capsys):
+    from mnist_cnn.cli import main
+
+    options = ["--numbers", "3000", "--epochs", "2", "--runs-dir", str(tmp_path), "--name", "n"]
+    assert main(["train", "--preset", "numbers", *options, "--data-dir", str(mnist_dir)]) == 0
+    run = tmp_path / "n"
+    metrics = runs.read_metrics(run)
+    assert metrics.model == "numbers" and metrics.epochs_run == 2
+    assert 0 <= metrics.test_accuracy <= 1 and 0 <= metrics.test_digit_accuracy <= 1
+    history = runs.read_history(run)
+    assert history["loss"][1] < history["loss"][0]  # it learns
+    assert (run / runs.FIGURES_DIR / "learning_curves.png").is_file()
+    assert "Test numbers read right" in capsys.readouterr().out
+    with pytest.raises(MnistCnnError, match="covers digit models"):
+        from mnist_cnn import report
+
+        report.check_run_dir(run)

@@ -62,6 +62,18 @@ PRESETS: dict[str, dict] = {
         "val_fraction": 0.01,
         "precision": "auto",
     },
+    # The number model: whole numbers of 1-8 digits composed from the training digits
+    # (`mnist_cnn.numbers`), read by a CTC network. The numbers carry their own
+    # variety (slant, size, stroke, spacing), so no image augmentation on top.
+    "numbers": {
+        "model": "numbers",
+        "epochs": 12,
+        "batch_size": 64,
+        "lr": 3e-3,
+        "augment": 0.0,
+        "patience": 4,
+        "precision": "auto",
+    },
 }
 
 
@@ -114,6 +126,11 @@ class TrainConfig:
     limit: int | None = option(
         None, "train on only this many images, for quick runs (default: all)"
     )
+    numbers: int = option(
+        40_000,
+        "number models only: numbers composed from the training digits to train on "
+        "(the validation digits make a tenth as many)",
+    )
     name: str | None = option(
         None, "run folder name (default: <model>-<date>-<time>); an existing one is never reused"
     )
@@ -159,6 +176,8 @@ class TrainConfig:
             raise MnistCnnError(
                 f"validation fraction must be between 0 and 1, got {self.val_fraction}"
             )
+        if self.numbers < 10:
+            raise MnistCnnError(f"numbers must be at least 10, got {self.numbers}")
         if self.limit is not None and self.limit < 1:
             raise MnistCnnError(f"limit must be at least 1, got {self.limit}")
 

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_cnn import data, inference, plots, runs
+from mnist_cnn import ctc, data, inference, plots, runs
 from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.imaging import strip
 from mnist_cnn.inference import TTA_DEGREES, tta_probabilities
+from mnist_cnn.numbers import number_strips
 from mnist_cnn.preprocessing import NUM_CLASSES, preprocess
 
 
@@ -122,6 +124,8 @@ def evaluate_run(
     if out is not None:
         runs.read_metrics(out)  # a broken metrics.json fails now, not after the work
     x_test, y_test = test_set if test_set is not None else data.load_test_set(data_dir)
+    if len(model.output.shape) == 3:  # frames of CTC logits: a number model
+        return _evaluate_numbers(model, x_test, y_test, out, quiet)
     probabilities = predict_probabilities(model, x_test)
     scores = score(probabilities, y_test)
     matrix = scores.pop("confusion_matrix")
@@ -148,3 +152,45 @@ def evaluate_run(
     if not quiet:
         print(f"\nResults written to {out}")
     return recorded | {"confusion_matrix": matrix}
+
+
+# -- Number models ---------------------------------------------------------------------------
+
+TEST_NUMBERS = 5_000  # numbers composed of the test digits, to score a number model on
+TEST_SEED = 20_000  # their layouts: fixed, and unlike any training seed in use
+
+
+def score_numbers(
+    model, x_test: np.ndarray, y_test: np.ndarray, count: int = TEST_NUMBERS
+) -> runs.RunMetrics:
+    """Whole numbers and digits read right by a number model, on `count` numbers of
+    1-8 digits composed of the test digits (`mnist_cnn.numbers`, seed `TEST_SEED`)."""
+    strips, _, texts = number_strips(x_test, y_test, count, TEST_SEED)
+    x = preprocess(strips, strip.SIZE)
+    logits = np.asarray(model.predict(x, batch_size=256, verbose=0), np.float32)
+    read = [ctc.read(frames) for frames in logits]
+    errors = sum(r != t for r, t in zip(read, texts, strict=True))
+    wrong_digits = sum(ctc.edit_distance(r, t) for r, t in zip(read, texts, strict=True))
+    return runs.RunMetrics(
+        test_accuracy=1 - errors / count,
+        test_errors=errors,
+        # 1 - the digit error rate; spurious digits can push that below 0.
+        test_digit_accuracy=max(0.0, 1 - wrong_digits / sum(len(t) for t in texts)),
+    )
+
+
+def _evaluate_numbers(
+    model, x_test: np.ndarray, y_test: np.ndarray, out: Path | None, quiet: bool
+) -> dict:
+    """`evaluate_run` for a number model: `score_numbers`, printed and recorded."""
+    metrics = score_numbers(model, x_test, y_test)
+    metrics.params = model.count_params()
+    if not quiet:
+        print(
+            f"Test numbers read right: {metrics.test_accuracy:.2%} of {TEST_NUMBERS:,} "
+            f"({metrics.test_errors} wrong); digits: {metrics.test_digit_accuracy:.2%}"
+        )
+    if out is None:
+        return metrics.to_dict()
+    out.mkdir(parents=True, exist_ok=True)
+    return runs.add_metrics(out, metrics)

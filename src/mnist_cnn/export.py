@@ -105,6 +105,11 @@ def export_run(
             "the model shipped in the package is read-only; export it with --out DIR"
         )
     model = runs.load_model(model_file)
+    if len(model.output.shape) != 2:
+        raise MnistCnnError(
+            f"{path} holds a number model; export takes digit models (28x28 in, ten "
+            "probabilities out)"
+        )
     images, _ = data.load_test_set(data_dir)
     folder = Path(out) if out is not None else model_file.parent / EXPORT_FOLDER
     return export_model(model, format, folder, images, model_sha256=runs.file_sha256(model_file))

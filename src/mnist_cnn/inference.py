@@ -410,7 +410,7 @@ def find_model(runs_dir: str | os.PathLike = RUNS_DIR) -> Path:
         >>> find_model("no-runs-here") == DEFAULT_MODEL
         True
     """
-    for run in runs.list_runs(runs_dir):
+    for run in _digit_runs(runs_dir):
         if run.incomplete is None:
             return run.model_file
     if DEFAULT_MODEL.is_file():
@@ -430,12 +430,19 @@ def skipped_runs(runs_dir: str | os.PathLike = RUNS_DIR) -> list[runs.RunSummary
         []
     """
     skipped = []
-    for run in runs.list_runs(runs_dir):
+    for run in _digit_runs(runs_dir):
         if run.incomplete is None:
             break
         if run.model_file is not None:
             skipped.append(run)
     return skipped
+
+
+def _digit_runs(runs_dir: str | os.PathLike) -> list[runs.RunSummary]:
+    """The runs under `runs_dir`, newest first, but those of number models."""
+    from mnist_cnn.models import NUMBER_MODELS
+
+    return [run for run in runs.list_runs(runs_dir) if run.model not in NUMBER_MODELS]
 
 
 def is_shipped(path: str | os.PathLike) -> bool:

@@ -29,6 +29,7 @@ layers = keras.layers
 BN_MOMENTUM = 0.9
 
 MODELS: dict[str, Callable[[], keras.Model]] = {}
+NUMBER_MODELS: set[str] = set()  # those reading a strip of digits (`numbers`), not one digit
 
 # Former names that still work, with a warning: old name -> current name.
 # "seed" read like the --seed option.
@@ -36,11 +37,14 @@ RENAMED = {"seed": "original"}
 _warned: set[str] = set()  # the former names already warned about in this process
 
 
-def register(name: str):
-    """Decorator that adds an architecture to `MODELS` under `name`."""
+def register(name: str, reads_numbers: bool = False):
+    """Decorator that adds an architecture to `MODELS` under `name` (and to
+    `NUMBER_MODELS` if it reads whole numbers)."""
 
     def add(fn: Callable[[], keras.Model]) -> Callable[[], keras.Model]:
         MODELS[name] = fn
+        if reads_numbers:
+            NUMBER_MODELS.add(name)
         return fn
 
     return add
@@ -227,6 +231,34 @@ def strided() -> keras.Model:
     return keras.Model(inputs, outputs, name="strided")
 
 
+@register("numbers", reads_numbers=True)
+def numbers() -> keras.Model:
+    """Reads a whole number: a strip of digits in, CTC logits per 4-pixel frame out.
+
+    Convolution only, so that it exports to LiteRT: the strip (32x256, see
+    `mnist_cnn.imaging.strip`) is pooled to 64 frames of 4 columns, its height folded
+    into channels, and a 1-D convolution over neighbouring frames lets each see a
+    digit and a half either way before the per-frame classes (`mnist_cnn.ctc`).
+    """
+    from mnist_cnn import ctc
+    from mnist_cnn.imaging import strip
+
+    inputs = keras.Input((strip.HEIGHT, strip.WIDTH, 1))
+    x = layers.Conv2D(16, 5, strides=2, padding="same", activation="relu")(inputs)  # 16x128
+    x = conv_bn(x, 32)
+    x = layers.MaxPooling2D()(x)  # 8x64: one column per 4-pixel frame
+    x = conv_bn(x, 64)
+    x = conv_bn(x, 64)
+    x = layers.MaxPooling2D((2, 1))(x)  # 4x64
+    x = conv_bn(x, 128, (4, 1), padding="valid")  # 1x64: each frame's column as one vector
+    x = layers.Reshape((strip.WIDTH // ctc.FRAME, 128))(x)
+    x = layers.Dropout(0.2)(x)
+    x = layers.Conv1D(128, 7, padding="same", activation="relu")(x)
+    x = layers.Dropout(0.2)(x)
+    outputs = layers.Dense(ctc.CLASSES, dtype="float32")(x)  # logits: CTC wants them
+    return keras.Model(inputs, outputs, name="numbers")
+
+
 def count_macs(model: keras.Model) -> int:
     """Multiply-accumulates for one image's forward pass (conv and dense layers).
 
@@ -243,6 +275,10 @@ def count_macs(model: keras.Model) -> int:
             kh, kw, cin, mult = layer.kernel.shape
             _, h, w, _ = layer.output.shape
             total += h * w * cin * mult * kh * kw
+        elif isinstance(layer, layers.Conv1D):
+            k, cin_per_group, cout = layer.kernel.shape
+            _, t, _ = layer.output.shape
+            total += t * cout * k * cin_per_group
         elif isinstance(layer, layers.Dense):
             fan_in, units = layer.kernel.shape
             total += fan_in * units

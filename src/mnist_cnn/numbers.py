@@ -28,6 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from mnist_cnn import ctc
+from mnist_cnn.imaging.strip import to_strip
+
 DIGIT_WIDTH = 15.0  # mean ink width of an MNIST digit, in pixels: the unit of spacing
 MARGIN = 4  # pixels of black around a composed number
 INK = 64  # grey level from which a pixel counts as ink for contact and boxes
@@ -104,6 +107,32 @@ def make_numbers(
     return Numbers(images, texts, boxes)
 
 
+def number_strips(
+    digits: np.ndarray,
+    labels: np.ndarray,
+    count: int,
+    seed: int = 0,
+    style: NumberStyle = NumberStyle(),  # noqa: B008 - frozen
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """`count` numbers as the number model reads them (`make_numbers`, then
+    `mnist_cnn.imaging.strip.to_strip`, as the reader makes strips of real lines).
+
+    Returns:
+        The strips, uint8 (count, height, width) (the model takes them through
+        `mnist_cnn.preprocessing.preprocess`); their CTC labels, int32 (count,
+        `ctc.MAX_DIGITS`); and their texts.
+
+    Example:
+        >>> digits = np.zeros((10, 28, 28), np.uint8); digits[:, 4:24, 12:16] = 255
+        >>> x, y, texts = number_strips(digits, np.arange(10), 2, seed=0)
+        >>> x.shape, y.shape, len(texts)
+        ((2, 32, 256), (2, 8), 2)
+    """
+    made = make_numbers(digits, labels, count, seed, style)
+    strips = np.stack([to_strip(image)[0] for image in made.images])
+    return strips, ctc.encode(made.texts), made.texts
+
+
 def compose(
     digits: Sequence[np.ndarray],
     spacings: Sequence[float],
@@ -144,8 +173,9 @@ def compose(
         first_ink = np.argmax(shape[ink_rows] >= INK, axis=1)
         left_edge[top + ink_rows] = first_ink
         contact = np.max(right_edge - left_edge + 1)  # the left at which ink first touches
-        if not np.isfinite(contact):  # no shared row: touch the box instead
-            contact = np.max(right_edge[np.isfinite(right_edge)]) + 1 - first_ink.min()
+        if not np.isfinite(contact):  # no row of ink in common: the boxes touch instead
+            previous = lefts[-1] + shapes[len(lefts) - 1].shape[1]
+            contact = previous - (first_ink.min() if first_ink.size else 0)
         left = int(round(contact + spacing * DIGIT_WIDTH * size))
         lefts.append(max(left, lefts[-1] + 1))
         _extend_edge(right_edge, shape, top, lefts[-1])
@@ -193,5 +223,12 @@ def _restyle(
 def _extend_edge(edge: np.ndarray, shape: np.ndarray, top: int, left: int) -> None:
     """Record `shape`'s rightmost ink per row, placed at (`top`, `left`), in `edge`."""
     ink_rows = np.flatnonzero(shape.max(axis=1) >= INK)
+    if ink_rows.size == 0:  # no ink to touch (a blank field): its box stands in for it
+        np.maximum(
+            edge[top : top + shape.shape[0]],
+            left + shape.shape[1] - 1,
+            out=edge[top : top + shape.shape[0]],
+        )
+        return
     last_ink = shape.shape[1] - 1 - np.argmax(shape[ink_rows, ::-1] >= INK, axis=1)
     np.maximum.at(edge, top + ink_rows, left + last_ink)

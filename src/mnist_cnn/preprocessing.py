@@ -24,11 +24,12 @@ NUM_CLASSES = 10
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 
 
-def preprocess(images: np.ndarray) -> np.ndarray:
+def preprocess(images: np.ndarray, size: tuple[int, int] = (IMAGE_SIZE, IMAGE_SIZE)) -> np.ndarray:
     """uint8 images (N, 28, 28), (N, 28, 28, 1) or one (28, 28) -> float32 (N, 28, 28, 1) in [0, 1].
 
     Images must be MNIST-style: white digit on black, 0-255. Anything else raises
-    `MnistCnnError` saying what was wrong.
+    `MnistCnnError` saying what was wrong. `size` is (height, width): the number
+    model's strips (`mnist_cnn.imaging.strip.SIZE`) come through here too.
     """
     images = np.asarray(images)
     if images.dtype != np.uint8:
@@ -36,12 +37,14 @@ def preprocess(images: np.ndarray) -> np.ndarray:
             f"expected uint8 pixels 0-255, got dtype {images.dtype}; "
             "convert with np.clip(x, 0, 255).astype(np.uint8) (do not pre-scale to [0, 1])"
         )
-    if images.shape == (IMAGE_SIZE, IMAGE_SIZE):
+    if images.shape == tuple(size):
         images = images[None]
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
-    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-        raise MnistCnnError(f"expected images of shape (N, 28, 28), got {images.shape}")
+    if images.ndim != 3 or images.shape[1:] != tuple(size):
+        raise MnistCnnError(
+            f"expected images of shape (N, {size[0]}, {size[1]}), got {images.shape}"
+        )
     return (images.astype(np.float32) / 255.0)[..., None]
 
 

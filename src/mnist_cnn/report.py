@@ -254,7 +254,13 @@ def check_run_dir(run_dir: str | os.PathLike) -> Path:
             "pass a folder made by `mnist-cnn train`"
         )
     from mnist_cnn.inference import is_shipped
+    from mnist_cnn.models import NUMBER_MODELS
 
+    if runs.summarize_run(run_dir).model in NUMBER_MODELS:
+        raise MnistCnnError(
+            f"{run_dir} is a number model's run: the report covers digit models. Its test "
+            f"figures are in {runs.METRICS_FILE}, its learning curves in {runs.FIGURES_DIR}/"
+        )
     if is_shipped(run_dir):
         raise MnistCnnError(
             f"{run_dir} is the model shipped with the package, which is read-only: "

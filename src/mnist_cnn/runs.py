@@ -139,6 +139,8 @@ class RunMetrics:
     # Read as `predict` reads, with test-time augmentation (`inference.tta_probabilities`).
     test_accuracy_tta: float | None = None
     test_errors_tta: int | None = None
+    # Number models: the digits read right in test numbers, by edit distance.
+    test_digit_accuracy: float | None = None
     # digit ("0"-"9") -> precision, recall, f1 and support
     per_class: dict[str, dict[str, float]] | None = None
     # Written by ensembling (`mnist_cnn.ensemble`).
@@ -281,9 +283,10 @@ def verify_model_file(model_file: str | os.PathLike) -> None:
 
 
 def load_model(path: str | os.PathLike):
-    """Load an MNIST classifier from a run folder or ``.keras`` file, with a clear
-    error if the file is corrupt, not a Keras model, not a 28x28x1 -> 10 model, or
-    not the file its run recorded (`verify_model_file`)."""
+    """Load a model from a run folder or ``.keras`` file, with a clear error if the
+    file is corrupt, not a Keras model, neither a digit model (28x28x1 -> 10) nor a
+    number model (`check_shapes`), or not the file its run recorded
+    (`verify_model_file`)."""
     from mnist_cnn.backend import keras
 
     model_file = resolve_model_file(path)
@@ -295,20 +298,33 @@ def load_model(path: str | os.PathLike):
         raise MnistCnnError(
             f"{model_file}: cannot load the model ({type(e).__name__}: {e})"
         ) from None
-    check_shapes(model, str(model_file))
+    check_shapes(model, str(model_file), numbers=True)
     verify_model_file(model_file)
     return model
 
 
-def check_shapes(model, name: str) -> None:
-    """A clear error unless `model` takes 28x28x1 images and gives 10 probabilities."""
+def check_shapes(model, name: str, numbers: bool = False) -> None:
+    """A clear error unless `model` takes 28x28x1 images and gives 10 probabilities,
+    or, if `numbers`, is a number model instead: strips in, frame logits out."""
+    from mnist_cnn import ctc
+    from mnist_cnn.imaging import strip
+
     input_shape = tuple(getattr(model, "input_shape", ()) or ())[1:]
     output_shape = tuple(getattr(model, "output_shape", ()) or ())[1:]
-    if input_shape != INPUT_SHAPE or output_shape != (NUM_CLASSES,):
-        raise MnistCnnError(
-            f"model {name!r} takes {input_shape} and gives {output_shape}; "
-            "expected a 28x28x1 MNIST input and 10 class probabilities"
-        )
+    if input_shape == INPUT_SHAPE and output_shape == (NUM_CLASSES,):
+        return
+    reads_numbers = input_shape == (strip.HEIGHT, strip.WIDTH, 1) and output_shape == (
+        strip.WIDTH // ctc.FRAME,
+        ctc.CLASSES,
+    )
+    if numbers and reads_numbers:
+        return
+    expected = "a 28x28x1 MNIST input and 10 class probabilities"
+    if numbers:
+        expected += f", or a {strip.HEIGHT}x{strip.WIDTH}x1 strip and frame logits"
+    raise MnistCnnError(
+        f"model {name!r} takes {input_shape} and gives {output_shape}; expected {expected}"
+    )
 
 
 def export_for_inference(run_dir: str | os.PathLike, dest: str | os.PathLike) -> Path:

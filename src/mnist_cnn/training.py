@@ -29,10 +29,12 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from mnist_cnn import data, evaluation, models, plots, runs
+from mnist_cnn import ctc, data, evaluation, models, plots, runs
 from mnist_cnn.backend import keras
 from mnist_cnn.config import TrainConfig, read_options
 from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.imaging import strip
+from mnist_cnn.numbers import number_strips
 from mnist_cnn.preprocessing import one_hot, preprocess
 
 # Several training steps per call of the compiled function: for a small model the
@@ -195,7 +197,7 @@ def train(
     config = resolve(config)
     mnist, train_set, validation_set = load_data(config)
     model = build_model(config)
-    compile_model(model, config, steps_per_epoch=-(-len(mnist.x_train) // config.batch_size))
+    compile_model(model, config, steps_per_epoch=-(-len(train_set[0]) // config.batch_size))
     run_dir = start_run(config, mnist.source) if resume is None else Path(resume)
     callbacks = make_callbacks(config, run_dir)
     callbacks |= {f"extra_{i}": callback for i, callback in enumerate(extra_callbacks or [])}
@@ -237,6 +239,8 @@ def resolve(config: TrainConfig) -> TrainConfig:
     """`config` checked, with the model's current name and the precision "auto"
     chose: the run records what it really used. Notes when bfloat16 is emulated."""
     config.check()
+    if config.report and models.resolve_name(config.model) in models.NUMBER_MODELS:
+        raise MnistCnnError("--report covers digit models; leave it out for a number model")
     config = dataclasses.replace(
         config,
         model=models.resolve_name(config.model),
@@ -257,8 +261,16 @@ def resolve(config: TrainConfig) -> TrainConfig:
 
 def load_data(config: TrainConfig):
     """MNIST split as `config` says, and its training and validation parts as the
-    model takes them: (mnist, (x_train, y_train), (x_val, y_val)), labels one-hot."""
+    model takes them: (mnist, (x_train, y_train), (x_val, y_val)). For a digit model
+    the digits with one-hot labels; for a number model, numbers composed of each
+    part's digits (`mnist_cnn.numbers`), as strips with CTC labels."""
     mnist = data.load_mnist(config.data_dir, config.val_fraction, config.seed, config.limit)
+    if config.model in models.NUMBER_MODELS:
+        count = config.numbers
+        x, y, _ = number_strips(mnist.x_train, mnist.y_train, count, config.seed)
+        # Another seed: the validation numbers are not the training numbers' layouts.
+        x_val, y_val, _ = number_strips(mnist.x_val, mnist.y_val, count // 10, config.seed + 1)
+        return mnist, (preprocess(x, strip.SIZE), y), (preprocess(x_val, strip.SIZE), y_val)
     train_set = preprocess(mnist.x_train), one_hot(mnist.y_train)
     validation_set = preprocess(mnist.x_val), one_hot(mnist.y_val)
     return mnist, train_set, validation_set
@@ -272,15 +284,21 @@ def build_model(config: TrainConfig) -> keras.Model:
 
 def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:
     """Adam (with an average of the weights if `config.ema`), the learning-rate
-    schedule and categorical crossentropy (with label smoothing)."""
+    schedule and categorical crossentropy (with label smoothing); for a number
+    model, CTC and the share of whole numbers read right as its accuracy."""
+    if config.model in models.NUMBER_MODELS:
+        loss, accuracy = keras.losses.CTC(), ctc.NumberAccuracy()
+    else:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+        accuracy = "accuracy"
     model.compile(
         optimizer=keras.optimizers.Adam(
             learning_rate(config, steps_per_epoch),
             use_ema=config.ema > 0,
             ema_momentum=config.ema or 0.99,
         ),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=["accuracy"],
+        loss=loss,
+        metrics=[accuracy],
         # Keras' torch backend runs one step at a time.
         steps_per_execution=1 if keras.backend.backend() == "torch" else STEPS_PER_EXECUTION,
     )

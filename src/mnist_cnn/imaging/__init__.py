@@ -20,7 +20,9 @@ uint8 arrays, one per digit, left to right, one module per step:
    merged, dots and dashes dropped, touching digits cut at the thinnest column;
 4. `normalise`: each digit as MNIST was made: hairlines thickened, longer side to
    20 px with anti-aliasing, grey levels kept, centre of mass at (14, 14);
-5. `pipeline`: `extract_digits` and `find_digits`, the steps above in order.
+5. `pipeline`: `extract_digits` and `find_digits`, the steps above in order;
+   `extract_lines` also groups the digits into lines, each with its ink, which
+   `strip` turns into the number model's input.
 
 The settings all steps read are one `ImagingParams` (module `params`). The 28x28
 arrays then go through `mnist_cnn.preprocessing.preprocess`, like every other
@@ -52,7 +54,14 @@ from mnist_cnn.imaging.decode import (
 from mnist_cnn.imaging.ink import ink_box, ink_map, otsu_threshold, stroke_ratio, stroke_width
 from mnist_cnn.imaging.normalise import to_mnist
 from mnist_cnn.imaging.params import ImagingParams
-from mnist_cnn.imaging.pipeline import DigitCrop, extract_digits, find_digits
+from mnist_cnn.imaging.pipeline import (
+    DigitCrop,
+    Line,
+    extract_digits,
+    extract_lines,
+    find_digits,
+    find_lines,
+)
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -67,6 +76,9 @@ __all__ = [
     "NotAnImage",
     "extract_digits",
     "find_digits",
+    "find_lines",
+    "extract_lines",
+    "Line",
     "ink_box",
     "ink_map",
     "load_image",

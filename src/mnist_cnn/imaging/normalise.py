@@ -56,9 +56,8 @@ def digit_ink(
     """
     rows, cols, own = piece
     floor = params.edge * threshold  # keep the anti-aliased edges between this and threshold
-    margin = 1 + round(noise_sigma(smooth.shape) * 2)  # the blur's reach
-    r0, r1 = max(0, rows.start - margin), min(smooth.shape[0], rows.stop + margin)
-    c0, c1 = max(0, cols.start - margin), min(smooth.shape[1], cols.stop + margin)
+    r0, r1, c0, c1 = ink_region(piece, smooth.shape)
+    margin = 1 + round(noise_sigma(smooth.shape) * 2)
     region = np.zeros((r1 - r0, c1 - c0), bool)
     region[rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0] = own
     near = ndimage.binary_dilation(region, iterations=margin)
@@ -66,6 +65,21 @@ def digit_ink(
     core = max(float(np.percentile(values[region], params.core)), floor + 1.0)
     soft = np.clip((values - floor) / (core - floor), 0.0, 1.0) * 255.0 * near
     return thicken_hairline(soft, region, params.hairline)
+
+
+def ink_region(piece: Piece, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The rows r0:r1 and columns c0:c1 that `digit_ink` returns for `piece` in an ink
+    map of `shape`: its box grown by the blur's reach, within the image.
+
+    Example:
+        >>> ink_region((slice(5, 15), slice(8, 12), None), (20, 20))
+        (3, 17, 6, 14)
+    """
+    rows, cols, _ = piece
+    margin = 1 + round(noise_sigma(shape) * 2)  # the blur's reach
+    r0, r1 = max(0, rows.start - margin), min(shape[0], rows.stop + margin)
+    c0, c1 = max(0, cols.start - margin), min(shape[1], cols.stop + margin)
+    return r0, r1, c0, c1
 
 
 def thicken_hairline(soft: np.ndarray, mask: np.ndarray, hairline: float) -> np.ndarray:

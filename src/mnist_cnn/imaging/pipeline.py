@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnist_cnn.imaging.decode import MAX_PIXELS, ImageSource, load_reduced
-from mnist_cnn.imaging.ink import ink_map, ink_mask
-from mnist_cnn.imaging.normalise import digit_ink, to_mnist
+from mnist_cnn.imaging.ink import ink_box, ink_map, ink_mask
+from mnist_cnn.imaging.normalise import digit_ink, ink_region, to_mnist
 from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
 from mnist_cnn.imaging.resample import shrink
-from mnist_cnn.imaging.segment import image_box, segment
+from mnist_cnn.imaging.segment import Piece, group_lines, image_box, segment, union
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,24 @@ def find_digits(
         >>> [crop.box for crop in find_digits(gray)]
         [(17, 7, 23, 33)]
     """
+    found = _find(gray, params, shape)
+    return found.crops if found is not None else []
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What steps 1-4 found in one image, for `find_digits` and `find_lines`."""
+
+    smooth: np.ndarray  # the smoothed ink map, working pixels
+    threshold: float  # its ink threshold
+    factor: float  # original pixels per working pixel
+    shape: tuple[int, int]  # the original image's (height, width)
+    pieces: list[Piece]  # the digits' ink, left to right
+    crops: list[DigitCrop]  # the same digits, MNIST style
+
+
+def _find(gray: np.ndarray, params: ImagingParams, shape: tuple[int, int] | None) -> _Found | None:
+    """Steps 1-4 of `find_digits`; None for an image without ink."""
     gray = np.asarray(gray)
     shape = shape or gray.shape
     # 1. A working copy of bounded size; `factor` maps its pixels back.
@@ -92,13 +110,79 @@ def find_digits(
     # 3. Where the ink is, unless it is only noise.
     found = ink_mask(ink, params)
     if found is None:
-        return []
+        return None
     smooth, mask, threshold = found
     # 4. The digits, left to right, each drawn as MNIST's are.
-    return [
+    pieces = segment(mask, params)
+    crops = [
         DigitCrop(
             pixels=to_mnist(digit_ink(smooth, threshold, piece, params)),
             box=image_box(piece, factor, shape),
         )
-        for piece in segment(mask, params)
+        for piece in pieces
     ]
+    return _Found(smooth, threshold, factor, shape, pieces, crops)
+
+
+@dataclass(frozen=True)
+class Line:
+    """A line of digits found in an image: what the number model reads.
+
+    crops: the digits segmentation found on it, left to right (`DigitCrop`).
+    ink: float32, 0-255, white on black: the line's ink (its digits' strokes, with
+        their soft edges), cropped to its ink box, in working pixels.
+    origin: (x, y) of ``ink[0, 0]`` in the original image's pixels.
+    factor: original image pixels per working pixel.
+    shape: the original image's (height, width).
+    """
+
+    crops: list[DigitCrop]
+    ink: np.ndarray
+    origin: tuple[float, float]
+    factor: float
+    shape: tuple[int, int]
+
+
+def extract_lines(
+    source: ImageSource, max_pixels: int = MAX_PIXELS, params: ImagingParams = DEFAULT_PARAMS
+) -> list[Line]:
+    """Decode an image and return its lines of digits, top to bottom, each with its
+    digits as `extract_digits` finds them and its ink for the number model.
+
+    Example:
+        >>> page = np.full((60, 120), 230, np.uint8)
+        >>> page[10:50, 20:26] = 20; page[10:50, 40:46] = 20     # "11"
+        >>> [(len(line.crops), line.ink.shape) for line in extract_lines(page)]
+        [(2, (42, 28))]
+    """
+    gray, shape = load_reduced(source, params.work_size, max_pixels)
+    return find_lines(gray, params, shape)
+
+
+def find_lines(
+    gray: np.ndarray,
+    params: ImagingParams = DEFAULT_PARAMS,
+    shape: tuple[int, int] | None = None,
+) -> list[Line]:
+    """Grayscale uint8 (H, W) -> its lines of digits (`Line`), top to bottom; see
+    `find_digits` for the arguments."""
+    found = _find(gray, params, shape)
+    if found is None:
+        return []
+    lines = []
+    for pieces in group_lines(found.pieces):
+        joined = union(pieces)
+        soft = digit_ink(found.smooth, found.threshold, joined, params)
+        box = ink_box(soft > 0)
+        if box is None:
+            continue
+        r0, _, c0, _ = ink_region(joined, found.smooth.shape)
+        top, left = r0 + box[0].start, c0 + box[1].start
+        crops = [c for c, p in zip(found.crops, found.pieces, strict=True) if _among(p, pieces)]
+        origin = (left * found.factor, top * found.factor)
+        lines.append(Line(crops, soft[box].astype(np.float32), origin, found.factor, found.shape))
+    return lines
+
+
+def _among(piece: Piece, pieces: list[Piece]) -> bool:
+    return any(piece is other for other in pieces)

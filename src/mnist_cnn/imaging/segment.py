@@ -73,7 +73,7 @@ def _merge_overlapping(pieces: list[Piece], overlap: float) -> list[Piece]:
         merged = False
         for a in range(len(pieces) - 1):
             if _one_digit(pieces[a], pieces[a + 1], overlap):
-                pieces[a : a + 2] = [_union(pieces[a], pieces[a + 1])]
+                pieces[a : a + 2] = [union([pieces[a], pieces[a + 1]])]
                 merged = True
                 break
     return pieces
@@ -104,7 +104,7 @@ def _attach_fragments(pieces: list[Piece], params: ImagingParams) -> list[Piece]
         gaps = [_gap(piece, digit) for digit in digits]
         nearest = int(np.argmin(gaps))
         if gaps[nearest] <= params.near * tallest:
-            digits[nearest] = _union(digits[nearest], piece)
+            digits[nearest] = union([digits[nearest], piece])
     return digits
 
 
@@ -116,18 +116,6 @@ def _digit_shaped(own: np.ndarray, params: ImagingParams) -> bool:
     if max(height, width) < params.min_side:
         return False
     return width <= params.wide * height or height >= params.line * stroke_width(own)
-
-
-def _union(a: Piece, b: Piece) -> Piece:
-    """One piece holding the ink of both, in the box around both."""
-    rows = slice(min(a[0].start, b[0].start), max(a[0].stop, b[0].stop))
-    cols = slice(min(a[1].start, b[1].start), max(a[1].stop, b[1].stop))
-    own = np.zeros((rows.stop - rows.start, cols.stop - cols.start), bool)
-    for r, c, m in (a, b):
-        own[
-            r.start - rows.start : r.stop - rows.start, c.start - cols.start : c.stop - cols.start
-        ] |= m
-    return rows, cols, own
 
 
 def _gap(a: Piece, b: Piece) -> float:
@@ -174,6 +162,51 @@ def _thinnest_column(own: np.ndarray, thin: float) -> tuple[int, bool]:
     centred = np.abs(np.arange(lo, hi) - width / 2) / width
     cut = lo + int(np.argmin(profile[lo:hi] + 1e-3 * centred))
     return cut, bool(profile[cut] <= thin * np.median(profile[profile > 0]))
+
+
+def group_lines(pieces: list[Piece], overlap: float = 0.5) -> list[list[Piece]]:
+    """Digits -> lines of digits: top to bottom, each left to right.
+
+    A digit joins the line whose rows it overlaps by at least `overlap` of the lower
+    of the two heights; a digit that overlaps none starts a line of its own.
+
+    Example:
+        >>> def at(top, left): return (slice(top, top + 20), slice(left, left + 10), None)
+        >>> lines = group_lines([at(0, 50), at(40, 0), at(3, 0)])
+        >>> [[p[1].start for p in line] for line in lines]
+        [[0, 50], [0]]
+    """
+    lines: list[list[Piece]] = []
+    for piece in sorted(pieces, key=lambda p: (p[0].start + p[0].stop, p[1].start)):
+        rows = piece[0]
+        for line in lines:
+            top, bottom = min(p[0].start for p in line), max(p[0].stop for p in line)
+            shared = min(rows.stop, bottom) - max(rows.start, top)
+            if shared >= overlap * min(rows.stop - rows.start, bottom - top):
+                line.append(piece)
+                break
+        else:
+            lines.append([piece])
+    lines.sort(key=lambda line: min(p[0].start for p in line))
+    return [sorted(line, key=lambda p: p[1].start) for line in lines]
+
+
+def union(pieces: list[Piece]) -> Piece:
+    """Several pieces as one: the box around them all and all their own ink.
+
+    Example:
+        >>> a = (slice(0, 2), slice(0, 2), np.ones((2, 2), bool))
+        >>> b = (slice(1, 3), slice(4, 5), np.ones((2, 1), bool))
+        >>> rows, cols, own = union([a, b])
+        >>> rows, cols, own.sum()
+        (slice(0, 3, None), slice(0, 5, None), np.int64(6))
+    """
+    top, bottom = min(p[0].start for p in pieces), max(p[0].stop for p in pieces)
+    left, right = min(p[1].start for p in pieces), max(p[1].stop for p in pieces)
+    own = np.zeros((bottom - top, right - left), bool)
+    for rows, cols, mask in pieces:
+        own[rows.start - top : rows.stop - top, cols.start - left : cols.stop - left] |= mask
+    return slice(top, bottom), slice(left, right), own
 
 
 def image_box(piece: Piece, factor: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
