@@ -2,19 +2,23 @@
 
 Numbers of 2-8 digits are composed (`mnist_cnn.numbers.make_numbers`) only from
 MNIST's 10,000 test digits, which no model trains on, in three spacings: apart,
-touching and overlapping (`mnist_cnn.numbers.SPACINGS`). Each number is read by
-`DigitReader.read_batch`, the path of ``mnist-cnn predict``, in the three
-renderings of `mnist_cnn.renderings` (plain, photo of paper, photo of a board), as
-are strings of 3-6 touching digits made from the held-out part of the real
-handwriting of ``benchmarks/real_digits.py`` (scikit-learn's digits 900-1796).
+touching and overlapping (`mnist_cnn.numbers.SPACINGS`). Each number, enlarged
+`SCALE` times, is read by `DigitReader.read_batch`, the path of ``mnist-cnn
+predict``, in the three renderings of `mnist_cnn.renderings` (plain, photo of
+paper, photo of a board), as are strings of 3-6 touching digits made from the
+held-out part of the real handwriting of ``benchmarks/real_digits.py``
+(scikit-learn's digits 900-1796, each made 28x28 like an MNIST digit).
 
 What was read is the top class of every digit found, left to right, whatever the
 reading's status. A number is read right when that is its text exactly; "sure"
 also needs the status "ok". Digit accuracy is 1 - (sum of edit distances between
 read and true text) / (sum of true lengths). "Wrong but ok" is a reading with
 status "ok" whose prediction is not the number: the one answer that misleads, as a
-share of all readings. Latency is that of `DigitReader.read_image` on a 5-digit
-plain drawing (and, for comparison, a one-digit one), in this process.
+share of all readings. "Fewer" and "more digits" count readings that found fewer
+or more digits than the number has. Latency is that of `DigitReader.read_image`
+on a 5-digit plain drawing (and, for comparison, a one-digit one), in this
+process. The model runs with LiteRT, as ``mnist-cnn serve`` runs it. The figures
+are printed beside their targets, met or not.
 
     python benchmarks/whole_numbers.py                   # 700 numbers per spacing, shipped model
     python benchmarks/whole_numbers.py --numbers 100 --seed 1 --model runs/cnn-...
@@ -39,6 +43,10 @@ from mnist_cnn.renderings import RENDERINGS, render
 from mnist_cnn.runs import library_versions
 
 LENGTHS = (2, 8)  # digits in an MNIST number
+# Numbers are rendered this many times MNIST's size (digits about 60 px tall), near the
+# 96 px of real_digits.py's digits: blur and JPEG then cost a gap between digits what they
+# cost a stroke there, where at MNIST's size they close gaps of 1-2 px.
+SCALE = 3
 REAL_LENGTHS = (3, 6)  # digits in a string of real handwriting
 REAL_STRINGS = 300  # strings of real handwriting (each digit used about 1.5 times)
 HELD_OUT = 900  # real_digits.py's split: its digits from here on are for reporting
@@ -105,6 +113,14 @@ def mnist_like(digit: np.ndarray) -> np.ndarray:
     field = np.zeros((28, 28), np.uint8)
     field[4:24, 4:24] = np.clip(np.rint(np.asarray(image)), 0, 255)
     return field
+
+
+def enlarge(image: np.ndarray, factor: int = SCALE) -> np.ndarray:
+    """A uint8 image `factor` times as large each way (bicubic)."""
+    height, width = image.shape
+    levels = Image.fromarray(image.astype(np.float32), mode="F")
+    larger = levels.resize((width * factor, height * factor), Image.BICUBIC)
+    return np.clip(np.rint(np.asarray(larger)), 0, 255).astype(np.uint8)
 
 
 def real_strings(count: int, seed: int) -> Numbers:
@@ -244,12 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for name, numbers in sets.items():
         for kind in RENDERINGS:
-            images = [render(image, kind, rng) for image in numbers.images]
+            images = [render(enlarge(image), kind, rng) for image in numbers.images]
             results[name, kind] = read_all(reader, images, numbers.texts)
     print_table("MNIST test digits composed into numbers", results)
     real_results = {}
     for kind in RENDERINGS:
-        images = [render(image, kind, rng) for image in real.images]
+        images = [render(enlarge(image), kind, rng) for image in real.images]
         real_results["touching real", kind] = read_all(reader, images, real.texts)
     print_table("Real handwriting, touching strings", real_results)
     print_targets(results, real_results)
@@ -263,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen = drawing_rng.integers(0, len(x_test), size=length)
         spacings = drawing_rng.uniform(*SPACINGS["apart"], size=length - 1)
         image, _ = compose(x_test[chosen], spacings, drawing_rng)
+        image = enlarge(image)
         p50, p99, guess = latency(reader, render(image, "plain", drawing_rng), calls)
         truth = "".join(str(int(y_test[i])) for i in chosen)
         size = f"{image.shape[1]}x{image.shape[0]}"

@@ -119,3 +119,11 @@ def test_quick_mode_prints_every_table_with_the_shipped_model(
     assert [r[0].split(":")[0].strip() for r in drawings] == ["5", "1"]
     assert all(0 < float(r[3]) <= float(r[4]) for r in drawings)  # p50 <= p99
     assert "seed 3" in out and "MNIST test accuracy 99.48%" in out
+
+
+def test_numbers_are_enlarged_whole(bench):
+    image = np.zeros((10, 30), np.uint8)
+    image[2:8, 5:25] = 255
+    larger = bench.enlarge(image, 3)
+    assert larger.shape == (30, 90) and larger.dtype == np.uint8
+    assert larger[15, 45] == 255 and larger[0, 0] == 0
