@@ -145,6 +145,26 @@ def latency(reader: DigitReader, image: bytes, calls: int) -> tuple[float, float
     return float(np.percentile(times, 50)), float(np.percentile(times, 99)), reading.guess
 
 
+def print_latency(
+    reader: DigitReader,
+    digits: np.ndarray,
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    calls: int,
+) -> None:
+    """`latency` of a plain drawing of 5 of `digits` apart, as a number is drawn, and of one."""
+    print("\n| digits drawn (plain PNG) | size | read as | p50 ms | p99 ms |")
+    print("|---|---|---|---|---|")
+    for length in (5, 1):
+        chosen = rng.integers(0, len(digits), size=length)
+        image, _ = compose(digits[chosen], rng.uniform(*SPACINGS["apart"], size=length - 1), rng)
+        image = enlarge(image)
+        p50, p99, guess = latency(reader, render(image, "plain", rng), calls)
+        truth = "".join(str(int(labels[i])) for i in chosen)
+        size = f"{image.shape[1]}x{image.shape[0]}"
+        print(f"| {length}: {truth} | {size} | {guess} | {p50:.2f} | {p99:.2f} |")
+
+
 def cpu_name() -> str:
     """The CPU's model name, from /proc/cpuinfo where there is one."""
     try:
@@ -270,20 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table("Real handwriting, touching strings", real_results)
     print_targets(results, real_results)
 
-    # Latency: a number of 5 MNIST test digits apart, as drawn, and one digit alone.
-    print(
-        "\n| digits drawn (plain PNG) | size | read as | p50 ms | p99 ms |\n|---|---|---|---|---|"
-    )
-    drawing_rng = np.random.default_rng(args.seed)
-    for length in (5, 1):
-        chosen = drawing_rng.integers(0, len(x_test), size=length)
-        spacings = drawing_rng.uniform(*SPACINGS["apart"], size=length - 1)
-        image, _ = compose(x_test[chosen], spacings, drawing_rng)
-        image = enlarge(image)
-        p50, p99, guess = latency(reader, render(image, "plain", drawing_rng), calls)
-        truth = "".join(str(int(y_test[i])) for i in chosen)
-        size = f"{image.shape[1]}x{image.shape[0]}"
-        print(f"| {length}: {truth} | {size} | {guess} | {p50:.2f} | {p99:.2f} |")
+    print_latency(reader, x_test, y_test, np.random.default_rng(args.seed), calls)
     print(f"\n{time.perf_counter() - started:.0f} s in all")
     return 0
 
