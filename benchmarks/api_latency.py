@@ -2,14 +2,15 @@
 
 Starts ``mnist-cnn serve`` on 127.0.0.1 on a free port, waits for it, warms it
 up, then sends sequential requests, each a typical drawing from the page (a
-280x140 PNG, white strokes on black), and prints a table of percentiles and
-throughput with the conditions of the run. Between blocks of requests it times
-the two stages of a reading in its own process (finding the digit, the model
-call), so the table shows where the median request spends its time. Traffic
-goes only to 127.0.0.1.
+280x140 PNG, white strokes on black, of a 7; with ``--digits N``, N 7s in a row
+on a wider board), and prints a table of percentiles and throughput with the
+conditions of the run. Between blocks of requests it times the two stages of a
+reading in its own process (finding the digits, the model call), so the table
+shows where the median request spends its time. Traffic goes only to 127.0.0.1.
 
     python benchmarks/api_latency.py                      # newest run, else the packaged model
     python benchmarks/api_latency.py --model runs/cnn-... --requests 1000 --body base64
+    python benchmarks/api_latency.py --digits 5           # a 5-digit number per request
 
 Target: p50 under 10 ms and p99 under 30 ms on 2 CPU cores.
 """
@@ -37,22 +38,30 @@ TARGET_P50_MS, TARGET_P99_MS = 10.0, 30.0
 BLOCK = 50  # requests, then as many in-process readings, in turn
 
 
-def drawn_digit_png(width: int = 280, height: int = 140) -> bytes:
+def drawn_digit_png(digits: int = 1, height: int = 140) -> bytes:
     """A "7" as the page sends it: a 280x140 PNG (the board's export size), round white
-    strokes 6.5% of the height wide on black."""
+    strokes 6.5% of the height wide on black; or `digits` 7s in a row, the board as much
+    wider as they need."""
     from PIL import Image, ImageDraw
 
-    image = Image.new("L", (width, height), 0)
+    step = 0.45  # from one 7 to the next, in board heights
+    image = Image.new("L", (round((2 + step * (digits - 1)) * height), height), 0)
     draw = ImageDraw.Draw(image)
     pen = round(0.065 * height)
-    points = [(0.85, 0.2), (1.15, 0.2), (0.96, 0.82)]  # board-height units, as the page keeps
-    xy = [(x * height, y * height) for x, y in points]
-    draw.line(xy, fill=255, width=pen, joint="curve")
-    for x, y in (xy[0], xy[-1]):  # round caps
-        draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=255)
+    for k in range(digits):
+        points = [(0.85, 0.2), (1.15, 0.2), (0.96, 0.82)]  # board-height units, as the page keeps
+        xy = [((x + step * k) * height, y * height) for x, y in points]
+        draw.line(xy, fill=255, width=pen, joint="curve")
+        for x, y in (xy[0], xy[-1]):  # round caps
+            draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=255)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def png_size(png: bytes) -> str:
+    """A PNG's width x height, from its header."""
+    return f"{int.from_bytes(png[16:20], 'big')}x{int.from_bytes(png[20:24], 'big')}"
 
 
 def request_body(png: bytes, kind: str) -> tuple[bytes, str]:
@@ -163,9 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         default="multipart",
         help="how the PNG is sent: multipart 'file' as the page does, JSON base64, or raw bytes",
     )
+    parser.add_argument(
+        "--digits", type=int, default=1, help="7s drawn in a row, each read (1: one digit)"
+    )
     args = parser.parse_args(argv)
 
-    png = drawn_digit_png()
+    png = drawn_digit_png(args.digits)
     body, content_type = request_body(png, args.body)
     *stages, engine = reading_stages(args.model, png)
     stage_times: tuple[list[float], list[float]] = ([], [])
@@ -219,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             f"finding the digit {find:.2f} ms and the model {read:.2f} ms (in-process), "
             f"the rest (HTTP, server) {p50 - find - read:.2f} ms",
         ),
-        ("body", f"{args.body}, {len(body):,} bytes (PNG 280x140, {len(png):,} bytes)"),
+        ("body", f"{args.body}, {len(body):,} bytes (PNG {png_size(png)}, {len(png):,} bytes)"),
         ("answer", f"prediction {reading['prediction']!r}, status {reading['status']}"),
         ("model", f"{model['name']} ({model['params']:,} parameters), run by {engine}"),
         ("machine", f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()}"),

@@ -4,7 +4,7 @@ The handwriting: scikit-learn's bundled digits (`sklearn.datasets.load_digits`),
 1,797 digits written by 43 people (the UCI "optdigits" set), stored as 8x8 grey
 levels 0-16. Neither the model nor the image pipeline was tuned on them. Each
 digit is upscaled to 96x96 (bicubic) and read by `DigitReader.read_image`, the
-same path as ``mnist-cnn predict``, in three renderings:
+same path as ``mnist-cnn predict``, in the three renderings of `mnist_cnn.renderings`:
 
 - plain: the upscaled digit as it is, light on dark;
 - photo: dark ink on paper, placed at random on a page 1.4-2 times its size,
@@ -26,7 +26,6 @@ reporting only and is the default.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import platform
 import sys
@@ -34,9 +33,9 @@ import time
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from mnist_cnn.inference import DigitReader
+from mnist_cnn.renderings import render
 from mnist_cnn.runs import library_versions
 
 SIZE = 96  # upscaled side in pixels
@@ -48,27 +47,6 @@ def upscale(digit: np.ndarray) -> np.ndarray:
     levels = np.interp(digit, (0, 16), (0, 255)).astype(np.float32)
     image = Image.fromarray(levels, mode="F").resize((SIZE, SIZE), Image.BICUBIC)
     return np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8)
-
-
-def photo(digit: np.ndarray, rng: np.random.Generator, dark_ink: bool) -> bytes:
-    """The upscaled digit as ink on a page: lighting gradient, noise, blur, JPEG."""
-    coverage = np.interp(upscale(digit), (0, 255), (0.0, 1.0))
-    side = int(SIZE * rng.uniform(1.4, 2.0))
-    page = np.zeros((side, side))
-    top, left = rng.integers(0, side - SIZE, size=2)
-    page[top : top + SIZE, left : left + SIZE] = coverage
-    yy, xx = np.mgrid[0:side, 0:side] / side - 0.5
-    angle = rng.uniform(0, 2 * np.pi)
-    light = 1.0 + 0.5 * rng.uniform(0.2, 0.6) * (np.cos(angle) * xx + np.sin(angle) * yy)
-    paper = 230 * light * (1 - 0.8 * page)  # dark ink absorbs the light
-    board = 35 * light + 190 * light * page  # light ink (chalk) reflects it
-    gray = paper if dark_ink else board
-    gray = ndimage.gaussian_filter(gray, rng.uniform(0.5, 1.5))
-    gray = gray + rng.normal(0, rng.uniform(2, 8), gray.shape)
-    buffer = io.BytesIO()
-    quality = int(rng.integers(50, 90))
-    Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=quality)
-    return buffer.getvalue()
 
 
 def run(reader: DigitReader, images: list, labels: np.ndarray) -> dict:
@@ -120,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     reader = DigitReader.load(args.model)
     rng = np.random.default_rng(args.seed)
     conditions = {
-        "plain (96x96, light on dark)": [upscale(d) for d in x],
-        "photo (dark ink on paper, JPEG)": [photo(d, rng, dark_ink=True) for d in x],
-        "board (light ink on dark, JPEG)": [photo(d, rng, dark_ink=False) for d in x],
+        "plain (96x96, light on dark)": [render(upscale(d), "plain", rng) for d in x],
+        "photo (dark ink on paper, JPEG)": [render(upscale(d), "photo", rng) for d in x],
+        "board (light ink on dark, JPEG)": [render(upscale(d), "board", rng) for d in x],
     }
 
     versions = library_versions()

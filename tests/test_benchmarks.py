@@ -1,5 +1,6 @@
 """The benchmark scripts run end to end in their quick modes (no timing is asserted)."""
 
+import os
 import re
 import subprocess
 import sys
@@ -58,3 +59,21 @@ def test_load_runs_a_row_and_a_burst_per_worker_count(tmp_path):
     for row in readings:
         assert float(row[2]) > 0 and row[-1] == "{}"  # readings answered, no connection errors
     assert len(bursts) == 2 and all("slowest" in " ".join(row) for row in bursts)
+
+
+def test_whole_numbers_quick_mode_reads_mnist_numbers_and_real_strings(mnist_dir):
+    # Four numbers per spacing from the real MNIST test set, four real strings.
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "whole_numbers.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ | {"MNIST_DATA_DIR": str(mnist_dir)},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split("|")[1:-1] for line in result.stdout.splitlines()]
+    conditions = [r for r in rows if len(r) == 10 and r[2].strip() == "4"]
+    assert len(conditions) == 12
+    apart = [float(r[5].strip().rstrip("%")) for r in conditions[:3]]
+    assert all(a > 50 for a in apart), apart  # most digits of numbers apart are read right
+    assert sum(len(r) == 3 and r[2].strip() in ("met", "not met") for r in rows) == 5
