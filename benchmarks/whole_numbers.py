@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image
 
 from mnist_cnn import data
+from mnist_cnn.ctc import edit_distance
 from mnist_cnn.inference import DigitReader, Reading
 from mnist_cnn.numbers import SPACINGS, Numbers, NumberStyle, compose, make_numbers
 from mnist_cnn.renderings import RENDERINGS, render
@@ -58,19 +59,6 @@ TARGET_REAL_RIGHT = 0.90
 TARGET_WRONG_OK = 0.01
 
 
-def levenshtein(a: str, b: str) -> int:
-    """Fewest insertions, deletions and substitutions that turn `a` into `b`."""
-    previous = list(range(len(b) + 1))
-    for i, char in enumerate(a, 1):
-        current = [i]
-        for j, other in enumerate(b, 1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other))
-            )
-        previous = current
-    return previous[-1]
-
-
 def read_text(reading: Reading) -> str:
     """The top class of every digit found, left to right ("" for none), whatever the status."""
     return "".join(str(int(np.argmax(d.probabilities))) for d in reading.digits)
@@ -86,7 +74,7 @@ def score(readings: list[Reading], truths: list[str]) -> dict:
         "numbers": len(truths),
         "right": right.mean(),
         "sure": (right & ok).mean(),
-        "digits": 1 - sum(levenshtein(t, truth) for t, truth in pairs) / sum(map(len, truths)),
+        "digits": 1 - sum(edit_distance(t, truth) for t, truth in pairs) / sum(map(len, truths)),
         "wrong ok": (~right & ok).mean(),
         "fewer": sum(len(t) < len(truth) for t, truth in pairs),
         "more": sum(len(t) > len(truth) for t, truth in pairs),

@@ -80,3 +80,23 @@ def test_probabilities_of_all_readings_add_up_to_at_most_one():
     total = sum(ctc.probability(logits, t) for t in ["", "1", "2", "12", "21", "11", "22"])
     assert 0.99 < total <= 1.0 + 1e-9
     assert ctc.probability(logits, "12") > ctc.probability(logits, "2") > 0.1
+
+
+@pytest.mark.parametrize(
+    "a, b, distance",
+    [
+        ("", "", 0),
+        ("123", "123", 0),
+        ("", "42", 2),
+        ("4271", "", 4),
+        ("4271", "471", 1),  # a digit lost: two touching digits read as one
+        ("4271", "42871", 1),  # a digit too many: one split in two
+        ("4271", "4277", 1),
+        ("4271", "2417", 3),
+        ("12", "21", 2),
+        ("90210", "9210", 1),
+    ],
+)
+def test_edit_distance_counts_insertions_deletions_and_substitutions(a, b, distance):
+    assert ctc.edit_distance(a, b) == distance
+    assert ctc.edit_distance(b, a) == distance

@@ -35,26 +35,6 @@ def reading(text: str, status: str = "ok", confidence: float = 0.99) -> Reading:
     return Reading(text if status == "ok" else None, confidence, status, digits)
 
 
-@pytest.mark.parametrize(
-    "a, b, distance",
-    [
-        ("", "", 0),
-        ("123", "123", 0),
-        ("", "42", 2),
-        ("4271", "", 4),
-        ("4271", "471", 1),  # a digit lost: two touching digits read as one
-        ("4271", "42871", 1),  # a digit too many: one split in two
-        ("4271", "4277", 1),
-        ("4271", "2417", 3),
-        ("12", "21", 2),
-        ("90210", "9210", 1),
-    ],
-)
-def test_levenshtein_counts_insertions_deletions_and_substitutions(bench, a, b, distance):
-    assert bench.levenshtein(a, b) == distance
-    assert bench.levenshtein(b, a) == distance
-
-
 def test_what_was_read_is_the_top_class_of_every_digit_whatever_the_status(bench):
     assert bench.read_text(reading("042")) == "042"
     assert bench.read_text(reading("042", "uncertain", 0.4)) == "042"
