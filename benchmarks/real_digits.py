@@ -87,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         help="held-out: digits 900-1796, for reporting (default); dev: digits 0-899, "
         "for trying out changes; all: both",
     )
+    parser.add_argument(
+        "--number-model",
+        default="default",
+        help="the number model read with: 'default', the one shipped with the package "
+        "(if any); a run folder or .keras file; or 'none', digits as segmentation finds them",
+    )
     parser.add_argument("--seed", type=int, default=0, help="for the photo renderings")
     args = parser.parse_args(argv)
 
@@ -95,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     digits = load_digits()
     part = {"dev": slice(0, DEV), "held-out": slice(DEV, None), "all": slice(None)}[args.part]
     x, y = digits.images[part], digits.target[part]
-    reader = DigitReader.load(args.model)
+    reader = DigitReader.load(
+        args.model, numbers=None if args.number_model == "none" else args.number_model
+    )
     rng = np.random.default_rng(args.seed)
     conditions = {
         "plain (96x96, light on dark)": [render(upscale(d), "plain", rng) for d in x],

@@ -236,6 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--numbers", type=int, default=700, help="MNIST numbers per spacing (700: 2,100 in all)"
     )
+    parser.add_argument(
+        "--number-model",
+        default="default",
+        help="the number model read with: 'default', the one shipped with the package "
+        "(if any); a run folder or .keras file; or 'none', digits as segmentation finds them",
+    )
     parser.add_argument("--seed", type=int, default=0, help="for the numbers and the renderings")
     parser.add_argument(
         "--quick", action="store_true", help="a few numbers and readings, to try the script out"
@@ -246,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     started = time.perf_counter()
-    reader = DigitReader.load(args.model, litert=True)  # as `mnist-cnn serve` and `board` read
+    numbers = None if args.number_model == "none" else args.number_model
+    # With LiteRT, as `mnist-cnn serve` and `board` read.
+    reader = DigitReader.load(args.model, litert=True, numbers=numbers)
     x_test, y_test = data.load_test_set()
     # One seed each for the three spacings' numbers, the real strings and the renderings.
     *number_seeds, real_seed, render_seed = np.random.default_rng(args.seed).integers(2**31, size=5)

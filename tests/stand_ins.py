@@ -47,8 +47,8 @@ class StandInReader:
     def read_pixels(self, pixels: list) -> Reading:
         return self._answer("read_pixels", pixels)[0]
 
-    def read_crops(self, crops: list) -> list[Reading]:
-        return self._answer("read_crops", crops, len(crops))
+    def read_lines(self, lines: list) -> list[Reading]:
+        return self._answer("read_lines", lines, len(lines))
 
     def _answer(self, method: str, argument: object, count: int = 1) -> list[Reading]:
         self.calls.append((method, argument))

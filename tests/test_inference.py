@@ -43,7 +43,7 @@ def stroke() -> np.ndarray:
 
 def test_load_a_run_folder_or_a_model_file(tmp_path, seed_model):
     run = make_run(tmp_path / "cnn-1", seed_model, accuracy=0.991)
-    reader = DigitReader.load(run, threshold=0.8)
+    reader = DigitReader.load(run, threshold=0.8, numbers=None)
     assert reader.info == {
         "name": "cnn-1",
         "path": str(run / "model.keras"),
@@ -51,17 +51,19 @@ def test_load_a_run_folder_or_a_model_file(tmp_path, seed_model):
         "source": "run",
         "description": "cnn-1 (run folder, 99.10% on the MNIST test set)",
         "params": seed_model.count_params(),
+        "number_model": None,
     }
     assert reader.threshold == 0.8 and reader.name == "cnn-1"
     loose = tmp_path / "mine.keras"
     seed_model.save(loose)
-    assert DigitReader.load(loose).info | {"params": 0} == {
+    assert DigitReader.load(loose, numbers=None).info | {"params": 0} == {
         "name": "mine",
         "path": str(loose),
         "test_accuracy": None,
         "source": "file",
         "description": "mine (model file, test accuracy unknown)",
         "params": 0,
+        "number_model": None,
     }
     json.dumps(reader.info)  # JSON-ready
 

@@ -321,14 +321,14 @@ def test_tiny_images_and_special_files_are_rows(capsys, folder, model_file, tmp_
 
 def test_an_unexpected_error_is_one_files_row(folder, reader, monkeypatch):
     folder, expected = folder
-    find_digits = imaging.find_digits
+    find_lines = imaging.find_lines
 
     def fails_on_blank(gray, **options):
         if gray.min() > 200:  # c_blank.bmp
             raise ValueError("something nobody foresaw")
-        return find_digits(gray, **options)
+        return find_lines(gray, **options)
 
-    monkeypatch.setattr(imaging, "find_digits", fails_on_blank)
+    monkeypatch.setattr(imaging, "find_lines", fails_on_blank)
     results = predict.read_files(reader, [str(folder)])
     assert [r.reading.prediction if r.reading else r.error for r in results[:3]] == [
         expected["a_one.png"],

@@ -123,7 +123,14 @@ def test_health_and_model(client, reader):
     assert health["status"] == "ok" and health["model"] == reader.info["name"]
     model = client.get("/api/model").json()
     # never the server's file path
-    assert set(model) == {"name", "test_accuracy", "params", "source", "description"}
+    assert set(model) == {
+        "name",
+        "test_accuracy",
+        "params",
+        "source",
+        "description",
+        "number_model",
+    }
     assert model["name"] == reader.info["name"] and model["params"] > 1000
     assert model["source"] == "run" and "99.48%" in model["description"]
 
@@ -135,6 +142,7 @@ def test_model_answer_comes_from_the_injected_reader(plumbing, stand_in):
         "params": 9,
         "source": None,
         "description": None,
+        "number_model": None,
     }
     assert plumbing.get("/api/health").json()["model"] == "stand-in"
 
@@ -204,6 +212,7 @@ def test_openapi_lists_every_route_body_form_and_answer(plumbing):
         "params",
         "source",
         "description",
+        "number_model",
     }
     assert set(models["Error"]["properties"]) == {"detail"}
     assert models["InputsFormat"]["enum"] == ["png", "pixels"]
@@ -292,8 +301,9 @@ def test_every_form_reaches_the_reader_unchanged(plumbing, stand_in, good_png):
     stand_in.calls.clear()
     batch = plumbing.post("/api/predict/batch", json={"images": [encoded] * 3}).json()
     assert [r["prediction"] for r in batch["results"]] == ["7"] * 3
-    ((method, crops),) = stand_in.calls
-    assert method == "read_crops" and len(crops) == 3 and all(len(c) == 1 for c in crops)
+    ((method, lines),) = stand_in.calls  # one line of one digit in each image
+    assert method == "read_lines" and len(lines) == 3
+    assert all(len(image) == 1 and len(image[0].crops) == 1 for image in lines)
 
 
 def test_several_digits_read_as_one_number(client, samples):

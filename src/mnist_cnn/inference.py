@@ -21,6 +21,7 @@ its label, probabilities and box. ``mnist-cnn predict`` (`mnist_cnn.predict`),
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import tempfile
@@ -129,6 +130,7 @@ class DigitReader:
         threshold: float = 0.6,
         info: dict | None = None,
         litert: bool = False,
+        numbers=None,
     ):
         if not 0.0 <= threshold <= 1.0:
             raise MnistCnnError(f"threshold must be between 0 and 1, got {threshold}")
@@ -141,11 +143,20 @@ class DigitReader:
             "path": None,
             "test_accuracy": None,
             "params": model.count_params(),
+            "number_model": None if numbers is None else numbers.name,
         } | (info or {})
         self._lock = threading.Lock()  # one model call at a time when a server shares us
         fast = litert_predictor(model) if litert else None
         self.predict = fast or model.predict_on_batch  # model inputs -> probabilities
         self.engine = "LiteRT" if fast else getattr(model, "engine", "Keras")
+        # The number model, if any: strips -> frame logits (`mnist_cnn.number_reader`).
+        self.numbers = None
+        if numbers is not None:
+            runs.check_shapes(numbers, "number model", numbers=True)
+            fast_numbers = litert_predictor(numbers) if litert else None
+            self.numbers = fast_numbers or numbers.predict_on_batch
+            for size in (1, 2):  # warmed up, as the digit model is below
+                self.numbers(np.zeros((size, *numbers.input_shape[1:]), np.float32))
         # Warm up now rather than on the first request: two batch sizes make Keras'
         # compiled function general in the batch size, so no later call recompiles it.
         for size in (1, 2):
@@ -158,6 +169,7 @@ class DigitReader:
         threshold: float = 0.6,
         litert: bool = False,
         runs_dir: str | os.PathLike = RUNS_DIR,
+        numbers: str | os.PathLike | None = "default",
     ) -> DigitReader:
         """Load a model from a run folder or ``.keras`` file.
 
@@ -170,6 +182,10 @@ class DigitReader:
             litert: as for `DigitReader`; a LiteRT export of this very model file by
                 ``mnist-cnn export`` is used as it is, without exporting again.
             runs_dir: where to look when `path` is None.
+            numbers: the number model that reads whole lines with the digit model
+                (`mnist_cnn.number_reader`): a run folder or ``.keras`` file;
+                "default": the one shipped in the package, if there is one; None: none,
+                each digit is then read as segmentation finds it.
 
         Returns:
             A reader whose `info` names the model and its recorded test accuracy.
@@ -185,7 +201,17 @@ class DigitReader:
         model = ExportedModel(exported) if exported else runs.load_model(model_file)
         info = model_info(model_file) | {"params": model.count_params()}
         use_litert = litert and not exported
-        return cls(model, name=info["name"], threshold=threshold, info=info, litert=use_litert)
+        number_model = _load_number_model(numbers)
+        if number_model is not None:
+            info["number_model"] = "number_model" if numbers == "default" else Path(numbers).name
+        return cls(
+            model,
+            name=info["name"],
+            threshold=threshold,
+            info=info,
+            litert=use_litert,
+            numbers=number_model,
+        )
 
     @classmethod
     def load_export(cls, path: str | os.PathLike, threshold: float = 0.6) -> DigitReader:
@@ -223,8 +249,30 @@ class DigitReader:
         return self.read_batch([image])[0]
 
     def read_batch(self, images: list[ImageSource]) -> list[Reading]:
-        """Read several images with one model call for all their digits."""
-        return self.read_crops([imaging.extract_digits(image) for image in images])
+        """Read several images with one model call for all their digits (and, with a
+        number model, one for all their lines)."""
+        if self.numbers is None:
+            return self.read_crops([imaging.extract_digits(image) for image in images])
+        return self.read_lines([imaging.extract_lines(image) for image in images])
+
+    def read_lines(self, lines: list[list[imaging.Line]]) -> list[Reading]:
+        """Read lines of digits found by `mnist_cnn.imaging.extract_lines`, one list per
+        image, with the number model and the digit model (`mnist_cnn.number_reader`)."""
+        from mnist_cnn.number_reader import read_lines
+
+        if self.numbers is None:
+            return self.read_crops([[c for line in image for c in line.crops] for image in lines])
+        flat = [line for image in lines for line in image]
+        with self._lock:
+            chosen = read_lines(flat, self.numbers, self._tta)
+        readings, start = [], 0
+        for image in lines:
+            mine = chosen[start : start + len(image)]
+            start += len(image)
+            crops = [crop for line in mine for crop in line.crops]
+            rows = [row for line in mine for row in line.probabilities]
+            readings.append(self._reading(crops, np.array(rows).reshape(-1, NUM_CLASSES)))
+        return readings
 
     def read_pixels(self, pixels) -> Reading:
         """Read one digit given as 28x28 numbers 0-255, white on black (MNIST style),
@@ -277,7 +325,10 @@ class DigitReader:
 
     def _probabilities(self, images: np.ndarray) -> np.ndarray:
         with self._lock:
-            return tta_probabilities(self.predict, images)
+            return self._tta(images)
+
+    def _tta(self, images: np.ndarray) -> np.ndarray:
+        return tta_probabilities(self.predict, images)
 
 
 def tta_probabilities(
@@ -348,7 +399,8 @@ def litert_predictor(model) -> Callable[[np.ndarray], np.ndarray] | None:
             model.export(str(path), format="litert", verbose=False)
             predict = litert_runner(path.read_bytes())
 
-        probe = np.random.default_rng(0).random((2, IMAGE_SIZE, IMAGE_SIZE, 1), np.float32)
+        shape = tuple(model.input_shape[1:])
+        probe = np.random.default_rng(0).random((2, *shape), np.float32)
         with quiet_stderr():  # the first call announces its XNNPACK kernels
             fast = predict(probe)
         same = np.allclose(fast, model(probe, training=False), atol=1e-5)
@@ -389,6 +441,26 @@ def resolve_model(
             raise MnistCnnError(f"{model}: no such model file")
         return Path(model)
     return runs.resolve_model_file(model)
+
+
+def _load_number_model(numbers: str | os.PathLike | None):
+    """The number model `DigitReader.load` was asked for, or None."""
+    from mnist_cnn.number_reader import NUMBER_MODEL
+
+    if numbers is None or (numbers == "default" and not NUMBER_MODEL.is_file()):
+        return None
+    model_file = runs.resolve_model_file(NUMBER_MODEL if numbers == "default" else numbers)
+    return _number_model(str(model_file.resolve()), model_file.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _number_model(path: str, modified: int):
+    """A number model loaded once per process (and again if its file changes): every
+    reader of a process, and a test suite's many readers, share it."""
+    model = runs.load_model(path)
+    if len(model.output.shape) != 3:
+        raise MnistCnnError(f"{path} is a digit model; a number model reads strips of digits")
+    return model
 
 
 def find_model(runs_dir: str | os.PathLike = RUNS_DIR) -> Path:

@@ -1,23 +1,18 @@
 """Reading a line of digits with two models: the number model and the digit model.
 
 Segmentation alone reads two touching zeros as one "0", sure of it. So each line of
-ink (`mnist_cnn.imaging.extract_lines`) is read twice:
+ink (`mnist_cnn.imaging.extract_lines`) is read by both models:
 
-1. by segmentation: the digits it found, each read by the digit model;
-2. by the number model (`mnist_cnn.models.numbers`): the whole line at once, which
-   also says where each digit is. The line's ink is cut between those places, at
-   the faintest column, and the digit model reads the pieces too.
+1. the digit model reads each piece of ink segmentation found;
+2. the number model (`mnist_cnn.models.numbers`) reads the whole line at once
+   (`mnist_cnn.ctc`) and says where along it each digit is.
 
-Each reading is then scored by both models: the number model's probability of its
-digits (over every alignment, `mnist_cnn.ctc.probability`) times the digit model's
-probability of each digit in its piece. The best reading wins. Its confidence is
-the lower of the two models' probabilities, so a number is sure ("ok") only when
-both models are sure of it.
-
->>> scores = [Candidate("8", [], np.zeros((1, 10)), 0.9, 0.2),
-...           Candidate("00", [], np.zeros((2, 10)), 0.7, 0.6)]
->>> best(scores).text
-'00'
+Each digit the number model read belongs to the piece it lies in. A piece holding
+one of them is an isolated digit: both models have read it, and their ten
+probabilities are multiplied (and made to add up to one again), so a digit is sure
+only when they agree. A piece holding several is touching digits: it is cut between
+them, at the faintest column, and each part takes the number model's probabilities.
+A piece holding none keeps the digit model's reading.
 """
 
 from __future__ import annotations
@@ -37,34 +32,12 @@ NUMBER_MODEL = Path(__file__).resolve().parent / "number_model" / "model.keras"
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """One way to read a line.
+class LineReading:
+    """What was read on one line: its digits' pieces of the image, left to right, and
+    the ten probabilities of each."""
 
-    text: the digits. crops: their pieces of the image, left to right.
-    probabilities: the digit model's ten probabilities for each piece.
-    number_probability: the number model's probability of `text`.
-    digit_probability: the digit model's probability of `text`, piece by piece.
-    """
-
-    text: str
     crops: list[DigitCrop]
     probabilities: np.ndarray
-    number_probability: float
-    digit_probability: float
-
-    @property
-    def score(self) -> float:
-        return self.number_probability * self.digit_probability
-
-    @property
-    def confidence(self) -> float:
-        """Sure only as far as both models are."""
-        return min(self.number_probability, self.digit_probability)
-
-
-def best(candidates: list[Candidate]) -> Candidate:
-    """The candidate both models together find likeliest (the first of equals)."""
-    return max(candidates, key=lambda c: c.score)
 
 
 def line_strips(lines: list[Line]) -> tuple[np.ndarray, list[float]]:
@@ -75,30 +48,95 @@ def line_strips(lines: list[Line]) -> tuple[np.ndarray, list[float]]:
     return strips, [scale for _, scale in made]
 
 
-def split_line(line: Line, read: list[ctc.FrameDigit], scale: float) -> list[DigitCrop]:
-    """The line's ink cut into one piece per digit the number model read.
-
-    Each cut is at the column with the least ink between two neighbouring digits'
-    frames; each piece is cropped to its ink and drawn MNIST style (`to_mnist`).
+def read_lines(
+    lines: list[Line],
+    number_logits: Callable[[np.ndarray], np.ndarray],
+    digit_probabilities: Callable[[np.ndarray], np.ndarray],
+) -> list[LineReading]:
+    """Read each line with both models, one call of each for all the lines.
 
     Args:
-        line: the line, from `mnist_cnn.imaging.extract_lines`.
-        read: the digits the number model read in its strip (`ctc.decode`).
-        scale: the strip's scale (`to_strip`): strip pixels per ink pixel.
+        lines: lines of ink, from `mnist_cnn.imaging.extract_lines`.
+        number_logits: the number model: strips (N, H, W, 1) -> frame logits (N, T, 11).
+        digit_probabilities: the digit model: uint8 (N, 28, 28) -> probabilities (N, 10).
 
     Returns:
-        One `DigitCrop` per digit read, left to right; a piece without ink is left out.
+        One `LineReading` per line.
     """
-    width = line.ink.shape[1]
-    # Where each digit was read, in the ink's columns.
-    centres = [(ctc.FRAME * (d.frames[0] + d.frames[1]) / 2 - LEFT) / scale for d in read]
-    columns = line.ink.sum(axis=0)
-    cuts = [0]
-    for left, right in zip(centres, centres[1:], strict=False):
-        a, b = int(np.clip(np.ceil(left), 0, width)), int(np.clip(np.floor(right), 0, width))
-        cuts.append(a + int(np.argmin(columns[a:b])) if b > a else a)
-    cuts.append(width)
-    crops = []
+    if not lines:
+        return []
+    strips, scales = line_strips(lines)
+    logits = np.asarray(number_logits(strips), np.float64)
+    crops = [crop for line in lines for crop in line.crops]
+    found = digit_probabilities(np.stack([crop.pixels for crop in crops]))
+    readings, start = [], 0
+    for line, frames, scale in zip(lines, logits, scales, strict=True):
+        mine = found[start : start + len(line.crops)]
+        start += len(line.crops)
+        readings.append(_reconcile(line, mine, ctc.decode(frames), scale))
+    return readings
+
+
+def _reconcile(
+    line: Line, found: np.ndarray, read: list[ctc.FrameDigit], scale: float
+) -> LineReading:
+    """One line's digits from the digit model's probabilities for its pieces (`found`)
+    and what the number model read in its strip (`read`), as the module says."""
+    # Where each piece lies, and each digit the number model read, in the ink's columns.
+    spans = [_ink_columns(line, crop) for crop in line.crops]
+    # The number model fires where a digit begins, so a digit reaches from there to
+    # where the next begins: its middle is halfway.
+    starts = [(ctc.FRAME * (d.frames[0] + d.frames[1]) / 2 - LEFT) / scale for d in read]
+    ends = [*starts[1:], line.ink.shape[1]][: len(starts)]
+    centres = [(a + b) / 2 for a, b in zip(starts, ends, strict=True)]
+    if len(read) == len(spans):  # as many digits as pieces: one each, in order
+        owner = list(range(len(spans)))
+    else:
+        owner = [_nearest(spans, x) for x in centres]
+    crops, probabilities = [], []
+    for i, (crop, p_digit) in enumerate(zip(line.crops, found, strict=True)):
+        inside = [d for d, o in zip(read, owner, strict=True) if o == i]
+        if len(inside) <= 1:
+            p = p_digit * inside[0].probabilities if inside else p_digit
+            crops.append(crop)
+            probabilities.append(p / p.sum() if p.sum() > 0 else p_digit)
+            continue
+        at = [x for x, o in zip(starts, owner, strict=True) if o == i]
+        parts = split_piece(line, spans[i], at)
+        if len(parts) != len(inside):  # a part without ink: trust the piece as it is
+            crops.append(crop)
+            probabilities.append(p_digit)
+            continue
+        crops += parts
+        probabilities += [d.probabilities for d in inside]
+    return LineReading(crops, np.array(probabilities).reshape(-1, 10))
+
+
+def split_piece(
+    line: Line, span: tuple[int, int], starts: list[float], reach: float = 0.15
+) -> list[DigitCrop]:
+    """The line's ink within columns `span` cut into one part per digit, given where
+    each digit begins (ink columns, left to right, as the number model reads them).
+
+    Each cut is at the faintest column near where the next digit begins, within
+    `reach` of the distance between the two starts: near, because further off the
+    faintest column may be inside a loop (the middle of a 0) rather than between
+    digits.
+
+    Returns:
+        One `DigitCrop` per part, MNIST style (`to_mnist`) with its box in the image;
+        a part without ink is left out.
+    """
+    first, last = span
+    columns = line.ink[:, first:last].sum(axis=0)
+    cuts = [first]
+    for left, right in zip(starts, starts[1:], strict=False):
+        near = reach * (right - left)
+        a = int(np.clip(np.floor(right - near), cuts[-1] + 1, last)) - first
+        b = int(np.clip(np.ceil(right + near) + 1, first, last)) - first
+        cuts.append(first + (a + int(np.argmin(columns[a:b])) if b > a else a))
+    cuts.append(last)
+    parts = []
     for a, b in zip(cuts, cuts[1:], strict=False):
         piece = line.ink[:, a:b]
         box = ink_box(piece > 0)
@@ -112,60 +150,20 @@ def split_line(line: Line, read: list[ctc.FrameDigit], scale: float) -> list[Dig
             min(line.shape[1], int(np.ceil(x0 + b * f))),
             min(line.shape[0], int(np.ceil(y0 + box[0].stop * f))),
         )
-        crops.append(DigitCrop(to_mnist(piece), image_box))
-    return crops
+        parts.append(DigitCrop(to_mnist(piece), image_box))
+    return parts
 
 
-def read_lines(
-    lines: list[Line],
-    number_logits: Callable[[np.ndarray], np.ndarray],
-    digit_probabilities: Callable[[np.ndarray], np.ndarray],
-) -> list[Candidate]:
-    """The best reading of each line (`best`), with two model calls for all of them.
-
-    Args:
-        lines: lines of ink, from `mnist_cnn.imaging.extract_lines`.
-        number_logits: the number model: strips (N, H, W, 1) -> frame logits (N, T, 11).
-        digit_probabilities: the digit model: uint8 (N, 28, 28) -> probabilities (N, 10).
-
-    Returns:
-        One `Candidate` per line.
-    """
-    if not lines:
-        return []
-    strips, scales = line_strips(lines)
-    logits = np.asarray(number_logits(strips), np.float64)
-    split = [
-        split_line(line, ctc.decode(frames), scale)
-        for line, frames, scale in zip(lines, logits, scales, strict=True)
-    ]
-    pieces = [crop for line, cut in zip(lines, split, strict=True) for crop in line.crops + cut]
-    probabilities = digit_probabilities(np.stack([crop.pixels for crop in pieces]))
-    chosen, start = [], 0
-    for line, cut, frames in zip(lines, split, logits, strict=True):
-        found = probabilities[start : start + len(line.crops)]
-        start += len(line.crops)
-        cut_probabilities = probabilities[start : start + len(cut)]
-        start += len(cut)
-        candidates = [
-            _candidate(line.crops, found, frames),
-            _candidate(cut, cut_probabilities, frames),
-            _candidate(cut, cut_probabilities, frames, ctc.read(frames)),
-        ]
-        chosen.append(best([c for c in candidates if c is not None]))
-    return chosen
+def _ink_columns(line: Line, crop: DigitCrop) -> tuple[int, int]:
+    """A digit's columns in its line's ink, from its box in the image."""
+    x0, _, x1, _ = crop.box
+    width = line.ink.shape[1]
+    first = int(np.clip(np.floor((x0 - line.origin[0]) / line.factor), 0, width))
+    last = int(np.clip(np.ceil((x1 - line.origin[0]) / line.factor), first, width))
+    return first, last
 
 
-def _candidate(
-    crops: list[DigitCrop], probabilities: np.ndarray, frames: np.ndarray, text: str | None = None
-) -> Candidate | None:
-    """Reading `crops` as `text` (default: each piece's likeliest digit); None if the
-    two disagree in length, or there is nothing to read."""
-    if text is None:
-        text = "".join(str(int(p.argmax())) for p in probabilities)
-    if not crops or len(text) != len(crops):
-        return None
-    digit_probability = float(
-        np.prod([p[int(c)] for p, c in zip(probabilities, text, strict=True)])
-    )
-    return Candidate(text, crops, probabilities, ctc.probability(frames, text), digit_probability)
+def _nearest(spans: list[tuple[int, int]], x: float) -> int:
+    """The span holding column `x`, else the closest one."""
+    distances = [max(first - x, x - last, 0.0) for first, last in spans]
+    return int(np.argmin(distances))

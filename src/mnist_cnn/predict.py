@@ -119,7 +119,8 @@ def list_images(paths: list[str]) -> list[tuple[str, str | None]]:
 def read_files(
     reader: DigitReader, paths: list[str], keep_images: bool = False
 ) -> list[FileResult]:
-    """Read every image file (and folder of them) with one model call for all their digits.
+    """Read every image file (and folder of them) with one call of each model for all
+    their digits.
 
     Args:
         reader: the loaded model.
@@ -140,7 +141,7 @@ def read_files(
         if error is None:
             try:
                 gray, shape = imaging.load_reduced(file, WORK_SIZE)
-                found.append((result, imaging.find_digits(gray, shape=shape)))
+                found.append((result, imaging.find_lines(gray, shape=shape)))
                 if keep_images:
                     result.gray, result.shape = gray, shape
             except MnistCnnError as e:
@@ -148,7 +149,7 @@ def read_files(
             except Exception as e:  # any other failure is this file's, not the run's
                 result.error = f"cannot read the image ({type(e).__name__}: {e})"
         results.append(result)
-    readings = reader.read_crops([crops for _, crops in found])
+    readings = reader.read_lines([lines for _, lines in found])
     for (result, _), reading in zip(found, readings, strict=True):
         result.reading = reading
     return results

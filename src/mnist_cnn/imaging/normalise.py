@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from mnist_cnn.imaging.ink import ink_box, noise_sigma, stroke_ratio
+from mnist_cnn.imaging.ink import ink_box, noise_sigma, stroke_ratio, stroke_width
 from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
 from mnist_cnn.imaging.resample import resize
 from mnist_cnn.imaging.segment import Piece
@@ -82,14 +82,18 @@ def ink_region(piece: Piece, shape: tuple[int, int]) -> tuple[int, int, int, int
     return r0, r1, c0, c1
 
 
-def thicken_hairline(soft: np.ndarray, mask: np.ndarray, hairline: float) -> np.ndarray:
+def thicken_hairline(
+    soft: np.ndarray, mask: np.ndarray, hairline: float, size: float | None = None
+) -> np.ndarray:
     """Thicken a hairline digit to MNIST's usual stroke width: a classifier trained on
     MNIST has next to no hairlines.
 
     Args:
         soft: the digit's ink, float 0-255.
         mask: its thresholded strokes.
-        hairline: stroke width / longer side below which the digit is thickened.
+        hairline: stroke width / size below which the digit is thickened.
+        size: the digit's size in pixels; default: the longer side of its ink (a
+            line of several digits passes its height).
 
     Returns:
         `soft`, with full-white ink added around the strokes of a hairline digit.
@@ -100,10 +104,16 @@ def thicken_hairline(soft: np.ndarray, mask: np.ndarray, hairline: float) -> np.
         >>> int((thick[50] > 127).sum())                                # about 10 px wide
         11
     """
-    ratio = stroke_ratio(mask)
-    if ratio >= hairline or ratio == 0:
+    box = ink_box(mask)
+    if box is None:
         return soft
-    radius = (MNIST_STROKE - ratio) * max(mask.shape) / 2  # pixels to add on each side
+    if size is None:
+        ratio, size = stroke_ratio(mask), max(mask.shape)
+    else:
+        ratio = stroke_width(mask[box]) / size
+    if ratio >= hairline:
+        return soft
+    radius = (MNIST_STROKE - ratio) * size / 2  # pixels to add on each side
     outside = ndimage.distance_transform_edt(~mask)
     return np.maximum(soft, np.clip(radius + 0.5 - outside, 0.0, 1.0) * 255.0)
 

@@ -12,13 +12,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from mnist_cnn.imaging.decode import MAX_PIXELS, ImageSource, load_reduced
 from mnist_cnn.imaging.ink import ink_box, ink_map, ink_mask
-from mnist_cnn.imaging.normalise import digit_ink, ink_region, to_mnist
+from mnist_cnn.imaging.normalise import digit_ink, ink_region, thicken_hairline, to_mnist
 from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
 from mnist_cnn.imaging.resample import shrink
 from mnist_cnn.imaging.segment import Piece, group_lines, image_box, segment, union
@@ -91,6 +92,7 @@ class _Found:
     """What steps 1-4 found in one image, for `find_digits` and `find_lines`."""
 
     smooth: np.ndarray  # the smoothed ink map, working pixels
+    mask: np.ndarray  # where its ink is
     threshold: float  # its ink threshold
     factor: float  # original pixels per working pixel
     shape: tuple[int, int]  # the original image's (height, width)
@@ -121,7 +123,7 @@ def _find(gray: np.ndarray, params: ImagingParams, shape: tuple[int, int] | None
         )
         for piece in pieces
     ]
-    return _Found(smooth, threshold, factor, shape, pieces, crops)
+    return _Found(smooth, mask, threshold, factor, shape, pieces, crops)
 
 
 @dataclass(frozen=True)
@@ -171,12 +173,21 @@ def find_lines(
         return []
     lines = []
     for pieces in group_lines(found.pieces):
-        joined = union(pieces)
-        soft = digit_ink(found.smooth, found.threshold, joined, params)
+        # All the ink in the box around the line's digits, as `find_digits` draws a
+        # digit: strokes segmentation set aside (a faint part of a digit it merged with
+        # another) are the number model's to read. Hairlines are thickened for the
+        # line's height, since a piece of several digits is wider than tall.
+        rows, cols, _ = union(pieces)
+        line_piece = (rows, cols, found.mask[rows, cols])
+        r0, _, c0, _ = ink_region(line_piece, found.smooth.shape)
+        as_drawn = dataclasses.replace(params, hairline=0.0)
+        soft = digit_ink(found.smooth, found.threshold, line_piece, as_drawn)
+        mask = np.zeros(soft.shape, bool)
+        mask[rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0] = line_piece[2]
+        soft = thicken_hairline(soft, mask, params.hairline, size=rows.stop - rows.start)
         box = ink_box(soft > 0)
         if box is None:
             continue
-        r0, _, c0, _ = ink_region(joined, found.smooth.shape)
         top, left = r0 + box[0].start, c0 + box[1].start
         crops = [c for c, p in zip(found.crops, found.pieces, strict=True) if _among(p, pieces)]
         origin = (left * found.factor, top * found.factor)

@@ -30,7 +30,7 @@ from fastapi.staticfiles import StaticFiles
 
 from mnist_cnn import __version__
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.imaging import DigitCrop, ImageError, ImageTooLarge, NotAnImage, extract_digits
+from mnist_cnn.imaging import ImageError, ImageTooLarge, Line, NotAnImage, extract_lines
 from mnist_cnn.server import schemas
 from mnist_cnn.server.bodies import BATCH_BODY, ONE_IMAGE_BODY, batch_images, one_image
 from mnist_cnn.server.limits import RETRY_AFTER_S, Limits, Overloaded, ReadingGate, batch_pixels
@@ -82,7 +82,7 @@ class Reader(Protocol):
 
     def read_pixels(self, pixels: list) -> Reading: ...
 
-    def read_crops(self, crops: list[list[DigitCrop]]) -> list[Reading]: ...
+    def read_lines(self, lines: list[list[Line]]) -> list[Reading]: ...
 
 
 async def get_reader(request: Request) -> Reader:
@@ -297,21 +297,22 @@ def _answer_batch(
         batch_pixels(images, max_pixels)
     except ValueError as e:
         raise HTTPException(413, str(e)) from None
-    readings = reader.read_crops(_find_digits_in_each(images))
+    readings = reader.read_lines(_find_lines_in_each(images))
     return {
         "results": [r.to_dict() if inputs is None else _reading_json(r, inputs) for r in readings]
     }
 
 
-def _find_digits_in_each(images: list[bytes]) -> list[list[DigitCrop]]:
-    """Find the digits in every image of a batch, naming the first bad one by its index."""
-    crops = []
+def _find_lines_in_each(images: list[bytes]) -> list[list[Line]]:
+    """Find the lines of digits in every image of a batch, naming the first bad one by
+    its index."""
+    lines = []
     for i, image in enumerate(images):
         try:
-            crops.append(extract_digits(image))
+            lines.append(extract_lines(image))
         except ImageError as e:
             raise HTTPException(_image_error_status(e), f"image {i}: {e}") from None
-    return crops
+    return lines
 
 
 def _image_error_status(error: ImageError) -> int:

@@ -73,6 +73,11 @@ class ModelInfo(BaseModel):
     description: str | None = Field(
         default=None, description="one line naming the model, as `mnist-cnn` prints it"
     )
+    number_model: str | None = Field(
+        default=None,
+        description="the number model that reads each line with it (touching digits); "
+        "null if digits are read only as segmentation finds them",
+    )
 
 
 class Health(BaseModel):

@@ -1,0 +1,76 @@
+"""Reading a line with the number model and the digit model together (stand-ins for both)."""
+
+import numpy as np
+
+from mnist_cnn import ctc, number_reader
+from mnist_cnn.imaging import extract_lines
+from mnist_cnn.imaging.strip import LEFT, to_strip
+
+
+def page(*rings_at: int, width: int = 260) -> np.ndarray:
+    """Dark rings ("0"s) on light paper, centred at the given columns."""
+    yy, xx = np.mgrid[0:120, 0:width]
+    gray = np.full((120, width), 230, np.uint8)
+    for x in rings_at:
+        radius = np.hypot((yy - 60) / 40, (xx - x) / 24)
+        gray[(radius > 0.75) & (radius < 1.0)] = 20
+    return gray
+
+
+def number_model(line, digits: list[tuple[int, float]], sure: float = 0.95):
+    """A stand-in number model that reads `digits` [(digit, ink column where it begins)]."""
+    _, scale = to_strip(line.ink)
+
+    def logits(strips):
+        frames = np.full((strips.shape[0], 64, ctc.CLASSES), np.log((1 - sure) / 10))
+        frames[:, :, ctc.BLANK] = np.log(sure)
+        for digit, column in digits:
+            t = int((LEFT + column * scale) // ctc.FRAME)
+            frames[:, t, :] = np.log((1 - sure) / 10)
+            frames[:, t, digit + 1] = np.log(sure)
+        return frames
+
+    return logits
+
+
+def digit_model(digit: int, sure: float):
+    """A stand-in digit model that reads every piece as `digit`."""
+
+    def probabilities(images):
+        p = np.full((len(images), 10), (1 - sure) / 9)
+        p[:, digit] = sure
+        return p
+
+    return probabilities
+
+
+def test_touching_digits_read_as_one_are_cut_where_the_number_model_reads_two():
+    (line,) = extract_lines(page(90, 136))  # two zeros touching: one piece
+    assert len(line.crops) == 1
+    reads_00 = number_model(line, [(0, 2), (0, line.ink.shape[1] // 2 + 2)])
+    (reading,) = number_reader.read_lines([line], reads_00, digit_model(0, 0.99))
+    assert len(reading.crops) == 2 and reading.probabilities.argmax(axis=1).tolist() == [0, 0]
+    (x0, _, x1, _), (x2, _, x3, _) = (crop.box for crop in reading.crops)
+    piece = line.crops[0].box
+    assert piece[0] <= x0 < x1 <= x2 < x3 <= piece[2]
+    assert abs(x1 - 113) <= 6  # cut where the rings meet, the faintest column
+    assert all(crop.pixels.shape == (28, 28) and crop.pixels.max() > 0 for crop in reading.crops)
+
+
+def test_isolated_digits_take_both_models_and_agreement_makes_them_surer():
+    (line,) = extract_lines(page(50, 180))
+    assert len(line.crops) == 2
+    spans = [number_reader._ink_columns(line, crop) for crop in line.crops]
+    agree = number_model(line, [(0, spans[0][0]), (0, spans[1][0])], sure=0.9)
+    (reading,) = number_reader.read_lines([line], agree, digit_model(0, 0.8))
+    assert reading.crops == line.crops  # the pieces as segmentation found them
+    assert (reading.probabilities[:, 0] > 0.95).all()  # surer than either model alone
+    disagree = number_model(line, [(8, spans[0][0]), (8, spans[1][0])], sure=0.9)
+    (reading,) = number_reader.read_lines([line], disagree, digit_model(0, 0.9))
+    assert (reading.probabilities.max(axis=1) < 0.6).all()  # 0 or 8: unsure
+
+
+def test_a_piece_the_number_model_reads_nothing_in_keeps_the_digit_models_reading():
+    (line,) = extract_lines(page(120))
+    (reading,) = number_reader.read_lines([line], number_model(line, []), digit_model(3, 0.7))
+    assert np.allclose(reading.probabilities, digit_model(3, 0.7)([0]))
