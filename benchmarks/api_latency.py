@@ -126,16 +126,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def reading_stages(model: str | None, png: bytes) -> tuple[Callable, Callable, str]:
     """The two stages of reading `png` in this process, with the model the server
     loads and as it runs it: finding the digits (decoding included), and the model
@@ -145,15 +135,17 @@ def reading_stages(model: str | None, png: bytes) -> tuple[Callable, Callable, s
     from mnist_cnn.inference import DigitReader
 
     reader = DigitReader.load(model, litert=True)  # as the server loads it
-    crops = imaging.extract_digits(png)
+    lines = imaging.extract_lines(png)
     return (
-        lambda: imaging.extract_digits(png),
-        lambda: reader.read_crops([crops]),
+        lambda: imaging.extract_lines(png),
+        lambda: reader.read_lines([lines]),
         reader.engine,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
+    from mnist_cnn import runs
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--model",
@@ -234,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         ("body", f"{args.body}, {len(body):,} bytes (PNG {png_size(png)}, {len(png):,} bytes)"),
         ("answer", f"prediction {reading['prediction']!r}, status {reading['status']}"),
         ("model", f"{model['name']} ({model['params']:,} parameters), run by {engine}"),
-        ("machine", f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()}"),
+        ("machine", f"{runs.cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()}"),
         ("load avg", "before {:.2f} {:.2f} {:.2f} (1, 5, 15 min)".format(*load_before)),
         ("python", platform.python_version()),
     ]

@@ -31,7 +31,6 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -41,7 +40,7 @@ from mnist_cnn.ctc import edit_distance
 from mnist_cnn.inference import DigitReader, Reading
 from mnist_cnn.numbers import SPACINGS, Numbers, NumberStyle, compose, make_numbers
 from mnist_cnn.renderings import RENDERINGS, render
-from mnist_cnn.runs import library_versions
+from mnist_cnn.runs import cpu_name, library_versions
 
 LENGTHS = (2, 8)  # digits in an MNIST number
 # Numbers are rendered this many times MNIST's size (digits about 60 px tall), near the
@@ -151,17 +150,6 @@ def print_latency(
         truth = "".join(str(int(labels[i])) for i in chosen)
         size = f"{image.shape[1]}x{image.shape[0]}"
         print(f"| {length}: {truth} | {size} | {guess} | {p50:.2f} | {p99:.2f} |")
-
-
-def cpu_name() -> str:
-    """The CPU's model name, from /proc/cpuinfo where there is one."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def verdict(met: bool) -> str:

@@ -192,6 +192,18 @@ def add_metrics(folder: str | os.PathLike, metrics: RunMetrics) -> dict:
     return update_json(Path(folder) / METRICS_FILE, metrics.to_dict())
 
 
+def cpu_name() -> str:
+    """The CPU's model name, from /proc/cpuinfo where there is one, for the benchmarks'
+    figures ("AMD EPYC ...")."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def library_versions() -> dict[str, str]:
     import numpy
 
