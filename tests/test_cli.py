@@ -74,6 +74,7 @@ def test_models_lists_registry_without_tensorflow_noise():
     assert result.stderr == ""
 
 
+@pytest.mark.slow  # draws every figure of `mnist-cnn data`
 def test_data_prints_statistics_and_writes_figures(tmp_path, capsys, fake_mnist_dir):
     assert main(["data", "--data-dir", str(fake_mnist_dir), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out

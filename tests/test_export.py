@@ -140,6 +140,7 @@ def test_the_shipped_model_is_exported_only_elsewhere(capsys, tmp_path, fake_mni
     assert (tmp_path / "out" / "model.tflite").is_file()
 
 
+@pytest.mark.slow  # exports a model and reads a folder through it
 def test_predict_reads_an_export_as_it_reads_the_keras_model(
     exported, tmp_path, digit_images, capsys
 ):

@@ -78,6 +78,7 @@ def test_real_strings_are_touching_held_out_digits_of_the_lengths_asked(bench):
     assert strings.texts == again.texts  # a seed makes them repeatable
 
 
+@pytest.mark.slow  # both shipped models reading every table's numbers: seconds, not a unit
 def test_quick_mode_prints_every_table_with_the_shipped_model(
     bench, fake_mnist_dir, model_file, capsys
 ):

@@ -107,13 +107,13 @@ def test_list_images_finds_image_files_and_names_what_it_cannot(folder, tmp_path
 def test_read_files_reads_all_files_in_one_model_call(folder, reader, monkeypatch):
     folder, expected = folder
     calls = []
-    read_crops = reader.read_crops
+    read_lines = reader.read_lines
 
-    def spy(crops):
-        calls.append(len(crops))
-        return read_crops(crops)
+    def spy(lines):
+        calls.append(len(lines))
+        return read_lines(lines)
 
-    monkeypatch.setattr(reader, "read_crops", spy)
+    monkeypatch.setattr(reader, "read_lines", spy)
     results = predict.read_files(reader, [str(folder)], keep_images=True)
     assert calls == [3]  # the three readable images, together
     assert [r.reading.prediction if r.reading else None for r in results] == [

@@ -213,6 +213,7 @@ def test_the_hash_check_follows_links_to_a_run(tmp_path, tiny_model_file):
 # -- The shipped model is read-only. --------------------------------------------------------
 
 
+@pytest.mark.slow  # evaluates the shipped model on the whole (printed) test set several ways
 def test_evaluating_the_shipped_model_writes_nothing_into_the_package(
     tmp_path, monkeypatch, capsys, fake_mnist_dir
 ):

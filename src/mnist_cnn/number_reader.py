@@ -8,11 +8,11 @@ ink (`mnist_cnn.imaging.extract_lines`) is read by both models:
    (`mnist_cnn.ctc`) and says where along it each digit is.
 
 Each digit the number model read belongs to the piece it lies in. A piece holding
-one of them is an isolated digit: both models have read it, and their ten
-probabilities are multiplied (and made to add up to one again), so a digit is sure
-only when they agree. A piece holding several is touching digits: it is cut between
-them, at the faintest column, and each part takes the number model's probabilities.
-A piece holding none keeps the digit model's reading.
+several is touching digits: it is cut between them, near where each begins, and
+each part takes the number model's probabilities. A piece holding one or none is a
+digit on its own, and keeps the digit model's reading: on single digits of real
+handwriting the digit model, reading turned copies too, is the better of the two
+(multiplying both models' probabilities read 1.1-1.3% fewer of them right).
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ from mnist_cnn.imaging import DigitCrop, Line, ink_box, to_mnist
 from mnist_cnn.imaging.strip import LEFT, SIZE, to_strip
 from mnist_cnn.preprocessing import preprocess
 
+# A piece is cut into several digits only when the number model gives its reading of
+# the whole line at least this probability.
+SPLIT_SURE = 0.5
 NUMBER_MODEL = Path(__file__).resolve().parent / "number_model" / "model.keras"
 
 
@@ -65,16 +68,35 @@ def read_lines(
     """
     if not lines:
         return []
-    strips, scales = line_strips(lines)
-    logits = np.asarray(number_logits(strips), np.float64)
     crops = [crop for line in lines for crop in line.crops]
     found = digit_probabilities(np.stack([crop.pixels for crop in crops]))
+    # A line of one piece no wider than tall is one digit: the number model is not asked.
+    numbers = [line for line in lines if not _one_digit(line)]
+    logits, scales = [], []
+    if numbers:
+        strips, scales = line_strips(numbers)
+        logits = list(np.asarray(number_logits(strips), np.float64))
     readings, start = [], 0
-    for line, frames, scale in zip(lines, logits, scales, strict=True):
+    for line in lines:
         mine = found[start : start + len(line.crops)]
         start += len(line.crops)
-        readings.append(_reconcile(line, mine, ctc.decode(frames), scale))
+        if _one_digit(line):
+            readings.append(LineReading(line.crops, mine))
+            continue
+        frames, scale = logits.pop(0), scales.pop(0)
+        read = ctc.decode(frames)
+        sure = ctc.probability(frames, "".join(str(d.digit) for d in read)) >= SPLIT_SURE
+        readings.append(_reconcile(line, mine, read if sure else [], scale))
     return readings
+
+
+def _one_digit(line: Line) -> bool:
+    """One piece of ink, no wider than tall: a digit on its own (two side by side,
+    touching or not, make a wider piece)."""
+    if len(line.crops) != 1:
+        return False
+    x0, y0, x1, y1 = line.crops[0].box
+    return x1 - x0 <= y1 - y0
 
 
 def _reconcile(
@@ -96,10 +118,9 @@ def _reconcile(
     crops, probabilities = [], []
     for i, (crop, p_digit) in enumerate(zip(line.crops, found, strict=True)):
         inside = [d for d, o in zip(read, owner, strict=True) if o == i]
-        if len(inside) <= 1:
-            p = p_digit * inside[0].probabilities if inside else p_digit
+        if len(inside) <= 1:  # one digit: the digit model's, read with turned copies
             crops.append(crop)
-            probabilities.append(p / p.sum() if p.sum() > 0 else p_digit)
+            probabilities.append(p_digit)
             continue
         at = [x for x, o in zip(starts, owner, strict=True) if o == i]
         parts = split_piece(line, spans[i], at)

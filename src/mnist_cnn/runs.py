@@ -343,12 +343,21 @@ def export_for_inference(run_dir: str | os.PathLike, dest: str | os.PathLike) ->
     """Copy a run's best model without its optimizer state (a third of the size),
     with its config.json and metrics.json, into the folder `dest`.
 
-    This is how the model shipped inside the package was made (see its README).
+    This is how the models shipped inside the package were made (see their READMEs).
+    A model trained in bfloat16 is copied in float32 (its weights are float32 already):
+    LiteRT then runs it too.
     """
     model_file = resolve_model_file(run_dir)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     model = load_model(model_file)  # loads uncompiled: no optimizer
+    architecture = read_json(model_file.parent / CONFIG_FILE).get("config", {}).get("model")
+    if model.dtype_policy.name != "float32" and architecture is not None:
+        from mnist_cnn import models
+
+        float32 = models.build(architecture, "float32")
+        float32.set_weights(model.get_weights())
+        model = float32
     atomic_write(dest / MODEL_FILE, model.save)
     for name in (CONFIG_FILE, METRICS_FILE):
         write_json(dest / name, read_json(model_file.parent / name))
