@@ -28,7 +28,7 @@ def touching_zeros(width: int = 260) -> bytes:
 def test_shipped_number_model_records_its_hash_and_is_a_number_model():
     assert runs.read_metrics(NUMBER_MODEL.parent).model_sha256 == runs.file_sha256(NUMBER_MODEL)
     model = runs.load_model(NUMBER_MODEL)  # checks the hash too
-    assert len(model.output.shape) == 3
+    assert len(model.output_shape) == 3
     assert runs.read_json(NUMBER_MODEL.parent / runs.CONFIG_FILE)["config"]["preset"] == "numbers"
 
 

@@ -7,12 +7,12 @@ from mnist_cnn.imaging import extract_lines
 from mnist_cnn.imaging.strip import LEFT, to_strip
 
 
-def page(*rings_at: int, width: int = 260) -> np.ndarray:
+def page(*rings_at: int, width: int = 260, half_width: int = 24) -> np.ndarray:
     """Dark rings ("0"s) on light paper, centred at the given columns."""
     yy, xx = np.mgrid[0:120, 0:width]
     gray = np.full((120, width), 230, np.uint8)
     for x in rings_at:
-        radius = np.hypot((yy - 60) / 40, (xx - x) / 24)
+        radius = np.hypot((yy - 60) / 40, (xx - x) / half_width)
         gray[(radius > 0.75) & (radius < 1.0)] = 20
     return gray
 
@@ -57,14 +57,33 @@ def test_touching_digits_read_as_one_are_cut_where_the_number_model_reads_two():
     assert all(crop.pixels.shape == (28, 28) and crop.pixels.max() > 0 for crop in reading.crops)
 
 
-def test_a_digit_on_its_own_keeps_the_digit_models_reading():
+def test_digits_among_others_take_both_models_and_agreement_makes_them_surer():
     (line,) = extract_lines(page(50, 180))
     assert len(line.crops) == 2
     spans = [number_reader._ink_columns(line, crop) for crop in line.crops]
-    disagree = number_model(line, [(8, spans[0][0]), (8, spans[1][0])], sure=0.9)
-    (reading,) = number_reader.read_lines([line], disagree, digit_model(0, 0.8))
+    agree = number_model(line, [(0, spans[0][0]), (0, spans[1][0])], sure=0.9999)
+    (reading,) = number_reader.read_lines([line], agree, digit_model(0, 0.8))
     assert reading.crops == line.crops  # the pieces as segmentation found them
-    assert np.allclose(reading.probabilities, digit_model(0, 0.8)([0, 0]))
+    assert (reading.probabilities[:, 0] > 0.95).all()  # surer than the digit model alone
+    disagree = number_model(line, [(8, spans[0][0]), (8, spans[1][0])], sure=0.9999)
+    (reading,) = number_reader.read_lines([line], disagree, digit_model(0, 0.8))
+    assert (reading.probabilities.argmax(axis=1) == 8).all()  # the surer model wins
+    assert (reading.probabilities.max(axis=1) < 0.9999).all()  # and is less sure than alone
+
+
+def test_a_wide_digit_on_its_own_keeps_the_digit_models_reading():
+    (line,) = extract_lines(page(120, half_width=44))  # a 0 wider than tall
+    assert not number_reader._one_digit(line)
+    asked = []
+    reads_8 = number_model(line, [(8, 2)])
+
+    def spy(strips):
+        asked.append(len(strips))
+        return reads_8(strips)
+
+    (reading,) = number_reader.read_lines([line], spy, digit_model(0, 0.8))
+    assert asked == [1]  # the number model read it, and found one digit in it
+    assert np.allclose(reading.probabilities, digit_model(0, 0.8)([0]))
 
 
 def test_a_piece_the_number_model_reads_nothing_in_keeps_the_digit_models_reading():

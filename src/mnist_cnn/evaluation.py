@@ -124,7 +124,7 @@ def evaluate_run(
     if out is not None:
         runs.read_metrics(out)  # a broken metrics.json fails now, not after the work
     x_test, y_test = test_set if test_set is not None else data.load_test_set(data_dir)
-    if len(model.output.shape) == 3:  # frames of CTC logits: a number model
+    if len(model.output_shape) == 3:  # frames of CTC logits: a number model
         return _evaluate_numbers(model, x_test, y_test, out, quiet)
     probabilities = predict_probabilities(model, x_test)
     scores = score(probabilities, y_test)

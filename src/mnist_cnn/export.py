@@ -105,7 +105,7 @@ def export_run(
             "the model shipped in the package is read-only; export it with --out DIR"
         )
     model = runs.load_model(model_file)
-    if len(model.output.shape) != 2:
+    if len(model.output_shape) != 2:
         raise MnistCnnError(
             f"{path} holds a number model; export takes digit models (28x28 in, ten "
             "probabilities out)"

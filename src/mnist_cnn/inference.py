@@ -458,7 +458,7 @@ def _number_model(path: str, modified: int):
     """A number model loaded once per process (and again if its file changes): every
     reader of a process, and a test suite's many readers, share it."""
     model = runs.load_model(path)
-    if len(model.output.shape) != 3:
+    if len(model.output_shape) != 3:
         raise MnistCnnError(f"{path} is a digit model; a number model reads strips of digits")
     return model
 
