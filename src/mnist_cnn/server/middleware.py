@@ -26,8 +26,9 @@ class RefuseWhenBusy:
 
     Under a flood most requests are refused; refusing them before their bodies are
     read and before routing keeps that cheap, so the readings keep the CPU. The
-    connection is closed: the body still on its way is not read, and a client that
-    comes back on a new connection may reach a less busy worker (``--workers``).
+    connection stays open: uvicorn drops the rest of the body as it arrives. (Closing
+    it instead would make the kernel reset a connection with body bytes still unread,
+    and the client would see a broken connection, not the 503.)
     """
 
     def __init__(self, app: ASGIApp, path_prefix: str = "/api/predict") -> None:
@@ -39,8 +40,7 @@ class RefuseWhenBusy:
             try:
                 scope["app"].state.gate.check()
             except Overloaded as e:
-                headers = {"retry-after": str(RETRY_AFTER_S), "connection": "close"}
-                busy = JSONResponse({"detail": str(e)}, 503, headers)
+                busy = JSONResponse({"detail": str(e)}, 503, {"retry-after": str(RETRY_AFTER_S)})
                 await busy(scope, receive, send)
                 return
         await self.app(scope, receive, send)
