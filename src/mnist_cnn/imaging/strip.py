@@ -36,7 +36,8 @@ def to_strip(
 
     Args:
         soft: the line's ink, white on black, 0-255 (float or uint8), cropped or not.
-        height, width: the strip's size.
+        height: the strip's height.
+        width: the strip's width.
         ink_height: the height the ink box is scaled to, unless the line is then too
             long for `width`.
 
