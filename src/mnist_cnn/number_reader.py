@@ -79,10 +79,11 @@ def read_lines(
     found = digit_probabilities(np.stack([crop.pixels for crop in crops]))
     # A line of one piece no wider than tall is one digit: the number model is not asked.
     numbers = [line for line in lines if not _one_digit(line)]
-    logits, scales = [], []
+    read_by_number_model = iter(())
     if numbers:
         strips, scales = line_strips(numbers)
-        logits = list(np.asarray(number_logits(strips), np.float64))
+        logits = np.asarray(number_logits(strips), np.float64)
+        read_by_number_model = zip(logits, scales, strict=True)
     readings, start = [], 0
     for line in lines:
         mine = found[start : start + len(line.crops)]
@@ -90,7 +91,7 @@ def read_lines(
         if _one_digit(line):
             readings.append(LineReading(line.crops, mine))
             continue
-        frames, scale = logits.pop(0), scales.pop(0)
+        frames, scale = next(read_by_number_model)
         read = ctc.decode(frames)
         sure = ctc.probability(frames, "".join(str(d.digit) for d in read)) >= SPLIT_SURE
         readings.append(_reconcile(line, mine, read if sure else [], scale))

@@ -189,11 +189,8 @@ def find_lines(
         if box is None:
             continue
         top, left = r0 + box[0].start, c0 + box[1].start
-        crops = [c for c, p in zip(found.crops, found.pieces, strict=True) if _among(p, pieces)]
+        mine = {id(piece) for piece in pieces}
+        crops = [c for c, p in zip(found.crops, found.pieces, strict=True) if id(p) in mine]
         origin = (left * found.factor, top * found.factor)
         lines.append(Line(crops, soft[box].astype(np.float32), origin, found.factor, found.shape))
     return lines
-
-
-def _among(piece: Piece, pieces: list[Piece]) -> bool:
-    return any(piece is other for other in pieces)
