@@ -32,6 +32,18 @@ SHIPPED_MODEL_DIR = REPO / "src" / "mnist_cnn" / "default_model"
 SLOW_FIXTURES = {"mnist_dir", "mnist"}
 
 
+# Modules whose every test is slow and whose import alone takes seconds: schemathesis
+# builds its tests from the server's schema as the module is imported.
+SLOW_MODULES = {"test_server_schema.py"}
+
+
+def pytest_ignore_collect(collection_path, config):
+    """In the fast tier, skip importing modules that hold only slow tests."""
+    if config.getoption("markexpr") == "not slow" and collection_path.name in SLOW_MODULES:
+        return True
+    return None
+
+
 def pytest_collection_modifyitems(items):
     """Refuse to run a fast test that asks for real MNIST."""
     offenders = [

@@ -39,14 +39,8 @@ def error_line(capsys) -> str:
     return lines[-1]
 
 
-@pytest.mark.parametrize(
-    "name",
-    # LiteRT, what serve reads, in the fast tier; the other formats in the slow one.
-    [
-        n if n == "litert" else pytest.param(n, marks=pytest.mark.slow)
-        for n in sorted(export.FORMATS)
-    ],
-)
+@pytest.mark.slow  # an export and its check: seconds each
+@pytest.mark.parametrize("name", sorted(export.FORMATS))
 def test_every_format_exports_loads_back_and_agrees_with_keras(
     run_dir, fake_mnist_dir, digit_images, capsys, name
 ):
@@ -161,6 +155,7 @@ def test_predict_reads_an_export_as_it_reads_the_keras_model(
             assert row["confidence"] == pytest.approx(expected["confidence"], abs=1e-4)
 
 
+@pytest.mark.slow  # uses the module's exports (two formats, seconds)
 def test_a_reader_of_an_export_names_its_run_and_runtime(exported):
     for file, engine in (("model.tflite", "LiteRT"), ("model.onnx", "ONNX Runtime")):
         reader = inference.DigitReader.load(exported / "export" / file)
@@ -169,6 +164,7 @@ def test_a_reader_of_an_export_names_its_run_and_runtime(exported):
         assert reader.info["test_accuracy"] == pytest.approx(0.9948)
 
 
+@pytest.mark.slow  # uses the module's exports (two formats, seconds)
 def test_serve_runs_a_current_litert_export_without_exporting_again(
     exported, tmp_path, monkeypatch
 ):
@@ -187,6 +183,7 @@ def test_serve_runs_a_current_litert_export_without_exporting_again(
     assert calls and not isinstance(reader.model, inference.ExportedModel)
 
 
+@pytest.mark.slow  # uses the module's exports (two formats, seconds)
 def test_a_tampered_export_is_not_used_by_serve(exported, tmp_path):
     copy = shutil.copytree(exported, tmp_path / "copy")
     with open(copy / "export" / "model.tflite", "ab") as f:

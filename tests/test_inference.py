@@ -271,6 +271,7 @@ def test_read_batch_makes_one_model_call(reader, monkeypatch):
     assert [d.probabilities for d in single.digits] == [d.probabilities for d in readings[2].digits]
 
 
+@pytest.mark.slow  # converts the model to LiteRT: a second
 def test_litert_reads_the_same_probabilities_as_keras(seed_model, reader):
     fast = DigitReader(seed_model, name="untrained", litert=True)
     assert (fast.engine, reader.engine) == ("LiteRT", "Keras")

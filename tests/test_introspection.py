@@ -100,6 +100,7 @@ def test_occlusion_finds_the_pixels_the_model_uses():
     assert heat[2:7, 2:7].mean() > 0.5 and np.abs(heat[18:24, 18:24]).max() < 1e-9
 
 
+@pytest.mark.slow  # a projection of 200 embeddings: a second
 def test_the_trained_model_separates_digits_in_its_embedding(model_file, digit_images):
     x, y = digit_images
     features = introspection.penultimate_features(runs.load_model(model_file), x[:100])

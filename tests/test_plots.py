@@ -108,7 +108,21 @@ def assert_png(path: Path, min_width: int = 300, min_height: int = 100) -> None:
     assert min_width <= width <= 4000 and min_height <= height <= 4000, (path, image.size)
 
 
-@pytest.mark.parametrize("name", FIGURE_NAMES)
+# Figures whose content tests below check their PNG too: again in the slow tier only.
+DRAWN_BELOW = {
+    "learning_curves",
+    "confusion_matrix",
+    "per_class_errors",
+    "confident_mistakes",
+    "calibration",
+    "occlusion",
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n in DRAWN_BELOW else n for n in FIGURE_NAMES],
+)
 def test_each_figure_writes_a_valid_png(name, results, tmp_path):
     path = figure_calls(results)[name](tmp_path, "png")
     assert path == tmp_path / f"{name}.png"
@@ -116,7 +130,7 @@ def test_each_figure_writes_a_valid_png(name, results, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
 
 
-@pytest.mark.parametrize("name", ["learning_curves", "confusion_matrix", "feature_maps"])
+@pytest.mark.parametrize("name", ["learning_curves", "feature_maps"])
 def test_figures_write_svg_on_request(name, results, tmp_path):
     path = figure_calls(results)[name](tmp_path, "svg")
     assert path == tmp_path / f"{name}.svg"
@@ -163,6 +177,7 @@ def test_learning_curves_mark_the_best_epoch_and_an_early_stop(tmp_path):
     for ax in fig.axes:  # whole epochs only, and nothing outside 1-4
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert ticks == [1, 2, 3, 4]
+    assert_png(tmp_path / "learning_curves.png")
 
 
 def test_learning_curves_of_a_full_or_interrupted_run(tmp_path):
@@ -187,6 +202,7 @@ def test_confusion_matrix_shows_counts_and_row_shares(tmp_path):
     assert share_texts[(2, 7)] == "10.0" and share_texts[(7, 7)] == "90.0"
     assert share_texts[(0, 0)] == "100" and (1, 0) not in share_texts  # zeros stay blank
     assert "10 errors in 1,000 images" in grab.figures[0].get_suptitle()
+    assert_png(tmp_path / "confusion_matrix.png")
 
 
 def test_per_class_errors_label_each_bar_with_its_counts(tmp_path):
@@ -200,6 +216,7 @@ def test_per_class_errors_label_each_bar_with_its_counts(tmp_path):
     assert notes[7] == "3/10\nmostly 2" and notes[0] == "0/10"
     assert [round(bar.get_height(), 6) for bar in ax.patches][7] == 30.0
     assert legend_labels_of(ax) == ["all digits: 3.00%"]
+    assert_png(tmp_path / "per_class_errors.png")
 
 
 def test_reliability_diagram_draws_the_bins_and_puts_the_ece_in_the_title(tmp_path):
@@ -212,6 +229,7 @@ def test_reliability_diagram_draws_the_bins_and_puts_the_ece_in_the_title(tmp_pa
     accuracy_bars = [b.get_height() for b in ax.containers[0]]
     assert accuracy_bars == pytest.approx([1.0, 1.0, 0.5])
     assert [b.get_height() for b in ax_count.containers[0]] == [0, 0, 0, 0, 0, 1, 0, 1, 0, 2]
+    assert_png(tmp_path / "calibration.png")
 
 
 def test_confident_mistakes_show_the_surest_first(digit_images, tmp_path):
@@ -226,6 +244,7 @@ def test_confident_mistakes_show_the_surest_first(digit_images, tmp_path):
         f"pred {(y[3] + 1) % 10} 64%",
     ]
     assert metrics.confident_mistakes(p, y[:20]).tolist() == [8, 3]
+    assert_png(tmp_path / "confident_mistakes.png", min_height=80)
 
 
 def test_occlusion_maps_say_which_answers_are_wrong(digit_images, tmp_path):
@@ -237,3 +256,4 @@ def test_occlusion_maps_say_which_answers_are_wrong(digit_images, tmp_path):
     titles = [ax.get_title() for ax in grab.figures[0].axes[:3]]
     assert [t.endswith("(wrong)") for t in titles] == [False, True, False]
     assert "7x7 patches" in grab.figures[0].get_suptitle()
+    assert_png(tmp_path / "occlusion.png", min_height=80)

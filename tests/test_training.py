@@ -265,6 +265,7 @@ def test_ensemble_averages_member_probabilities(digit_images):
         ensemble.average_models(members[:1])
 
 
+@pytest.mark.slow  # builds, evaluates and saves two models and their average: seconds
 def test_ensemble_command_saves_a_loadable_evaluated_run(
     tmp_path, model_file, capsys, fake_mnist_dir
 ):
