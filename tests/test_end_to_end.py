@@ -124,3 +124,21 @@ def test_two_ctrl_c_in_the_first_epoch_exit_130_and_leave_nothing(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "nothing was saved" in out
     assert not run.exists()
+
+
+def test_a_short_number_model_training_reads_digits_better_than_chance(tmp_path, capsys):
+    """The number model's preset trained briefly on composed numbers (new ones every
+    epoch) into an ordinary run folder: it already reads a fair share of the test
+    numbers' digits, where an untrained one reads none."""
+    args = ["train", "--preset", "numbers", "--numbers", "3000", "--epochs", "3"]
+    assert main([*args, "--runs-dir", str(tmp_path), "--name", "numbers"]) == 0
+    run = tmp_path / "numbers"
+    assert {"config.json", "model.keras", "history.csv", "metrics.json"} <= {
+        p.name for p in run.iterdir()
+    }
+    with open(run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["model"] == "numbers" and metrics["test_digit_accuracy"] > 0.3
+    assert "Test numbers read right" in capsys.readouterr().out

@@ -84,6 +84,19 @@ def test_a_wide_digit_on_its_own_keeps_the_digit_models_reading():
     (reading,) = number_reader.read_lines([line], spy, digit_model(0, 0.8))
     assert asked == [1]  # the number model read it, and found one digit in it
     assert np.allclose(reading.probabilities, digit_model(0, 0.8)([0]))
+    assert reading.agreement < 0.01  # it read an 8 there, not the 0 kept
+
+
+def test_agreement_is_the_number_models_probability_of_the_digits_read():
+    (line,) = extract_lines(page(50, 180))
+    spans = [number_reader._ink_columns(line, crop) for crop in line.crops]
+    reads_00 = number_model(line, [(0, spans[0][0]), (0, spans[1][0])], sure=0.999)
+    (reading,) = number_reader.read_lines([line], reads_00, digit_model(0, 0.9))
+    assert 0.9 < reading.agreement <= 1.0
+    # The number model reads one digit where segmentation found two: "00" is unlikely.
+    reads_0 = number_model(line, [(0, spans[0][0])], sure=0.999)
+    (reading,) = number_reader.read_lines([line], reads_0, digit_model(0, 0.9))
+    assert len(reading.crops) == 2 and reading.agreement < 0.01
 
 
 def test_a_piece_the_number_model_reads_nothing_in_keeps_the_digit_models_reading():
@@ -99,4 +112,4 @@ def test_a_lone_digit_no_wider_than_tall_is_not_given_to_the_number_model():
         raise AssertionError("the number model was asked")
 
     (reading,) = number_reader.read_lines([line], never, digit_model(0, 0.9))
-    assert reading.crops == line.crops
+    assert reading.crops == line.crops and reading.agreement is None

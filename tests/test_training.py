@@ -46,13 +46,21 @@ def test_every_digit_preset_builds_and_trains_a_few_steps(preset, mnist):
 def test_a_number_model_gets_composed_numbers_and_ctc(fake_mnist_dir):
     from mnist_cnn import evaluation
 
-    config = training.resolve(TrainConfig.from_preset("numbers", numbers=40))
-    mnist, (x, y), (x_val, y_val) = training.load_data(config)
-    assert x.shape == (40, 32, 256, 1) and y.shape == (40, 8)
+    config = training.resolve(TrainConfig.from_preset("numbers", numbers=40, batch_size=16))
+    mnist, numbers, (x_val, y_val) = training.load_data(config)
+    assert len(numbers) == training.steps_per_epoch(numbers, 16) == 3
+    x, y = numbers[0]
+    assert x.shape == (16, 32, 256, 1) and y.shape == (16, 8) and numbers[2][0].shape[0] == 8
     assert x_val.shape == (4, 32, 256, 1)  # a tenth as many, from the validation digits
     assert not np.array_equal(x[:4], x_val)
+    # New numbers every epoch; the same ones for the same epoch (a resumed run).
+    numbers.on_epoch_end()
+    again, _ = numbers[0]
+    assert not np.array_equal(again, x)
+    numbers.epoch = 0
+    assert np.array_equal(numbers[0][0], x)
     model = training.build_model(config)
-    training.compile_model(model, config, steps_per_epoch=1)
+    training.compile_model(model, config, steps_per_epoch=3)
     loss, accuracy = model.evaluate(x_val, y_val, verbose=0)
     assert np.isfinite(loss) and loss > 0 and accuracy == 0  # untrained: reads nothing right
     scores = evaluation.score_numbers(model, mnist.x_test, mnist.y_test, count=12)

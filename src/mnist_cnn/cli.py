@@ -4,6 +4,7 @@
     mnist-cnn models               list the architectures
     mnist-cnn train                train, checkpoint and evaluate a model
     mnist-cnn evaluate RUN         test a run folder or .keras file
+    mnist-cnn calibrate RUN        fit a run's temperature on its validation split
     mnist-cnn ensemble RUN...      average several models into one
     mnist-cnn report RUN           a PDF and HTML report with every figure
     mnist-cnn export RUN           a LiteRT, ONNX or SavedModel export, checked
@@ -74,6 +75,12 @@ def cmd_train(args: argparse.Namespace) -> None:
         return
     from_file = read_options(args.config) if "config" in args else {}
     train(TrainConfig.from_preset(**(from_file | given)))
+
+
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    from mnist_cnn.training import calibrate_run
+
+    calibrate_run(args.run_dir, data_dir=args.data_dir)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -280,6 +287,17 @@ def add_evaluate_command(sub) -> None:
     p.set_defaults(run=cmd_evaluate)
 
 
+def add_calibrate_command(sub) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="fit a run's temperature on its validation split and record it in metrics.json "
+        "(training does this; for runs made before it did)",
+    )
+    p.add_argument("run_dir", help="run folder")
+    p.add_argument("--data-dir", help=DATA_HELP)
+    p.set_defaults(run=cmd_calibrate)
+
+
 def add_ensemble_command(sub) -> None:
     p = sub.add_parser(
         "ensemble", help="average several trained models into one, save and evaluate it"
@@ -379,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_models_command,
         add_train_command,
         add_evaluate_command,
+        add_calibrate_command,
         add_ensemble_command,
         add_report_command,
         add_export_command,

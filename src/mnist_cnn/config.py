@@ -63,11 +63,11 @@ PRESETS: dict[str, dict] = {
         "precision": "auto",
     },
     # The number model: whole numbers of 1-8 digits composed from the training digits
-    # (`mnist_cnn.numbers`), read by a CTC network. The numbers carry their own
-    # variety (slant, size, stroke, spacing), so no image augmentation on top.
+    # (`mnist_cnn.numbers`), new ones every epoch, read by a CTC network. The numbers
+    # carry their own variety (slant, size, stroke, spacing), so no image augmentation.
     "numbers": {
         "model": "numbers",
-        "epochs": 12,
+        "epochs": 16,
         "batch_size": 64,
         "lr": 3e-3,
         "augment": 0.0,
@@ -128,8 +128,8 @@ class TrainConfig:
     )
     numbers: int = option(
         40_000,
-        "number models only: numbers composed from the training digits to train on "
-        "(the validation digits make a tenth as many)",
+        "number models only: numbers composed from the training digits in each epoch, "
+        "new ones every epoch (the validation digits make a tenth as many, fixed)",
     )
     name: str | None = option(
         None, "run folder name (default: <model>-<date>-<time>); an existing one is never reused"

@@ -34,6 +34,7 @@ import numpy as np
 from scipy import ndimage
 
 from mnist_cnn import imaging, runs
+from mnist_cnn.calibration import soften
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.imaging import DigitCrop, ImageSource
 from mnist_cnn.preprocessing import IMAGE_SIZE, NUM_CLASSES, preprocess
@@ -74,7 +75,8 @@ class Reading:
 
     prediction: the digits left to right ("42"); None unless the status is "ok".
     confidence: the product of the digits' top probabilities, i.e. the model's
-        probability that the whole number is right (0.0 when there is no digit).
+        probability that the whole number is right, no higher than the number model's
+        probability of it where that read the lines (0.0 when there is no digit).
     status: "ok"; "uncertain" when some digit, or the whole number's confidence, is
         below the reader's threshold; or "no digit".
     digits: one `Digit` each, left to right; a digit keeps its label when only the
@@ -116,6 +118,10 @@ class DigitReader:
     litert: run the model with LiteRT (`litert_predictor`), where it can: the few
     digits of one image are read several times faster, for 1-2 s more at start.
     `mnist-cnn serve` and `board` do; `engine` says which one runs it.
+    numbers: a number model, to read lines of digits with (`mnist_cnn.number_reader`).
+    temperatures: the digit model's and the number model's, which make their
+    confidences honest (`mnist_cnn.calibration`); `load` reads the ones training
+    recorded.
 
     >>> from mnist_cnn import models
     >>> reader = DigitReader(models.build("original"), name="untrained", threshold=0.9)
@@ -131,6 +137,7 @@ class DigitReader:
         info: dict | None = None,
         litert: bool = False,
         numbers=None,
+        temperatures: tuple[float, float] = (1.0, 1.0),
     ):
         if not 0.0 <= threshold <= 1.0:
             raise MnistCnnError(f"threshold must be between 0 and 1, got {threshold}")
@@ -144,7 +151,9 @@ class DigitReader:
             "test_accuracy": None,
             "params": model.count_params(),
             "number_model": None if numbers is None else numbers.name,
+            "temperatures": list(temperatures),
         } | (info or {})
+        self.temperature, number_temperature = temperatures
         self._lock = threading.Lock()  # one model call at a time when a server shares us
         fast = litert_predictor(model) if litert else None
         self.predict = fast or model.predict_on_batch  # model inputs -> probabilities
@@ -153,8 +162,9 @@ class DigitReader:
         self.numbers = None
         if numbers is not None:
             runs.check_shapes(numbers, "number model", numbers=True)
-            fast_numbers = litert_predictor(numbers) if litert else None
-            self.numbers = fast_numbers or numbers.predict_on_batch
+            logits = litert_predictor(numbers) if litert else None
+            logits = logits or numbers.predict_on_batch
+            self.numbers = lambda strips: np.asarray(logits(strips)) / number_temperature
             for size in (1, 2):  # warmed up, as the digit model is below
                 self.numbers(np.zeros((size, *numbers.input_shape[1:]), np.float32))
         # Warm up now rather than on the first request: two batch sizes make Keras'
@@ -201,7 +211,7 @@ class DigitReader:
         model = ExportedModel(exported) if exported else runs.load_model(model_file)
         info = model_info(model_file) | {"params": model.count_params()}
         use_litert = litert and not exported
-        number_model = _load_number_model(numbers)
+        number_model, number_file = _load_number_model(numbers)
         if number_model is not None:
             info["number_model"] = "number_model" if numbers == "default" else Path(numbers).name
         return cls(
@@ -211,6 +221,7 @@ class DigitReader:
             info=info,
             litert=use_litert,
             numbers=number_model,
+            temperatures=(recorded_temperature(model_file), recorded_temperature(number_file)),
         )
 
     @classmethod
@@ -234,12 +245,10 @@ class DigitReader:
         folder = model.path.parent
         in_run = folder.name == EXPORT_FOLDER
         name = folder.parent.name if in_run else model.path.stem
-        info = {
-            "name": name,
-            "path": str(model.path),
-            "test_accuracy": runs.read_metrics(folder.parent).test_accuracy if in_run else None,
-        }
-        return cls(model, name=name, threshold=threshold, info=info)
+        recorded = runs.read_metrics(folder.parent) if in_run else runs.RunMetrics()
+        info = {"name": name, "path": str(model.path), "test_accuracy": recorded.test_accuracy}
+        temperatures = (recorded.temperature or 1.0, 1.0)
+        return cls(model, name=name, threshold=threshold, info=info, temperatures=temperatures)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -271,7 +280,12 @@ class DigitReader:
             start += len(image)
             crops = [crop for line in mine for crop in line.crops]
             rows = [row for line in mine for row in line.probabilities]
-            readings.append(self._reading(crops, np.array(rows).reshape(-1, NUM_CLASSES)))
+            agreement = min(
+                (line.agreement for line in mine if line.agreement is not None), default=1.0
+            )
+            readings.append(
+                self._reading(crops, np.array(rows).reshape(-1, NUM_CLASSES), agreement)
+            )
         return readings
 
     def read_pixels(self, pixels) -> Reading:
@@ -299,7 +313,12 @@ class DigitReader:
             readings.append(self._reading(image, rows))
         return readings
 
-    def _reading(self, crops: list[DigitCrop], probabilities: np.ndarray) -> Reading:
+    def _reading(
+        self, crops: list[DigitCrop], probabilities: np.ndarray, agreement: float = 1.0
+    ) -> Reading:
+        """A reading of `crops` from their probabilities. Its confidence is the chance
+        that every digit is right (their top probabilities multiplied), capped by the
+        number model's `agreement` with the digits read, where it read the lines."""
         digits = []
         for crop, p in zip(crops, probabilities, strict=True):
             best = int(p.argmax())
@@ -315,7 +334,7 @@ class DigitReader:
         inputs = [crop.pixels for crop in crops]
         if not digits:
             return Reading(None, 0.0, STATUS_NO_DIGIT, [], inputs)
-        confidence = round(float(np.prod([p.max() for p in probabilities])), 6)
+        confidence = round(min(float(np.prod([p.max() for p in probabilities])), agreement), 6)
         # Each digit can clear the threshold while the number as a whole does not:
         # four digits at 83% make a number read right less than half the time.
         if any(d.label is None for d in digits) or confidence < self.threshold:
@@ -328,7 +347,8 @@ class DigitReader:
             return self._tta(images)
 
     def _tta(self, images: np.ndarray) -> np.ndarray:
-        return tta_probabilities(self.predict, images)
+        probabilities = tta_probabilities(self.predict, images)
+        return probabilities if self.temperature == 1.0 else soften(probabilities, self.temperature)
 
 
 def tta_probabilities(
@@ -443,14 +463,27 @@ def resolve_model(
     return runs.resolve_model_file(model)
 
 
-def _load_number_model(numbers: str | os.PathLike | None):
-    """The number model `DigitReader.load` was asked for, or None."""
+def _load_number_model(numbers: str | os.PathLike | None) -> tuple[object, Path | None]:
+    """The number model `DigitReader.load` was asked for and its file, or (None, None)."""
     from mnist_cnn.number_reader import NUMBER_MODEL
 
     if numbers is None or (numbers == "default" and not NUMBER_MODEL.is_file()):
-        return None
+        return None, None
     model_file = runs.resolve_model_file(NUMBER_MODEL if numbers == "default" else numbers)
-    return _number_model(str(model_file.resolve()), model_file.stat().st_mtime_ns)
+    return _number_model(str(model_file.resolve()), model_file.stat().st_mtime_ns), model_file
+
+
+def recorded_temperature(model_file: Path | None) -> float:
+    """The temperature training recorded for the model in `model_file`'s run folder
+    (`mnist_cnn.calibration`); 1.0 (none) for a loose file or an older run.
+
+    Example:
+        >>> recorded_temperature(None)
+        1.0
+    """
+    if model_file is None or model_file.name != runs.MODEL_FILE:
+        return 1.0
+    return runs.read_metrics(model_file.parent).temperature or 1.0
 
 
 @functools.lru_cache(maxsize=4)
@@ -518,18 +551,23 @@ def _digit_runs(runs_dir: str | os.PathLike) -> list[runs.RunSummary]:
 
 
 def is_shipped(path: str | os.PathLike) -> bool:
-    """Whether `path` (a model file or folder, however spelled, links followed) is the
-    model shipped in the package, which is read-only.
+    """Whether `path` (a model file or folder, however spelled, links followed) is a
+    model shipped in the package (the digit model or the number model), read-only.
 
     >>> is_shipped(DEFAULT_MODEL.parent), is_shipped("runs/cnn-20260101-120000")
     (True, False)
     """
+    from mnist_cnn.number_reader import NUMBER_MODEL
+
     path = Path(path).resolve()
     folder = path.parent if path.suffix == ".keras" else path
-    try:
-        return folder.samefile(DEFAULT_MODEL.parent)
-    except OSError:  # one of them does not exist
-        return False
+    for shipped in (DEFAULT_MODEL.parent, NUMBER_MODEL.parent):
+        try:
+            if folder.samefile(shipped):
+                return True
+        except OSError:  # one of them does not exist
+            continue
+    return False
 
 
 def model_info(model_file: str | os.PathLike) -> dict:

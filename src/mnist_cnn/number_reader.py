@@ -21,6 +21,7 @@ model's reading.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,11 +44,15 @@ NUMBER_MODEL = Path(__file__).resolve().parent / "number_model" / "model.keras"
 
 @dataclass(frozen=True)
 class LineReading:
-    """What was read on one line: its digits' pieces of the image, left to right, and
-    the ten probabilities of each."""
+    """What was read on one line: its digits' pieces of the image, left to right, the
+    ten probabilities of each, and the number model's probability that the line holds
+    exactly the digits read (their top classes), None where it was not asked. A line
+    whose digits each look sure can still be read wrong as a whole (a digit too many
+    or too few); this says so."""
 
     crops: list[DigitCrop]
     probabilities: np.ndarray
+    agreement: float | None = None
 
 
 def line_strips(lines: list[Line]) -> tuple[np.ndarray, list[float]]:
@@ -94,7 +99,9 @@ def read_lines(
         frames, scale = next(read_by_number_model)
         read = ctc.decode(frames)
         sure = ctc.probability(frames, "".join(str(d.digit) for d in read)) >= SPLIT_SURE
-        readings.append(_reconcile(line, mine, read if sure else [], scale))
+        reading = _reconcile(line, mine, read if sure else [], scale)
+        text = "".join(str(int(p.argmax())) for p in reading.probabilities)
+        readings.append(dataclasses.replace(reading, agreement=ctc.probability(frames, text)))
     return readings
 
 

@@ -81,11 +81,12 @@ def make_numbers(
     digits: np.ndarray,
     labels: np.ndarray,
     count: int,
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     style: NumberStyle = NumberStyle(),  # noqa: B008 - frozen
 ) -> Numbers:
     """`count` numbers composed from `digits` (uint8 (N, 28, 28), MNIST style) with
-    their `labels`, repeatably for a `seed`.
+    their `labels`, repeatably for a `seed` (an int, or several as NumPy's
+    `default_rng` takes them).
 
     Example:
         >>> rng = np.random.default_rng(1)
@@ -111,7 +112,7 @@ def number_strips(
     digits: np.ndarray,
     labels: np.ndarray,
     count: int,
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     style: NumberStyle = NumberStyle(),  # noqa: B008 - frozen
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """`count` numbers as the number model reads them (`make_numbers`, then

@@ -130,6 +130,8 @@ class RunMetrics:
     best_val_loss: float | None = None
     train_seconds: float | None = None
     interrupted: bool | None = None
+    # The best checkpoint's temperature, fitted on the validation split (`mnist_cnn.calibration`).
+    temperature: float | None = None
     # Written with every model.keras (`record_model_hash`), checked when it is loaded.
     model_sha256: str | None = None
     # Written by evaluation on the test set (`mnist_cnn.evaluation`).

@@ -29,7 +29,7 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from mnist_cnn import ctc, data, evaluation, models, plots, runs
+from mnist_cnn import calibration, ctc, data, evaluation, inference, models, plots, runs
 from mnist_cnn.backend import keras
 from mnist_cnn.config import TrainConfig, read_options
 from mnist_cnn.errors import MnistCnnError
@@ -197,12 +197,14 @@ def train(
     config = resolve(config)
     mnist, train_set, validation_set = load_data(config)
     model = build_model(config)
-    compile_model(model, config, steps_per_epoch=-(-len(train_set[0]) // config.batch_size))
+    compile_model(model, config, steps_per_epoch(train_set, config.batch_size))
     run_dir = start_run(config, mnist.source) if resume is None else Path(resume)
     callbacks = make_callbacks(config, run_dir)
     callbacks |= {f"extra_{i}": callback for i, callback in enumerate(extra_callbacks or [])}
     if resume is not None:
         done = restore_progress(run_dir, callbacks)
+        if isinstance(train_set, FreshNumbers):
+            train_set.epoch = done  # the numbers the stopped run would have gone on to
         print(f"Resuming {run_dir} after epoch {done} of {config.epochs}")
     print(
         f"Training {config.model} ({model.count_params():,} parameters, {config.precision}) "
@@ -226,6 +228,7 @@ def train(
         f"best epoch {checkpoint.best_epoch} (val_loss {checkpoint.best:.4f}, "
         f"val_accuracy {metrics.best_val_accuracy:.4f})"
     )
+    calibrate(run_dir, mnist, validation_set)
     evaluation.evaluate_run(run_dir, (mnist.x_test, mnist.y_test))
     if config.report:
         from mnist_cnn.report import write_report
@@ -259,21 +262,63 @@ def resolve(config: TrainConfig) -> TrainConfig:
     return config
 
 
+class FreshNumbers(keras.utils.PyDataset):
+    """Numbers composed anew every epoch from `digits` (`mnist_cnn.numbers`), as
+    strips with CTC labels, `batch_size` at a time: the number model never sees the
+    same number twice, so it learns digits in context instead of memorising a fixed
+    set (on 40,000 fixed numbers it read 98.6% of them and 93% of new ones). Batch
+    `i` of epoch `e` depends only on (`seed`, `e`, `i`); two threads make the next
+    batches while the model trains.
+
+    Example:
+        >>> import numpy as np
+        >>> digits = np.zeros((10, 28, 28), np.uint8); digits[:, 4:24, 12:16] = 255
+        >>> numbers = FreshNumbers(digits, np.arange(10), count=5, batch_size=4, seed=0)
+        >>> len(numbers), [x.shape for x, _ in (numbers[0], numbers[1])]
+        (2, [(4, 32, 256, 1), (1, 32, 256, 1)])
+    """
+
+    def __init__(self, digits, labels, count: int, batch_size: int, seed: int, epoch: int = 0):
+        super().__init__(workers=2, max_queue_size=8)
+        self.digits, self.labels, self.count = digits, labels, count
+        self.batch_size, self.seed, self.epoch = batch_size, seed, epoch
+
+    def __len__(self) -> int:
+        return -(-self.count // self.batch_size)
+
+    def __getitem__(self, index: int):
+        size = min(self.batch_size, self.count - index * self.batch_size)
+        seed = [self.seed, self.epoch, index]
+        x, y, _ = number_strips(self.digits, self.labels, size, seed)
+        return preprocess(x, strip.SIZE), y
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+
+
 def load_data(config: TrainConfig):
     """MNIST split as `config` says, and its training and validation parts as the
-    model takes them: (mnist, (x_train, y_train), (x_val, y_val)). For a digit model
-    the digits with one-hot labels; for a number model, numbers composed of each
-    part's digits (`mnist_cnn.numbers`), as strips with CTC labels."""
+    model takes them: (mnist, training set, (x_val, y_val)). For a digit model the
+    digits with one-hot labels, (x_train, y_train); for a number model, numbers
+    composed of each part's digits (`mnist_cnn.numbers`) as strips with CTC labels:
+    fixed ones for validation, new ones every epoch for training (`FreshNumbers`)."""
     mnist = data.load_mnist(config.data_dir, config.val_fraction, config.seed, config.limit)
     if config.model in models.NUMBER_MODELS:
-        count = config.numbers
-        x, y, _ = number_strips(mnist.x_train, mnist.y_train, count, config.seed)
+        count, seed = config.numbers, config.seed
+        train_set = FreshNumbers(mnist.x_train, mnist.y_train, count, config.batch_size, seed)
         # Another seed: the validation numbers are not the training numbers' layouts.
-        x_val, y_val, _ = number_strips(mnist.x_val, mnist.y_val, count // 10, config.seed + 1)
-        return mnist, (preprocess(x, strip.SIZE), y), (preprocess(x_val, strip.SIZE), y_val)
+        x_val, y_val, _ = number_strips(mnist.x_val, mnist.y_val, count // 10, seed + 1)
+        return mnist, train_set, (preprocess(x_val, strip.SIZE), y_val)
     train_set = preprocess(mnist.x_train), one_hot(mnist.y_train)
     validation_set = preprocess(mnist.x_val), one_hot(mnist.y_val)
     return mnist, train_set, validation_set
+
+
+def steps_per_epoch(train_set, batch_size: int) -> int:
+    """Training steps in an epoch of `train_set` (arrays or a `FreshNumbers`)."""
+    if isinstance(train_set, FreshNumbers):
+        return len(train_set)
+    return -(-len(train_set[0]) // batch_size)
 
 
 def build_model(config: TrainConfig) -> keras.Model:
@@ -368,8 +413,12 @@ def fit(
     start = time.perf_counter()
     interrupted = False
     try:
+        if isinstance(train_set, FreshNumbers):
+            dataset = train_set
+        else:
+            dataset = training_dataset(*train_set, config.batch_size, config.augment, config.seed)
         model.fit(
-            training_dataset(*train_set, config.batch_size, config.augment, config.seed),
+            dataset,
             epochs=config.epochs,
             shuffle=False,  # the dataset reshuffles itself every epoch
             validation_data=validation_set,
@@ -427,6 +476,46 @@ def save_results(
         interrupted=interrupted,
     )
     return metrics
+
+
+def calibrate(run_dir: Path, mnist: data.Mnist, validation_set: tuple) -> float:
+    """Fit the best checkpoint's temperature on the validation split, as the reader
+    reads (digits with test-time augmentation), record it in ``metrics.json`` and
+    return it (`mnist_cnn.calibration`)."""
+    model = runs.load_model(run_dir)
+    if len(model.output_shape) == 3:  # a number model's frame logits
+        x_val, y_val = validation_set
+        logits = model.predict(x_val, batch_size=256, verbose=0)
+        temperature = calibration.number_temperature(logits, y_val)
+    else:
+        probabilities = inference.tta_probabilities(model.predict_on_batch, mnist.x_val)
+        temperature = calibration.digit_temperature(probabilities, mnist.y_val)
+    runs.add_metrics(run_dir, runs.RunMetrics(temperature=temperature))
+    print(f"Calibrated on the validation split: temperature {temperature:.3f}")
+    return temperature
+
+
+def calibrate_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> float:
+    """`calibrate` a run folder again, or an older one that has no temperature, on the
+    validation split its ``config.json`` records (``mnist-cnn calibrate RUN``).
+
+    Example:
+        >>> calibrate_run("runs/cnn-20260101-120000")   # doctest: +SKIP
+        1.1875
+    """
+    run_dir = Path(run_dir)
+    model_file = runs.resolve_model_file(run_dir)
+    if inference.is_shipped(model_file) or model_file.parent != run_dir:
+        raise MnistCnnError(
+            f"{run_dir} is not a run folder of yours (the models shipped with the package "
+            "are read-only): copy the folder and calibrate the copy"
+        )
+    options = read_options(run_dir / runs.CONFIG_FILE)
+    if data_dir is not None:
+        options["data_dir"] = str(data_dir)
+    config = resolve(dataclasses.replace(TrainConfig.from_preset(**options), report=False))
+    mnist, _, validation_set = load_data(config)
+    return calibrate(run_dir, mnist, validation_set)
 
 
 # -- Resuming a stopped run ----------------------------------------------------------------------
