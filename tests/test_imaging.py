@@ -32,6 +32,7 @@ from mnist_cnn.imaging import (
     resample,
     segment,
 )
+from mnist_cnn.imaging.page import find_page
 from mnist_cnn.inference import DigitReader
 
 
@@ -642,3 +643,64 @@ def test_a_large_image_takes_no_full_size_copy():
     finally:
         tracemalloc.stop()
     assert peak < 32 * 2**20  # a full-size float copy alone would be 64 MB
+
+
+def sheet_on_desk(digit: np.ndarray, seed: int, desk: bool = True) -> tuple[np.ndarray, tuple]:
+    """A photo of `digit` written on a white sheet lying on a grey desk (or, with
+    `desk` False, the same photo with the sheet filling the frame): the sheet anywhere
+    in the frame, turned a little, lit unevenly, noisy. Returns the photo and the
+    digit's box."""
+    rng = np.random.default_rng(seed)
+    height, width = 480, 640
+    desk_level, paper = rng.uniform(50, 150), rng.uniform(190, 240)
+    photo = np.full((height, width), desk_level if desk else paper)
+    top, left = rng.integers(10, 90), rng.integers(10, 150)
+    bottom, right = height - rng.integers(10, 90), width - rng.integers(10, 150)
+    # The sheet turned up to 12 degrees about its middle.
+    turn = np.radians(rng.uniform(-12, 12))
+    yy, xx = (
+        np.mgrid[0:height, 0:width]
+        - np.array([(top + bottom) / 2, (left + right) / 2])[:, None, None]
+    )
+    along, across = xx * np.cos(turn) + yy * np.sin(turn), yy * np.cos(turn) - xx * np.sin(turn)
+    photo[(np.abs(along) < 0.45 * (right - left)) & (np.abs(across) < 0.45 * (bottom - top))] = (
+        paper
+    )
+    big = np.asarray(Image.fromarray(digit).resize((120, 120), Image.BICUBIC), float) / 255
+    y, x = (top + bottom) // 2 - 60, (left + right) // 2 - 60
+    photo[y : y + 120, x : x + 120] *= 1 - 0.85 * big
+    photo *= 1 + rng.uniform(-0.3, 0.3) * (np.arange(width) / width - 0.5)
+    photo += rng.normal(0, 3, photo.shape)
+    rows, cols = np.flatnonzero(big.max(axis=1) > 0.5), np.flatnonzero(big.max(axis=0) > 0.5)
+    box = (x + cols[0], y + rows[0], x + cols[-1] + 1, y + rows[-1] + 1)
+    return np.clip(photo, 0, 255).astype(np.uint8), box
+
+
+def test_a_sheet_photographed_on_a_darker_desk_is_read_as_paper(digit_images, model_file):
+    """The desk around a sheet is not ink: the digit on it is found where it is and
+    read as if the paper filled the photo, where the sheet's outline was once read as
+    a big "0", sure of it."""
+    x, _ = digit_images
+    reader = DigitReader.load(model_file, numbers=None)
+    same = 0
+    for i in range(12):
+        photo, box = sheet_on_desk(x[i], seed=i)
+        assert find_page(photo) is not None
+        (found,) = extract_digits(encode(photo, quality=85))
+        assert np.abs(np.subtract(found.box, box)).max() <= 12, (found.box, box)
+        paper, _ = sheet_on_desk(x[i], seed=i, desk=False)
+        assert find_page(paper) is None
+        on_desk, on_paper = (r.digits[0].probabilities for r in reader.read_batch([photo, paper]))
+        same += on_desk == pytest.approx(on_paper, abs=0.05)
+    assert same >= 11
+
+
+def test_no_sheet_is_seen_where_there_is_none(digit_images):
+    x, _ = digit_images
+    rng = np.random.default_rng(5)
+    lit = np.linspace(110, 240, 400)[None, :].repeat(300, axis=0)  # paper, a strong gradient
+    white_on_black = np.pad(x[0], 20)  # MNIST style
+    board = np.full((200, 300), 40.0) + rng.normal(0, 4, (200, 300))  # chalk on a board
+    board[50:150, 140:150] = 200
+    for image in (lit, white_on_black, board, 255 - lit):
+        assert find_page(image) is None

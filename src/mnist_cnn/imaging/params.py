@@ -27,6 +27,25 @@ class ImagingParams:
     # so that a few thick strokes cannot make it follow the ink.
     min_window: float = 0.2
 
+    # -- page: a sheet of paper photographed on a darker desk (`page.find_page`) --------
+    # The sheet: the largest bright region, filling at least this share of the image ...
+    page_area: float = 0.2
+    # ... and this share of the smallest rectangle around it, at any angle (a disc: 0.79) ...
+    page_rectangle: float = 0.88
+    # ... no longer than this for its width (a bold "1" is a bar) ...
+    page_elongation: float = 2.5
+    # ... bright over this share of it (a white-on-black "0" is mostly its hole) ...
+    page_paper: float = 0.85
+    # ... with the desk over this share of the image's border (the sheet touching two
+    # of its sides at most) ...
+    desk_border: float = 0.3
+    # ... and, across the sheet's edge, at least this many grey levels darker (as much
+    # as the ink step takes for ink on such paper) ...
+    desk_contrast: float = 24.0
+    # ... yet no darker than this: a background of pure black is a digital image's (a
+    # bold white digit on black), not a desk in a photo.
+    desk_level: float = 12.0
+
     # -- ink ------------------------------------------------------------------------------
     # Ink weaker than this (0-255 scale) is paper texture, not ink.
     min_contrast: float = 32.0

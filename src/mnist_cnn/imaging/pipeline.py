@@ -20,6 +20,7 @@ import numpy as np
 from mnist_cnn.imaging.decode import MAX_PIXELS, ImageSource, load_reduced
 from mnist_cnn.imaging.ink import ink_box, ink_map, ink_mask
 from mnist_cnn.imaging.normalise import digit_ink, ink_region, thicken_hairline, to_mnist
+from mnist_cnn.imaging.page import paper_only
 from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
 from mnist_cnn.imaging.resample import shrink
 from mnist_cnn.imaging.segment import Piece, group_lines, image_box, segment, union
@@ -107,8 +108,9 @@ def _find(gray: np.ndarray, params: ImagingParams, shape: tuple[int, int] | None
     # 1. A working copy of bounded size; `factor` maps its pixels back.
     work, factor = shrink(gray, params.work_size)
     factor *= max(shape) / max(gray.shape)
-    # 2. The ink, white on black, without the background and its lighting.
-    ink = ink_map(work, params)
+    # 2. The ink, white on black, without the background and its lighting (and
+    # without the desk around a photographed sheet of paper).
+    ink = ink_map(paper_only(work, params), params)
     # 3. Where the ink is, unless it is only noise.
     found = ink_mask(ink, params)
     if found is None:

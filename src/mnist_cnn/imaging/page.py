@@ -1,0 +1,119 @@
+"""Page: a photo of a sheet of paper lying on a darker desk, table or floor.
+
+The ink step reads the image's border as background. In a photo of a sheet on a
+desk the border is the desk, so the whole bright sheet would look like light ink
+on a dark ground, and its outline like a big "0". So before the ink step, a sheet
+is looked for: the largest bright region, large, a rectangle at whatever angle
+(a digit, even a bold one, is no rectangle), not a bar, mostly paper, lying inside the
+photo with the desk around it, and a sharp step darker across its edge (a lighting
+gradient is no edge). If there is one, everything outside it is painted the sheet's
+level, as if the paper filled the photo.
+
+>>> photo = np.full((90, 120), 80.0)                # a grey desk ...
+>>> photo[15:80, 20:105] = 225                      # ... a white sheet on it ...
+>>> photo[30:65, 58:64] = 30                        # ... a "1" written on the sheet
+>>> paper = paper_only(photo)
+>>> float(paper[0, 0]), float(paper[50, 60]), float(paper[20, 30])
+(225.0, 30.0, 225.0)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import ConvexHull
+
+from mnist_cnn.imaging.ink import otsu_threshold
+from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
+from mnist_cnn.imaging.resample import shrink
+
+LOOK_SIZE = 128  # the sheet is looked for on a copy this size (longer side)
+
+
+def find_page(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.ndarray | None:
+    """The sheet of paper in a photo of one on a darker surface, as a bool mask of
+    `gray`'s shape (a little inside the sheet's edge), or None if there is none.
+
+    Args:
+        gray: grayscale (H, W), any number type.
+        params: the ``page_*`` and ``desk_*`` settings say what counts as a sheet
+            on a desk.
+
+    Example:
+        >>> find_page(np.full((40, 60), 220.0)) is None        # all paper: no desk
+        True
+    """
+    small, _ = shrink(np.asarray(gray, np.float32), LOOK_SIZE)
+    if min(small.shape) < 8:
+        return None
+    small = ndimage.gaussian_filter(small, 1.0)
+    bright = small > otsu_threshold(small.ravel())
+    labels, count = ndimage.label(bright)
+    if count == 0:
+        return None
+    largest = 1 + int(np.argmax(ndimage.sum(bright, labels, range(1, count + 1))))
+    sheet = ndimage.binary_fill_holes(labels == largest)  # the writing on it included
+    sides = [sheet[0, :], sheet[-1, :], sheet[:, 0], sheet[:, -1]]
+    edge = np.concatenate([~side for side in sides])
+    # Its edge is a step, not a gradient: the paper just inside it against the desk
+    # just outside.
+    inside = sheet & ~ndimage.binary_erosion(sheet, iterations=3)
+    outside = ndimage.binary_dilation(sheet, iterations=3) & ~sheet
+    step = np.median(small[inside]) - np.median(small[outside]) if outside.any() else 0.0
+    is_sheet = (
+        sheet.mean() >= params.page_area  # large ...
+        and _rectangularity(sheet) >= params.page_rectangle  # ... a rectangle ...
+        and _elongation(sheet) <= params.page_elongation  # ... not a bar ...
+        and bright[sheet].mean() >= params.page_paper  # ... mostly paper, not strokes ...
+        and sum(side.any() for side in sides) <= 2  # ... lying on the desk, not a crop ...
+        and edge.mean() >= params.desk_border  # ... which shows all round it ...
+        and step >= params.desk_contrast  # ... darker ...
+        and np.median(small[~sheet]) >= params.desk_level  # ... yet not a drawing's black.
+    )
+    if not is_sheet:
+        return None
+    # Two small pixels in from the edge, past the blurred border between sheet and desk.
+    sheet = ndimage.binary_erosion(sheet, iterations=2)
+    if not sheet.any():
+        return None
+    # Back to `gray`'s size: each pixel takes the small pixel it falls in.
+    rows, cols = (np.arange(n) * m // n for n, m in zip(gray.shape, small.shape, strict=True))
+    return sheet[np.ix_(rows, cols)]
+
+
+def _rectangularity(region: np.ndarray) -> float:
+    """`region`'s area over that of the smallest rectangle, at any angle, around it:
+    about 1 for a sheet of paper however it lies, pi/4 for a disc, less for a digit."""
+    points = np.argwhere(region).astype(np.float64)
+    if len(points) < 3 or np.linalg.matrix_rank(points - points.mean(axis=0)) < 2:
+        return 0.0
+    hull = points[ConvexHull(points).vertices]
+    smallest = np.inf
+    for a, b in zip(hull, np.roll(hull, -1, axis=0), strict=True):
+        along = (b - a) / np.linalg.norm(b - a)
+        across = np.array([-along[1], along[0]])
+        u, v = hull @ along, hull @ across
+        # Pixels, not points: each reaches half a pixel beyond its centre.
+        smallest = min(smallest, (np.ptp(u) + 1) * (np.ptp(v) + 1))
+    return float(region.sum() / smallest)
+
+
+def _elongation(region: np.ndarray) -> float:
+    """Length over width of the ellipse with `region`'s second moments (1 for a disc
+    or a square, 1.4 for an A4 sheet, 4 for a bar four times as long as wide)."""
+    coordinates = np.argwhere(region).astype(np.float64)
+    if len(coordinates) < 3:
+        return np.inf
+    smallest, largest = np.linalg.eigvalsh(np.cov(coordinates.T))
+    return float(np.sqrt(largest / max(smallest, 1e-9)))
+
+
+def paper_only(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.ndarray:
+    """`gray` with everything outside the sheet of paper it shows (`find_page`)
+    painted the sheet's median level; `gray` itself if it shows no sheet on a desk."""
+    sheet = find_page(gray, params)
+    if sheet is None:
+        return gray
+    painted = np.asarray(gray, np.float32).copy()
+    painted[~sheet] = np.median(painted[sheet])
+    return painted
