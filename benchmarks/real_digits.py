@@ -4,12 +4,15 @@ The handwriting: scikit-learn's bundled digits (`sklearn.datasets.load_digits`),
 1,797 digits written by 43 people (the UCI "optdigits" set), stored as 8x8 grey
 levels 0-16. Neither the model nor the image pipeline was tuned on them. Each
 digit is upscaled to 96x96 (bicubic) and read by `DigitReader.read_image`, the
-same path as ``mnist-cnn predict``, in the three renderings of `mnist_cnn.renderings`:
+same path as ``mnist-cnn predict``, in the three renderings of `mnist_cnn.renderings`
+and one more:
 
 - plain: the upscaled digit as it is, light on dark;
 - photo: dark ink on paper, placed at random on a page 1.4-2 times its size,
   under a lighting gradient, with sensor noise, blur and JPEG compression;
-- board: light ink on a dark, unevenly lit board, also noisy, blurred and JPEG.
+- board: light ink on a dark, unevenly lit board, also noisy, blurred and JPEG;
+- desk: the photo's sheet turned up to 10 degrees, lying on a darker desk (grey
+  50-150) that fills the photo's border.
 
 A digit is read right when exactly one digit is found and the model's top class is
 the true digit; "sure" also needs the top probability to reach the reader's
@@ -109,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         "plain (96x96, light on dark)": [render(upscale(d), "plain", rng) for d in x],
         "photo (dark ink on paper, JPEG)": [render(upscale(d), "photo", rng) for d in x],
         "board (light ink on dark, JPEG)": [render(upscale(d), "board", rng) for d in x],
+        "desk (a sheet on a desk, JPEG)": [render(upscale(d), "desk", rng) for d in x],
     }
 
     versions = library_versions()

@@ -7,7 +7,9 @@ sends a photo of them. `render` turns coverage into the encoded file, in one of
 - plain: the image as it is, light on dark, a PNG;
 - photo: dark ink on paper, placed at random on a page 1.4-2 times its size,
   under a lighting gradient, with sensor noise, blur and JPEG compression;
-- board: light ink (chalk) on a dark, unevenly lit board, also noisy, blurred and JPEG.
+- board: light ink (chalk) on a dark, unevenly lit board, also noisy, blurred and JPEG;
+- desk (not one of `RENDERINGS`, which every benchmark measures): the photo of paper,
+  its sheet turned a little and lying on a darker desk that fills the photo's border.
 
 The benchmarks read real handwriting and composed numbers in these renderings, and
 training may show them to a model.
@@ -34,6 +36,9 @@ GRADIENT = (0.2, 0.6)  # strength of the lighting gradient across the page
 BLUR = (0.5, 1.5)  # sigma of the blur, pixels
 NOISE = (2.0, 8.0)  # sigma of the sensor noise, grey levels
 QUALITY = (50, 90)  # JPEG quality, the upper end excluded
+DESK = (1.2, 1.7)  # the photo's side, relative to the sheet's, for "desk"
+DESK_LEVEL = (50.0, 150.0)  # grey level of the desk
+TURN = 10.0  # the sheet lies turned by up to this many degrees either way
 
 
 def render(ink: np.ndarray, kind: str, rng: np.random.Generator) -> bytes:
@@ -55,11 +60,30 @@ def render(ink: np.ndarray, kind: str, rng: np.random.Generator) -> bytes:
         >>> 28 <= page.shape[0] <= 40 and 84 <= page.shape[1] <= 120
         True
     """
-    if kind not in RENDERINGS:
-        raise ValueError(f"unknown rendering {kind!r}; expected one of {RENDERINGS}")
+    if kind not in (*RENDERINGS, "desk"):
+        raise ValueError(f"unknown rendering {kind!r}; expected one of {RENDERINGS} or 'desk'")
     if kind == "plain":
         return _encode(_light_on_dark(ink), "PNG")
+    if kind == "desk":
+        return _encode(_sheet_on_desk(_coverage(ink), rng), "JPEG", rng)
     return _encode(_page_photo(_coverage(ink), rng, dark_ink=kind == "photo"), "JPEG", rng)
+
+
+def _sheet_on_desk(coverage: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The "photo" page of `coverage` turned up to `TURN` degrees and laid at random on
+    a desk `DESK` times its size, as float grey levels."""
+    sheet = _page_photo(coverage, rng, dark_ink=True)
+    angle = rng.uniform(-TURN, TURN)
+    turned = ndimage.rotate(sheet, angle, order=1)
+    cover = np.clip(ndimage.rotate(np.ones(sheet.shape), angle, order=1), 0, 1)
+    scale = rng.uniform(*DESK)
+    rows, cols = (max(int(n * scale), t) for n, t in zip(sheet.shape, turned.shape, strict=True))
+    photo = rng.uniform(*DESK_LEVEL) + rng.normal(0, rng.uniform(*NOISE), (rows, cols))
+    top = rng.integers(0, rows - turned.shape[0] + 1)
+    left = rng.integers(0, cols - turned.shape[1] + 1)
+    region = photo[top : top + turned.shape[0], left : left + turned.shape[1]]
+    region[...] = cover * turned + (1 - cover) * region
+    return photo
 
 
 def _page_photo(coverage: np.ndarray, rng: np.random.Generator, dark_ink: bool) -> np.ndarray:

@@ -11,9 +11,9 @@ uint8 arrays, one per digit, left to right, one module per step:
    the EXIF orientation is applied, transparency composited over white, grayscale;
    a large image is reduced as it is decoded, to about the size it is analysed at;
 2. `page` and `ink`: a sheet of paper photographed on a darker desk is found and
-   the desk painted over with the paper's level; then a plane fitted to the image's border (mostly background, lighting
-   gradient included) tells whether the ink is darker or lighter; a smooth
-   estimate of the background is divided out (dark ink) or subtracted (light
+   the desk painted the paper's level; then a plane fitted to the image's border
+   (mostly background, lighting gradient included) tells whether the ink is darker
+   or lighter; a smooth estimate of the background is divided out (dark ink) or subtracted (light
    ink), so that shadows and gradients cancel; Otsu's threshold on a slightly
    blurred copy gives the ink mask, unless the "ink" does not stand out from the
    background noise;

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
-from scipy.spatial import ConvexHull
+from scipy.spatial import ConvexHull, Delaunay
 
 from mnist_cnn.imaging.ink import otsu_threshold
 from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
@@ -52,7 +52,8 @@ def find_page(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.nd
     if count == 0:
         return None
     largest = 1 + int(np.argmax(ndimage.sum(bright, labels, range(1, count + 1))))
-    sheet = ndimage.binary_fill_holes(labels == largest)  # the writing on it included
+    # Its convex hull: the writing on it included, even where it reaches the edge.
+    sheet = _hull(labels == largest)
     sides = [sheet[0, :], sheet[-1, :], sheet[:, 0], sheet[:, -1]]
     edge = np.concatenate([~side for side in sides])
     # Its edge is a step, not a gradient: the paper just inside it against the desk
@@ -79,6 +80,16 @@ def find_page(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.nd
     # Back to `gray`'s size: each pixel takes the small pixel it falls in.
     rows, cols = (np.arange(n) * m // n for n, m in zip(gray.shape, small.shape, strict=True))
     return sheet[np.ix_(rows, cols)]
+
+
+def _hull(region: np.ndarray) -> np.ndarray:
+    """The pixels inside `region`'s convex hull (`region` itself if it is flat)."""
+    points = np.argwhere(region).astype(np.float64)
+    if len(points) < 3 or np.linalg.matrix_rank(points - points.mean(axis=0)) < 2:
+        return region
+    hull = Delaunay(points[ConvexHull(points).vertices])
+    grid = np.indices(region.shape).reshape(2, -1).T
+    return (hull.find_simplex(grid) >= 0).reshape(region.shape) | region
 
 
 def _rectangularity(region: np.ndarray) -> float:
