@@ -130,7 +130,7 @@ def test_a_short_number_model_training_reads_digits_better_than_chance(tmp_path,
     """The number model's preset trained briefly on composed numbers (new ones every
     epoch) into an ordinary run folder: it already reads a fair share of the test
     numbers' digits, where an untrained one reads none."""
-    args = ["train", "--preset", "numbers", "--numbers", "3000", "--epochs", "3"]
+    args = ["train", "--preset", "numbers", "--numbers", "16000", "--epochs", "2"]
     assert main([*args, "--runs-dir", str(tmp_path), "--name", "numbers"]) == 0
     run = tmp_path / "numbers"
     assert {"config.json", "model.keras", "history.csv", "metrics.json"} <= {
@@ -138,7 +138,7 @@ def test_a_short_number_model_training_reads_digits_better_than_chance(tmp_path,
     }
     with open(run / "history.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 3 and float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    assert len(rows) == 2 and float(rows[-1]["loss"]) < float(rows[0]["loss"])
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["model"] == "numbers" and metrics["test_digit_accuracy"] > 0.3
     assert "Test numbers read right" in capsys.readouterr().out

@@ -52,10 +52,14 @@ def find_page(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.nd
     if count == 0:
         return None
     largest = 1 + int(np.argmax(ndimage.sum(bright, labels, range(1, count + 1))))
+    region = labels == largest
+    # The cheap tests first: most images (a drawing, a page filling the photo, a digit on
+    # a board) fail one of them.
+    large = region.mean() >= params.page_paper * params.page_area
+    if not (large and _lies_on_desk(region, params)):
+        return None
     # Its convex hull: the writing on it included, even where it reaches the edge.
-    sheet = _hull(labels == largest)
-    sides = [sheet[0, :], sheet[-1, :], sheet[:, 0], sheet[:, -1]]
-    edge = np.concatenate([~side for side in sides])
+    sheet = _hull(region)
     # Its edge is a step, not a gradient: the paper just inside it against the desk
     # just outside.
     inside = sheet & ~ndimage.binary_erosion(sheet, iterations=3)
@@ -63,12 +67,11 @@ def find_page(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.nd
     step = np.median(small[inside]) - np.median(small[outside]) if outside.any() else 0.0
     is_sheet = (
         sheet.mean() >= params.page_area  # large ...
+        and _lies_on_desk(sheet, params)  # ... inside the photo, the desk around it ...
         and _rectangularity(sheet) >= params.page_rectangle  # ... a rectangle ...
         and _elongation(sheet) <= params.page_elongation  # ... not a bar ...
         and bright[sheet].mean() >= params.page_paper  # ... mostly paper, not strokes ...
-        and sum(side.any() for side in sides) <= 2  # ... lying on the desk, not a crop ...
-        and edge.mean() >= params.desk_border  # ... which shows all round it ...
-        and step >= params.desk_contrast  # ... darker ...
+        and step >= params.desk_contrast  # ... and darker ...
         and np.median(small[~sheet]) >= params.desk_level  # ... yet not a drawing's black.
     )
     if not is_sheet:
@@ -80,6 +83,14 @@ def find_page(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.nd
     # Back to `gray`'s size: each pixel takes the small pixel it falls in.
     rows, cols = (np.arange(n) * m // n for n, m in zip(gray.shape, small.shape, strict=True))
     return sheet[np.ix_(rows, cols)]
+
+
+def _lies_on_desk(region: np.ndarray, params: ImagingParams) -> bool:
+    """Whether `region` touches at most two sides of the image and leaves
+    `params.desk_border` of the image's border to the desk."""
+    sides = [region[0, :], region[-1, :], region[:, 0], region[:, -1]]
+    border = np.concatenate([~side for side in sides])
+    return sum(side.any() for side in sides) <= 2 and border.mean() >= params.desk_border
 
 
 def _hull(region: np.ndarray) -> np.ndarray:
