@@ -74,6 +74,22 @@ def test_probability_is_what_the_ctc_loss_says(text):
     assert ctc.probability(logits, text) == pytest.approx(np.exp(-float(loss[0])), rel=1e-3)
 
 
+def test_a_batch_of_labels_of_every_length_is_scored_as_each_alone():
+    from mnist_cnn.backend import keras
+
+    texts = ["", "7", "11", "2025", "31415926"]
+    logits = np.random.default_rng(3).normal(0, 2, (len(texts), 64, ctc.CLASSES))
+    labels = ctc.encode(texts)
+    batch = ctc.log_probabilities(logits, labels)
+    alone = [
+        np.log(ctc.probability(frames, text)) for frames, text in zip(logits, texts, strict=True)
+    ]
+    assert batch == pytest.approx(alone, rel=1e-9)
+    lengths = np.array([len(t) for t in texts])
+    loss = keras.ops.ctc_loss(labels, logits.astype("float32"), lengths, np.full(len(texts), 64))
+    assert batch[1:] == pytest.approx(-np.asarray(loss)[1:], rel=1e-3)
+
+
 def test_probabilities_of_all_readings_add_up_to_at_most_one():
     logits = frames([0, 2, 0, 3, 0])
     logits[1, 0] = 8.0  # the first digit is nearly a blank: "2" and "12" share the mass

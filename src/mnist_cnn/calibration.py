@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from mnist_cnn.backend import keras
+from mnist_cnn import ctc
 
 BOUNDS = (0.25, 8.0)  # the temperatures searched
 
@@ -70,11 +70,10 @@ def digit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 def number_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """T for a number model, from its frame logits (N, T, 11) for validation strips and
-    their CTC labels (`mnist_cnn.ctc.encode`)."""
-    loss = keras.losses.CTC(reduction=None)
-    logits = np.asarray(logits, np.float32)
+    their CTC labels (`mnist_cnn.ctc.encode`), by CTC's likelihood of each label."""
+    logits = np.asarray(logits, np.float64)
 
     def nll(t: float) -> float:
-        return float(np.mean(keras.ops.convert_to_numpy(loss(labels, logits / t))))
+        return float(-ctc.log_probabilities(logits / t, labels).mean())
 
     return fit_temperature(nll)

@@ -99,25 +99,40 @@ def probability(logits: np.ndarray, text: str) -> float:
         >>> round(probability(logits, "2"), 4), round(probability(logits, "7"), 4)
         (1.0, 0.0)
     """
+    labels = encode([text], max_length=max(len(text), 1))
+    return float(np.exp(log_probabilities(np.asarray(logits)[None], labels)[0]))
+
+
+def log_probabilities(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """`probability`'s logarithm for a batch: frame logits (N, T, 11) and CTC labels
+    (N, L) as `encode` makes them -> (N,) log-probabilities, all strips at once.
+
+    Example:
+        >>> logits = np.zeros((2, 5, CLASSES))     # each class 1/11 in each of 5 frames
+        >>> log_probabilities(logits, encode(["1", "123"])).round(2).tolist()
+        [-9.28, -8.66]
+    """
     logits = np.asarray(logits, np.float64)
-    log_p = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
-    path = [BLANK]
-    for c in text:  # blank, digit, blank, digit, ..., blank
-        path += [int(c) + 1, BLANK]
-    path = np.array(path)
+    log_p = logits - np.logaddexp.reduce(logits, axis=2, keepdims=True)
+    count, frames, _ = log_p.shape
+    lengths = (labels > 0).sum(axis=1)
+    # Each strip's path: blank, digit, blank, digit, ..., blank (padded with blanks).
+    path = np.zeros((count, 2 * labels.shape[1] + 1), np.int64)
+    path[:, 1::2] = labels
     # A digit may follow the one two steps back (skipping a blank) unless it repeats it.
-    skip = np.zeros(len(path), bool)
-    skip[2:] = (path[2:] != BLANK) & (path[2:] != path[:-2])
-    alpha = np.full(len(path), -np.inf)
-    alpha[0] = log_p[0, path[0]]
-    if len(path) > 1:
-        alpha[1] = log_p[0, path[1]]
-    for t in range(1, len(log_p)):
-        stay = alpha
-        step = np.concatenate([[-np.inf], alpha[:-1]])
-        jump = np.where(skip, np.concatenate([[-np.inf, -np.inf], alpha[:-2]]), -np.inf)
-        alpha = np.logaddexp(np.logaddexp(stay, step), jump) + log_p[t, path]
-    return float(np.exp(np.logaddexp.reduce(alpha[-2:]) if len(path) > 1 else alpha[-1]))
+    skip = np.zeros(path.shape, bool)
+    skip[:, 2:] = (path[:, 2:] != BLANK) & (path[:, 2:] != path[:, :-2])
+    rows = np.arange(count)[:, None]
+    alpha = np.full(path.shape, -np.inf)
+    alpha[:, :2] = log_p[rows, 0, path[:, :2]]
+    never = np.full((count, 2), -np.inf)
+    for t in range(1, frames):
+        step = np.concatenate([never[:, :1], alpha[:, :-1]], axis=1)
+        jump = np.where(skip, np.concatenate([never, alpha[:, :-2]], axis=1), -np.inf)
+        alpha = np.logaddexp(np.logaddexp(alpha, step), jump) + log_p[rows, t, path]
+    last = alpha[np.arange(count), 2 * lengths]  # ending on the final blank ...
+    digit = alpha[np.arange(count), np.maximum(2 * lengths - 1, 0)]  # ... or the last digit
+    return np.where(lengths > 0, np.logaddexp(last, digit), last)
 
 
 def edit_distance(a: str, b: str) -> int:
