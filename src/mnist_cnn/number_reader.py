@@ -98,10 +98,13 @@ def read_lines(
             continue
         frames, scale = next(read_by_number_model)
         read = ctc.decode(frames)
-        sure = ctc.probability(frames, "".join(str(d.digit) for d in read)) >= SPLIT_SURE
-        reading = _reconcile(line, mine, read if sure else [], scale)
+        read_text = "".join(str(d.digit) for d in read)
+        p_read = ctc.probability(frames, read_text)
+        reading = _reconcile(line, mine, read if p_read >= SPLIT_SURE else [], scale)
         text = "".join(str(int(p.argmax())) for p in reading.probabilities)
-        readings.append(dataclasses.replace(reading, agreement=ctc.probability(frames, text)))
+        # Mostly the digits read are the number model's own: no need to score them again.
+        agreement = p_read if text == read_text else ctc.probability(frames, text)
+        readings.append(dataclasses.replace(reading, agreement=agreement))
     return readings
 
 
