@@ -185,6 +185,17 @@ def test_broken_strokes_are_one_digit():
         assert len(extract_digits(drawing(strokes))) == 1
 
 
+def test_a_digit_written_lightly_beside_dark_ones_is_found():
+    gray = drawing([(50, 40, 50, 160), ("ellipse", (100, 40, 170, 160))]).copy()  # "10" ...
+    light = drawing([(240, 40, 240, 160)], width=6)  # ... and a thin, light "1"
+    gray[light < 128] = 190
+    found = extract_digits(gray)
+    assert len(found) == 3 and 230 <= found[2].box[0] < found[2].box[2] <= 250
+    # Paper texture and noise are not raised with it.
+    noisy = np.clip(gray + np.random.default_rng(0).normal(0, 6, gray.shape), 0, 255)
+    assert len(extract_digits(noisy.astype(np.uint8))) == 3
+
+
 def test_specks_and_dots_are_dropped():
     gray = drawing([(150, 40, 150, 160)]).copy()  # a 1 ...
     gray[20:23, 30:33] = 0  # ... with two specks of dirt ...

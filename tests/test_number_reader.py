@@ -113,3 +113,21 @@ def test_a_lone_digit_no_wider_than_tall_is_not_given_to_the_number_model():
 
     (reading,) = number_reader.read_lines([line], never, digit_model(0, 0.9))
     assert reading.crops == line.crops and reading.agreement is None
+
+
+def test_a_digit_segmentation_broke_in_two_is_read_as_one_where_the_number_model_says_so():
+    gray = page(50)
+    gray[25:95, 150:158] = 20  # a "4" drawn as two strokes that do not meet
+    gray[25:95, 178:186] = 20
+    (line,) = extract_lines(gray)
+    assert len(line.crops) == 3
+    spans = [number_reader._ink_columns(line, crop) for crop in line.crops]
+    reads_04 = number_model(line, [(0, spans[0][0]), (4, spans[1][0])])
+    (reading,) = number_reader.read_lines([line], reads_04, digit_model(1, 0.9))
+    assert reading.probabilities.argmax(axis=1).tolist() == [0, 4]
+    x0, _, x1, _ = reading.crops[1].box
+    assert x0 <= line.crops[1].box[0] and x1 >= line.crops[2].box[2]  # both strokes
+    # Unsure of the line, the number model leaves the three pieces as they are.
+    unsure = number_model(line, [(0, spans[0][0]), (4, spans[1][0])], sure=0.3)
+    (reading,) = number_reader.read_lines([line], unsure, digit_model(1, 0.9))
+    assert len(reading.crops) == 3

@@ -106,3 +106,14 @@ def test_number_strips_are_what_the_number_model_reads():
     assert x.shape == (6, strip.HEIGHT, strip.WIDTH) and x.dtype == np.uint8
     assert x.max() == 255
     assert y.tolist() == ctc.encode(texts).tolist()
+
+
+def test_numbers_sent_as_files_are_found_again_by_the_image_pipeline():
+    digits = np.stack([bar()] * 10)
+    plain, y, texts = numbers.number_strips(digits, np.arange(10), 6, seed=2)
+    sent, y_sent, texts_sent = numbers.number_strips(digits, np.arange(10), 6, seed=2, sent=1.0)
+    assert texts_sent == texts and (y_sent == y).all()  # the same numbers ...
+    assert not (sent == plain).all()  # ... drawn again by the pipeline ...
+    for a, b in zip(plain, sent, strict=True):  # ... with their bars where they were
+        columns_a, columns_b = a.max(axis=0) > 127, b.max(axis=0) > 127
+        assert (columns_a & columns_b).sum() >= 0.6 * max(columns_a.sum(), columns_b.sum())

@@ -64,7 +64,8 @@ PRESETS: dict[str, dict] = {
     },
     # The number model: whole numbers of 1-8 digits composed from the training digits
     # (`mnist_cnn.numbers`), new ones every epoch, read by a CTC network. The numbers
-    # carry their own variety (slant, size, stroke, spacing), so no image augmentation.
+    # carry their own variety (slant, size, stroke, spacing), so no image augmentation
+    # (for a number model, --augment sends a share of them through the image pipeline).
     "numbers": {
         "model": "numbers",
         "epochs": 16,
@@ -105,7 +106,9 @@ class TrainConfig:
     )
     augment: float = option(
         1.0,
-        "strength of random rotation (10 degrees), shift and zoom (10%) per unit; 0 turns it off",
+        "strength of random rotation (10 degrees), shift and zoom (10%) per unit; 0 turns it "
+        "off. Number models: the share of numbers drawn as a photo or an image and found "
+        "again by the image pipeline",
     )
     label_smoothing: float = option(0.0, "for the categorical crossentropy")
     ema: float = option(

@@ -15,8 +15,10 @@ it is sure only when they agree. A digit on its own keeps the digit model's read
 (a line of one piece no wider than `LONE_WIDTH` of its height is not even given to
 the number model): on single digits of real handwriting the digit model, reading
 turned copies too, is the better of the two, and multiplying read 1.1-1.3% fewer of
-them right. A piece holding none of the number model's digits keeps the digit
-model's reading.
+them right. A piece holding none of the number model's digits, beside one that
+holds some, is part of a digit segmentation broke in two (a 5's flag): the two are
+read as one. Where the number model is not sure of the line, every piece keeps the
+digit model's reading.
 """
 
 from __future__ import annotations
@@ -134,24 +136,57 @@ def _reconcile(
     else:
         owner = [_nearest(spans, x) for x in centres]
     crops, probabilities = [], []
-    for i, (crop, p_digit) in enumerate(zip(line.crops, found, strict=True)):
-        inside = [d for d, o in zip(read, owner, strict=True) if o == i]
-        if len(inside) <= 1:
+    for members in _groups(spans, owner, line.ink.shape[0]):
+        inside = [d for d, o in zip(read, owner, strict=True) if o in members]
+        if len(members) == 1 and len(inside) <= 1:
             # A digit among others: both models' probabilities, multiplied. A digit on
             # its own: the digit model's (on single real digits the better of the two).
+            p_digit = found[members[0]]
             both = p_digit * inside[0].probabilities if inside and len(spans) > 1 else p_digit
-            crops.append(crop)
+            crops.append(line.crops[members[0]])
             probabilities.append(both / both.sum() if both.sum() > 0 else p_digit)
             continue
-        at = [x for x, o in zip(starts, owner, strict=True) if o == i]
-        parts = split_piece(line, spans[i], at)
-        if len(parts) != len(inside):  # a part without ink: trust the piece as it is
-            crops.append(crop)
-            probabilities.append(p_digit)
+        span = (spans[members[0]][0], max(spans[i][1] for i in members))
+        at = [x for x, o in zip(starts, owner, strict=True) if o in members]
+        parts = split_piece(line, span, at)
+        if len(parts) != len(inside):  # a part without ink: trust the pieces as they are
+            crops += [line.crops[i] for i in members]
+            probabilities += [found[i] for i in members]
             continue
         crops += parts
         probabilities += [d.probabilities for d in inside]
     return LineReading(crops, np.array(probabilities).reshape(-1, 10))
+
+
+def _groups(spans: list[tuple[int, int]], owner: list[int], height: int) -> list[list[int]]:
+    """The pieces (indices into `spans`, left to right) that make one group of digits
+    each: a piece holding none of the digits the number model read (`owner`: the
+    piece of each) is part of a digit segmentation broke (a 5's flag, a 4's stem) and
+    joins the nearer of its neighbours that holds one, if the two together are no
+    wider than the line's `height`, as a digit; else each piece is its own.
+
+    >>> _groups([(0, 10), (12, 14), (20, 30)], owner=[0, 2], height=20)
+    [[0, 1], [2]]
+    >>> _groups([(0, 10), (12, 24), (26, 36)], owner=[0, 2], height=20)  # too wide
+    [[0], [1], [2]]
+    """
+    holders = set(owner)
+    joins = list(range(len(spans)))
+    for i in range(len(spans)):
+        if not holders or i in holders:
+            continue
+        gaps = {
+            j: max(spans[j][0] - spans[i][1], spans[i][0] - spans[j][1], 0)
+            for j in (i - 1, i + 1)
+            if j in holders
+            and max(spans[i][1], spans[j][1]) - min(spans[i][0], spans[j][0]) <= height
+        }
+        if gaps:
+            joins[i] = min(gaps, key=gaps.get)
+    groups: dict[int, list[int]] = {}
+    for i, j in enumerate(joins):
+        groups.setdefault(j, []).append(i)
+    return sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
 
 
 def split_piece(

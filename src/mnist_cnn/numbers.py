@@ -26,10 +26,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
 from mnist_cnn import ctc
+from mnist_cnn.imaging.pipeline import extract_lines
+from mnist_cnn.imaging.resample import resize
 from mnist_cnn.imaging.strip import to_strip
+from mnist_cnn.renderings import RENDERINGS, render
 
 DIGIT_WIDTH = 15.0  # mean ink width of an MNIST digit, in pixels: the unit of spacing
 MARGIN = 4  # pixels of black around a composed number
@@ -114,9 +118,11 @@ def number_strips(
     count: int,
     seed: int | Sequence[int] = 0,
     style: NumberStyle = NumberStyle(),  # noqa: B008 - frozen
+    sent: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """`count` numbers as the number model reads them (`make_numbers`, then
     `mnist_cnn.imaging.strip.to_strip`, as the reader makes strips of real lines).
+    A share `sent` of them is first sent as a file and found again (`as_sent`).
 
     Returns:
         The strips, uint8 (count, height, width) (the model takes them through
@@ -130,8 +136,34 @@ def number_strips(
         ((2, 32, 256), (2, 8), 2)
     """
     made = make_numbers(digits, labels, count, seed, style)
-    strips = np.stack([to_strip(image)[0] for image in made.images])
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    strips = [as_sent(im, rng) if rng.random() < sent else to_strip(im)[0] for im in made.images]
+    strips = np.stack(strips)
     return strips, ctc.encode(made.texts), made.texts
+
+
+def as_sent(
+    image: np.ndarray, rng: np.random.Generator, larger: tuple[float, float] = (1, 4)
+) -> np.ndarray:
+    """A composed number's strip as the reader makes it from a file someone sent: the
+    number enlarged `larger` times, in one of the renderings of `mnist_cnn.renderings`
+    (a plain image, a photo of paper or of a board), its line found again by the image
+    pipeline (`mnist_cnn.imaging.extract_lines`). So the number model learns the
+    strokes the pipeline draws, not only MNIST's. Where the pipeline finds other than
+    one line, the number's own strip.
+
+    Example:
+        >>> one = np.zeros((28, 28), np.uint8); one[4:24, 13:16] = 255
+        >>> image, _ = compose([one, one], [0.2], np.random.default_rng(0))
+        >>> as_sent(image, np.random.default_rng(0)).shape
+        (32, 256)
+    """
+    factor = rng.uniform(*larger)
+    height, width = image.shape
+    size = (round(width * factor), round(height * factor))
+    ink = np.clip(np.rint(resize(image.astype(np.float32), size, Image.BICUBIC)), 0, 255)
+    lines = extract_lines(render(ink.astype(np.uint8), RENDERINGS[rng.integers(3)], rng))
+    return to_strip(lines[0].ink if len(lines) == 1 else image)[0]
 
 
 def compose(

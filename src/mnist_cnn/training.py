@@ -266,9 +266,10 @@ class FreshNumbers(keras.utils.PyDataset):
     """Numbers composed anew every epoch from `digits` (`mnist_cnn.numbers`), as
     strips with CTC labels, `batch_size` at a time: the number model never sees the
     same number twice, so it learns digits in context instead of memorising a fixed
-    set (on 40,000 fixed numbers it read 98.6% of them and 93% of new ones). Batch
-    `i` of epoch `e` depends only on (`seed`, `e`, `i`); two threads make the next
-    batches while the model trains.
+    set (on 40,000 fixed numbers it read 98.6% of them and 93% of new ones). A share
+    `sent` of them is drawn as a photo or a plain image and found again by the image
+    pipeline (`mnist_cnn.numbers.as_sent`). Batch `i` of epoch `e` depends only on
+    (`seed`, `e`, `i`); the next batches are made while the model trains.
 
     Example:
         >>> import numpy as np
@@ -278,10 +279,13 @@ class FreshNumbers(keras.utils.PyDataset):
         (2, [(4, 32, 256, 1), (1, 32, 256, 1)])
     """
 
-    def __init__(self, digits, labels, count: int, batch_size: int, seed: int, epoch: int = 0):
-        super().__init__(workers=2, max_queue_size=8)
-        self.digits, self.labels, self.count = digits, labels, count
-        self.batch_size, self.seed, self.epoch = batch_size, seed, epoch
+    def __init__(self, digits, labels, count: int, batch_size: int, seed: int, sent: float = 0.0):
+        # Composing is cheap, and two threads keep up; the image pipeline is not, and
+        # Python's lock would hold threads back, so then a process per core.
+        workers, processes = (os.cpu_count() or 2, True) if sent > 0 else (2, False)
+        super().__init__(workers=workers, use_multiprocessing=processes, max_queue_size=16)
+        self.digits, self.labels, self.count, self.sent = digits, labels, count, sent
+        self.batch_size, self.seed, self.epoch = batch_size, seed, 0
 
     def __len__(self) -> int:
         return -(-self.count // self.batch_size)
@@ -289,7 +293,7 @@ class FreshNumbers(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         size = min(self.batch_size, self.count - index * self.batch_size)
         seed = [self.seed, self.epoch, index]
-        x, y, _ = number_strips(self.digits, self.labels, size, seed)
+        x, y, _ = number_strips(self.digits, self.labels, size, seed, sent=self.sent)
         return preprocess(x, strip.SIZE), y
 
     def on_epoch_end(self) -> None:
@@ -304,10 +308,10 @@ def load_data(config: TrainConfig):
     fixed ones for validation, new ones every epoch for training (`FreshNumbers`)."""
     mnist = data.load_mnist(config.data_dir, config.val_fraction, config.seed, config.limit)
     if config.model in models.NUMBER_MODELS:
-        count, seed = config.numbers, config.seed
-        train_set = FreshNumbers(mnist.x_train, mnist.y_train, count, config.batch_size, seed)
+        count, seed, sent = config.numbers, config.seed, config.augment
+        train_set = FreshNumbers(mnist.x_train, mnist.y_train, count, config.batch_size, seed, sent)
         # Another seed: the validation numbers are not the training numbers' layouts.
-        x_val, y_val, _ = number_strips(mnist.x_val, mnist.y_val, count // 10, seed + 1)
+        x_val, y_val, _ = number_strips(mnist.x_val, mnist.y_val, count // 10, seed + 1, sent=sent)
         return mnist, train_set, (preprocess(x_val, strip.SIZE), y_val)
     train_set = preprocess(mnist.x_train), one_hot(mnist.y_train)
     validation_set = preprocess(mnist.x_val), one_hot(mnist.y_val)

@@ -245,11 +245,44 @@ def ink_mask(
     smooth = ndimage.gaussian_filter(ink, noise_sigma(ink.shape))
     if smooth.max() < params.min_contrast:
         return None
+    smooth = even_out(smooth, params)
     threshold = max(otsu_threshold(smooth), params.min_contrast / 2)
     mask = smooth > threshold
     if not _stands_out(smooth, mask, params.min_separation):
         return None
     return smooth, mask, threshold
+
+
+def even_out(smooth: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.ndarray:
+    """`smooth` ink with faint strokes brought up towards the strongest: a digit
+    written lightly beside darker ones would fall below their common threshold.
+
+    Each pixel is scaled by how far the strongest ink around it (within a few
+    stroke widths, so a stroke's own soft edges keep the gain of its core) falls
+    short of the strongest ink of all, by at most `params.faint_gain`. Where the
+    strongest ink around is weaker than twice `params.min_contrast` (paper texture,
+    noise), nothing is raised.
+
+    Example:
+        >>> ink = np.zeros((40, 80), np.float32)
+        >>> ink[5:35, 10:14] = 240; ink[5:35, 60:64] = 90      # a dark 1, a faint 1
+        >>> evened = even_out(ink)
+        >>> float(evened[20, 12]), float(evened[20, 62])
+        (240.0, 240.0)
+    """
+    top = float(smooth.max())
+    if params.faint_gain <= 1.0 or top < params.min_contrast:
+        return smooth
+    mask = smooth > max(otsu_threshold(smooth), params.min_contrast / 2)
+    reach = max(3, round(1.5 * stroke_width(mask)))
+    # Twice the reach, then averaged over it: the gain changes smoothly, and not at all
+    # within `reach` of a strong stroke.
+    peak = ndimage.maximum_filter(smooth, size=2 * reach)
+    peak = ndimage.uniform_filter(peak, size=reach)
+    # Only ink strong enough to be written is raised: paper texture and noise are not.
+    gain = np.clip(top / np.maximum(peak, 1.0), 1.0, params.faint_gain)
+    gain[peak < 2 * params.min_contrast] = 1.0
+    return np.minimum(smooth * gain, top).astype(np.float32)
 
 
 def _stands_out(smooth: np.ndarray, mask: np.ndarray, separation: float) -> bool:

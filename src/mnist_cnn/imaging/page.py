@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
-from scipy.spatial import ConvexHull, Delaunay
+from scipy.spatial import ConvexHull
 
 from mnist_cnn.imaging.ink import otsu_threshold
 from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
@@ -98,9 +98,11 @@ def _hull(region: np.ndarray) -> np.ndarray:
     points = np.argwhere(region).astype(np.float64)
     if len(points) < 3 or np.linalg.matrix_rank(points - points.mean(axis=0)) < 2:
         return region
-    hull = Delaunay(points[ConvexHull(points).vertices])
-    grid = np.indices(region.shape).reshape(2, -1).T
-    return (hull.find_simplex(grid) >= 0).reshape(region.shape) | region
+    # Inside every one of the hull's half-planes (normal . point + offset <= 0).
+    planes = ConvexHull(points).equations
+    grid = np.indices(region.shape).reshape(2, -1)
+    inside = (planes[:, :2] @ grid + planes[:, 2:] <= 1e-9).all(axis=0)
+    return inside.reshape(region.shape) | region
 
 
 def _rectangularity(region: np.ndarray) -> float:

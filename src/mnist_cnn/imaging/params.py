@@ -50,6 +50,9 @@ class ImagingParams:
     # -- ink ------------------------------------------------------------------------------
     # Ink weaker than this (0-255 scale) is paper texture, not ink.
     min_contrast: float = 32.0
+    # Faint ink is raised towards the strongest by at most this factor (`ink.even_out`):
+    # a digit written lightly beside darker ones.
+    faint_gain: float = 3.0
     # Ink must stand this many noise deviations above the background (else it is noise).
     min_separation: float = 6.0
 
