@@ -30,6 +30,8 @@ def test_shipped_number_model_records_its_hash_and_is_a_number_model():
     model = runs.load_model(NUMBER_MODEL)  # checks the hash too
     assert len(model.output_shape) == 3
     assert runs.read_json(NUMBER_MODEL.parent / runs.CONFIG_FILE)["config"]["preset"] == "numbers"
+    # It trained in bfloat16 but ships in float32, which LiteRT runs without TensorFlow ops.
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
 
 
 def test_the_server_reads_two_touching_zeros_as_two_digits(model_file):

@@ -199,6 +199,16 @@ def test_every_written_model_records_its_hash(tmp_path, model_file):
     assert runs.load_model(exported).count_params() == 262826
 
 
+def test_a_model_trained_in_bfloat16_is_exported_in_float32(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    models.build("numbers", "mixed_bfloat16").save(run / "model.keras")
+    runs.write_json(run / "config.json", {"config": {"model": "numbers"}})
+    runs.write_json(run / "metrics.json", {})
+    exported = runs.load_model(runs.export_for_inference(run, tmp_path / "export"))
+    assert {layer.dtype_policy.name for layer in exported.layers} == {"float32"}
+
+
 def test_the_hash_check_follows_links_to_a_run(tmp_path, tiny_model_file):
     run = make_run(tmp_path / "run", tiny_model_file)
     runs.record_model_hash(run)

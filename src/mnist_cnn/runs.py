@@ -354,7 +354,9 @@ def export_for_inference(run_dir: str | os.PathLike, dest: str | os.PathLike) ->
     dest.mkdir(parents=True, exist_ok=True)
     model = load_model(model_file)  # loads uncompiled: no optimizer
     architecture = read_json(model_file.parent / CONFIG_FILE).get("config", {}).get("model")
-    if model.dtype_policy.name != "float32" and architecture is not None:
+    # A functional model's own policy is float32 whatever its layers compute in.
+    in_bfloat16 = any(layer.dtype_policy.name != "float32" for layer in model.layers)
+    if in_bfloat16 and architecture is not None:
         from mnist_cnn import models
 
         float32 = models.build(architecture, "float32")
