@@ -124,9 +124,12 @@ def test_data_dir_that_is_a_file(tmp_path):
 
 
 @pytest.mark.slow
-def test_limit_keeps_full_validation_and_test(mnist_dir):
-    small = data.load_mnist(mnist_dir, limit=100)
-    assert len(small.x_train) == 100 and len(small.x_val) == 6000 and len(small.x_test) == 10000
+def test_limit_keeps_the_same_share_of_validation_and_the_whole_test_set(mnist_dir):
+    full = data.load_mnist(mnist_dir)
+    for limit, validation in ((5400, 600), (100, 12), (10**6, 6000)):
+        small = data.load_mnist(mnist_dir, limit=limit)
+        assert len(small.x_train) == min(limit, 54000) and len(small.x_val) == validation
+        assert (small.x_val == full.x_val[:validation]).all() and len(small.x_test) == 10000
 
 
 @pytest.fixture

@@ -127,7 +127,9 @@ class TrainConfig:
     seed: int = option(0, "fixes the split, the initial weights, the order and the augmentation")
     val_fraction: float = option(0.1, "share of the training set held out for validation")
     limit: int | None = option(
-        None, "train on only this many images, for quick runs (default: all)"
+        None,
+        "train on only this many images, and validate on the same share of the validation "
+        "split, for quick runs (default: all)",
     )
     numbers: int = option(
         40_000,

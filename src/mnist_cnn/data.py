@@ -239,8 +239,9 @@ def load_mnist(
         val_fraction: share of the 60,000 training images held out for
             validation (early stopping and model selection; never the test set).
         seed: fixes the split.
-        limit: keep only this many training images (for quick runs); the
-            validation and test sets keep their full size.
+        limit: keep only this many training images (for quick runs), and the
+            same share of the validation images, so that a quick run's epochs
+            spend on validation what a full run's do; the test set keeps its size.
     """
     paths, source = locate_files(data_dir)
     arrays = {name: read_idx(paths[name], sha256) for name, (_, sha256) in FILES.items()}
@@ -248,6 +249,8 @@ def load_mnist(
         arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"], val_fraction, seed
     )
     if limit is not None:
+        kept = -(-len(x_val) * min(limit, len(x_train)) // len(x_train))  # at least one
+        x_val, y_val = x_val[:kept], y_val[:kept]
         x_train, y_train = x_train[:limit], y_train[:limit]
     return Mnist(
         x_train,

@@ -36,6 +36,7 @@ from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.imaging import strip
 from mnist_cnn.numbers import number_strips
 from mnist_cnn.preprocessing import one_hot, preprocess
+from mnist_cnn.progress import RunProgress
 
 # Several training steps per call of the compiled function: for a small model the
 # per-step Python overhead is otherwise a fifth of the time or more.
@@ -179,8 +180,9 @@ def train(
 
     Args:
         config: the options; checked first.
-        verbose: Keras' progress output (default: a bar on a terminal, else a line
-            per epoch).
+        verbose: the run's progress (`mnist_cnn.progress`): 1 a bar over all epochs
+            and a line per epoch, 2 only the lines, 0 nothing; default: 1 on a
+            terminal, else 2.
         extra_callbacks: run after the built-in ones (benchmarks use this to time
             and score each epoch without touching model selection).
         resume: a stopped run folder to continue from its backup instead of starting
@@ -412,8 +414,11 @@ def fit(
     """Fit `model` and return the seconds it took and whether Ctrl-C stopped it.
     If it stops before the first checkpoint, `run_dir` is removed again."""
     checkpoint, ctrl_c = callbacks["checkpoint"], callbacks["stop_on_ctrl_c"]
-    if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 2
+    shown = list(callbacks.values())
+    if verbose != 0:
+        steps = steps_per_epoch(train_set, config.batch_size)
+        bar = sys.stdout.isatty() if verbose is None else verbose == 1
+        shown.append(RunProgress(config.epochs, steps, bar))
     start = time.perf_counter()
     interrupted = False
     try:
@@ -426,8 +431,8 @@ def fit(
             epochs=config.epochs,
             shuffle=False,  # the dataset reshuffles itself every epoch
             validation_data=validation_set,
-            callbacks=list(callbacks.values()),
-            verbose=verbose,
+            callbacks=shown,
+            verbose=0,  # RunProgress shows it instead
         )
     except BaseException as error:
         # A second Ctrl-C raises wherever Python is, and inside TensorFlow's loop that
