@@ -27,6 +27,10 @@ def test_speed_accuracy_quick_mode_prints_the_table():
     assert [r[0].strip() for r in rows] == ["keras example", "fast"]
     assert rows[0][-1].strip() == "1.00x"  # the example is its own reference
     assert all(float(r[1].split("%")[0]) > 10 for r in rows)  # better than chance
+    columns = [c.strip() for c in lines[header].split("|")[1:-1]]
+    assert columns[2:4] == ["s to 99.0%", "s to 99.5%"]
+    peak = columns.index("CPU peak used")
+    assert all(0 < float(r[peak].strip().rstrip("%")) < 100 for r in rows)
 
 
 def test_api_latency_serves_and_prints_the_table():
