@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
 import os
 import shutil
 import struct
@@ -197,3 +198,17 @@ def tiny_model_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny") / "tiny.keras"
     models.build("original").save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def benchmark_script():
+    """A script of benchmarks/ loaded as a module, to test its parts:
+    ``benchmark_script("whole_numbers").score(...)``."""
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

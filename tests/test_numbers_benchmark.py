@@ -1,24 +1,17 @@
 """benchmarks/whole_numbers.py: its scoring on hand-made readings, and its quick mode end to end
 on printed digits with the shipped model."""
 
-import importlib.util
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mnist_cnn.inference import Digit, Reading
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "whole_numbers.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("whole_numbers", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(benchmark_script):
+    return benchmark_script("whole_numbers")
 
 
 def reading(text: str, status: str = "ok", confidence: float = 0.99) -> Reading:

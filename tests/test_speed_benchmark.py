@@ -1,21 +1,13 @@
 """benchmarks/speed_accuracy.py: the CPU's peak and the share of it training used."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from mnist_cnn import models
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "speed_accuracy.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("speed_accuracy", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(benchmark_script):
+    return benchmark_script("speed_accuracy")
 
 
 def cpuinfo(tmp_path, flags: str, mhz: float = 2000.0) -> str:
