@@ -527,7 +527,11 @@ def test_photos_are_read_right(mnist_digits, model_file):
     assert np.mean(np.array(labels) == y[chosen]) >= 0.9
     for reading, box in zip(readings, boxes, strict=True):
         assert len(reading.digits) == 1
-        assert np.abs(np.subtract(reading.digits[0].box, box)).max() <= 6
+        # Within 6 px, or 2.5% of the digit's height for the largest (300 px) ones: faint
+        # ink is raised before the threshold (`ink.even_out`), which can take in a little
+        # more of a thin stroke's blurred edge.
+        tolerance = max(6, 0.025 * (box[3] - box[1]))
+        assert np.abs(np.subtract(reading.digits[0].box, box)).max() <= tolerance
 
 
 @pytest.mark.slow

@@ -69,4 +69,5 @@ def test_training_feeds_the_model_through_preprocess(monkeypatch, mnist_dir, tmp
     monkeypatch.setattr(training.evaluation, "preprocess", spy)
     config = TrainConfig(model="original", epochs=1, limit=256, runs_dir=str(tmp_path))
     training.train(config, verbose=0)
-    assert seen == [256, 6000, 10000]  # train, validation, test
+    # Train; validation, the same share of it as --limit keeps of training; test.
+    assert seen == [256, 29, 10000]
