@@ -98,11 +98,17 @@ def _hull(region: np.ndarray) -> np.ndarray:
     points = np.argwhere(region).astype(np.float64)
     if len(points) < 3 or np.linalg.matrix_rank(points - points.mean(axis=0)) < 2:
         return region
-    # Inside every one of the hull's half-planes (normal . point + offset <= 0).
-    planes = ConvexHull(points).equations
-    grid = np.indices(region.shape).reshape(2, -1)
-    inside = (planes[:, :2] @ grid + planes[:, 2:] <= 1e-9).all(axis=0)
-    return inside.reshape(region.shape) | region
+    # Inside every one of the hull's half-planes, a * row + b * column + c <= 0: on each
+    # row, a range of columns between the planes that bound it from left and right.
+    a, b, c = ConvexHull(points).equations.T
+    level = a * np.arange(region.shape[0])[:, None] + c  # (rows, planes)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = -level / b
+    first = np.where(b < 0, bound, -np.inf).max(axis=1, keepdims=True) - 1e-9
+    last = np.where(b > 0, bound, np.inf).min(axis=1, keepdims=True) + 1e-9
+    crossed = np.where(b == 0, level <= 1e-9, True).all(axis=1, keepdims=True)
+    columns = np.arange(region.shape[1])
+    return (crossed & (columns >= first) & (columns <= last)) | region
 
 
 def _rectangularity(region: np.ndarray) -> float:
