@@ -32,7 +32,7 @@ from mnist_cnn.imaging import (
     resample,
     segment,
 )
-from mnist_cnn.imaging.page import find_page
+from mnist_cnn.imaging.page import _hull, find_page
 from mnist_cnn.inference import DigitReader
 
 
@@ -708,6 +708,23 @@ def test_a_sheet_photographed_on_a_darker_desk_is_read_as_paper(digit_images, mo
         on_desk, on_paper = (r.digits[0].probabilities for r in reader.read_batch([photo, paper]))
         same += on_desk == pytest.approx(on_paper, abs=0.05)
     assert same >= 11
+
+
+def test_the_convex_hull_fills_the_region_to_its_outline():
+    region = np.zeros((40, 60), bool)
+    region[5:35, 10:14] = True  # an L: a bar down ...
+    region[31:35, 10:50] = True  # ... and one along the bottom
+    hull = _hull(region)
+    rows, cols = np.indices(region.shape)
+    # Its outline's long side runs from (5, 13) to (31, 49): the hull is what lies below
+    # it (inside the L's box), to a pixel.
+    below = (rows - 5) * (49 - 13) - (cols - 13) * (31 - 5)
+    box = (rows >= 5) & (rows < 35) & (cols >= 10) & (cols < 50)
+    assert hull[box & (below > 40)].all() and not hull[below < -40].any()
+    assert hull[region].all() and not hull[~box].any()
+    flat = np.zeros((10, 10), bool)
+    flat[5, 2:8] = True
+    assert (_hull(flat) == flat).all()  # a line has no inside
 
 
 def test_no_sheet_is_seen_where_there_is_none(digit_images):
