@@ -67,28 +67,25 @@ class TestAccuracyClock(keras.callbacks.Callback):
         return next((seconds for seconds, accuracy in self.points if accuracy >= target), None)
 
 
-def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> tuple[set[str], float]:
-    """The CPU's flags and its clock in Hz (the fastest core's, as Linux reports it)."""
-    flags, mhz = set(), 0.0
-    with open(cpuinfo) as lines:
-        for line in lines:
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-            elif line.startswith("cpu MHz"):
-                mhz = max(mhz, float(line.split(":", 1)[1]))
-    return flags, mhz * 1e6
+def cpu_clock(cpuinfo: str = "/proc/cpuinfo") -> float:
+    """The CPU's clock in Hz (the fastest core's, as Linux reports it); 0 if unknown."""
+    try:
+        with open(cpuinfo) as lines:
+            return 1e6 * max(
+                (float(line.split(":", 1)[1]) for line in lines if line.startswith("cpu MHz")),
+                default=0.0,
+            )
+    except OSError:
+        return 0.0
 
 
 def peak_macs_per_second(precision: str, cpuinfo: str = "/proc/cpuinfo") -> float | None:
     """Multiply-adds per second all cores could do, as the module says; None where
     Linux does not say (no /proc/cpuinfo)."""
-    try:
-        flags, hz = cpu_flags(cpuinfo)
-    except OSError:
-        return None
+    flags = models.cpu_flags(cpuinfo)
     lanes = 16 if "avx512f" in flags else 8 if {"avx2", "fma"} <= flags else 4
     per_cycle = 2 * lanes * (2 if precision == "mixed_bfloat16" and "avx512_bf16" in flags else 1)
-    return per_cycle * hz * len(os.sched_getaffinity(0)) or None
+    return per_cycle * cpu_clock(cpuinfo) * len(os.sched_getaffinity(0)) or None
 
 
 def training_macs_per_second(model, images: int, validation: int, epochs: int, seconds: float):

@@ -50,6 +50,19 @@ def register(name: str, reads_numbers: bool = False):
     return add
 
 
+def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags as the Linux kernel lists them ("avx2", "avx512_bf16",
+    ...); empty where it does not say."""
+    try:
+        with open(cpuinfo_path) as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
 def cpu_has_bfloat16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
     """Whether this CPU computes bfloat16 natively (AVX512_BF16 or AMX-BF16).
 
@@ -57,14 +70,7 @@ def cpu_has_bfloat16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
     instructions TensorFlow emulates bfloat16, and training runs several times
     slower than in float32 (8x for the `fast` preset on an AVX2-only CPU).
     """
-    try:
-        with open(cpuinfo_path) as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    return not {"avx512_bf16", "amx_bf16"}.isdisjoint(line.split())
-    except OSError:
-        pass
-    return False
+    return not {"avx512_bf16", "amx_bf16"}.isdisjoint(cpu_flags(cpuinfo_path))
 
 
 def has_gpu() -> bool:
