@@ -60,7 +60,7 @@ def test_train_has_one_option_per_config_field_with_its_help(capsys, monkeypatch
         flag = "--" + field.name.replace("_", "-")
         assert f"{flag} " in text or f"{flag}," in text, flag
         assert " ".join(option_help(field.name).split()) in text, field.name
-    assert "--batch-size BATCH_SIZE images per training step (default: 128)" in text
+    assert "--batch-size BATCH_SIZE images per training step (default: 256)" in text
     assert "--schedule {plateau,cosine}" in text and "--tensorboard, --no-tensorboard" in text
     assert "--config FILE" in text
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mnist_cnn import evaluation, runs
+from mnist_cnn.config import TrainConfig, read_options
 from mnist_cnn.inference import DEFAULT_MODEL, DigitReader
 
 
@@ -13,6 +14,14 @@ def test_shipped_model_records_its_hash():
     recorded = runs.read_metrics(DEFAULT_MODEL.parent).model_sha256
     assert recorded == runs.file_sha256(DEFAULT_MODEL)
     runs.verify_model_file(DEFAULT_MODEL)  # what loading it checks
+
+
+def test_the_cnn_preset_trains_the_shipped_model_again():
+    # Its config.json predates some options; the preset must give those their values then.
+    recorded = read_options(DEFAULT_MODEL.parent / "config.json")
+    preset = TrainConfig.from_preset("cnn")
+    assert {k: getattr(preset, k) for k in recorded} == recorded
+    assert (preset.precision, preset.ema) == ("float32", 0.0)
 
 
 @pytest.mark.slow
@@ -24,7 +33,7 @@ def test_shipped_model_has_the_recorded_test_accuracy(mnist):
     assert accuracy == recorded["test_accuracy"]
     assert accuracy >= 0.99
     config = json.loads((DEFAULT_MODEL.parent / "config.json").read_text())
-    assert config["config"]["preset"] == "default"
+    assert config["config"]["preset"] == "cnn"
 
 
 @pytest.mark.slow

@@ -84,8 +84,10 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    from mnist_cnn import inference, runs
     from mnist_cnn.evaluation import evaluate_run
 
+    inference.announce_model(inference.model_info(runs.resolve_model_file(args.path)))
     evaluate_run(args.path, data_dir=args.data_dir, out=args.out)
 
 

@@ -119,8 +119,6 @@ def evaluate_run(
             "read-only; choose another folder"
         )
     model = runs.load_model(model_file)
-    if not quiet:
-        inference.announce_model(inference.model_info(model_file))
     if out is not None:
         runs.read_metrics(out)  # a broken metrics.json fails now, not after the work
     x_test, y_test = test_set if test_set is not None else data.load_test_set(data_dir)
