@@ -377,6 +377,22 @@ def test_ink_tiny_arrays():
     assert mask[5, 5] and not mask[5, 0] and threshold >= 16
 
 
+def test_a_faint_digit_beside_darker_ones_is_kept_whole():
+    smooth = np.zeros((40, 100), np.float32)
+    smooth[5:35, 10:14] = smooth[5:35, 40:44] = 220  # two dark 1s ...
+    smooth[4:36, 9:15] = np.maximum(smooth[4:36, 9:15], 60)  # ... one with soft edges
+    smooth[5:35, 75:79] = 60  # a faint 1, above the threshold only in two specks
+    smooth[8:12, 75:79] = smooth[28:32, 75:79] = 150
+    mask = smooth > 100
+    found = ink.faint_digits(smooth, mask, low=40)
+    assert found[5:35, 75:79].all()
+    assert not found[:, :60].any()  # the dark digits' edges are not taken in
+    mask = ink.ink_mask(smooth)[1]  # and the whole step finds it
+    assert mask[5:35, 75:79].mean() > 0.9
+    only_dark = smooth[:, :60]
+    assert not ink.faint_digits(only_dark, only_dark > 100, low=40).any()
+
+
 def test_segment_tiny_masks():
     mask = np.zeros((20, 40), bool)
     mask[2:18, 30:33] = True  # a 1 on the right ...

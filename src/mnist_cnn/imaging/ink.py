@@ -223,12 +223,13 @@ def noise_sigma(shape: tuple[int, ...]) -> float:
 def ink_mask(
     ink: np.ndarray, params: ImagingParams = DEFAULT_PARAMS
 ) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """Where the ink is: Otsu's threshold on a slightly blurred ink map.
+    """Where the ink is: Otsu's threshold on a slightly blurred ink map, with faint
+    strokes raised first (`even_out`) and faint digits kept whole (`faint_digits`).
 
     Args:
         ink: an ink map from `ink_map`.
         params: `min_contrast` and `min_separation` tell ink from paper texture and
-            noise.
+            noise; `faint_gain` and `weak` keep faint digits.
 
     Returns:
         The smoothed ink, its thresholded mask and the threshold; None if there is no
@@ -250,7 +251,50 @@ def ink_mask(
     mask = smooth > threshold
     if not _stands_out(smooth, mask, params.min_separation):
         return None
-    return smooth, mask, threshold
+    low = max(params.weak * threshold, params.min_contrast / 2)
+    return smooth, mask | faint_digits(smooth, mask, low), threshold
+
+
+def faint_digits(smooth: np.ndarray, mask: np.ndarray, low: float) -> np.ndarray:
+    """The ink of faint digits on a line of darker ones, of which `mask` (the ink above
+    the threshold) holds only specks: the pieces of ``smooth > low`` that hold such
+    specks, grouped where they nearly meet, each group as tall as the darker digits
+    and no wider than tall. (Hysteresis, but kept off the darker digits: within a
+    stroke width of them their soft edges would join them, and their shadows.)
+
+    Needs two darker digits (pieces of `mask` at least half as tall as the tallest),
+    whose rows make the line; a lone digit's specks stay specks.
+    """
+    eight = np.ones((3, 3), bool)
+    strong, _ = ndimage.label(mask, structure=eight)
+    boxes = [box for box in ndimage.find_objects(strong) if box is not None]
+    heights = np.array([rows.stop - rows.start for rows, _ in boxes] or [0])
+    tall = np.flatnonzero(heights >= heights.max() / 2) + 1  # labels of the darker digits
+    if len(boxes) < 2 or tall.size < 2:
+        return np.zeros_like(mask)
+    top = min(boxes[i - 1][0].start for i in tall)
+    bottom = max(boxes[i - 1][0].stop for i in tall)
+    specks = [rows for i, (rows, _) in enumerate(boxes, start=1) if i not in tall]
+    if not any(rows.start < bottom and rows.stop > top for rows in specks):
+        return np.zeros_like(mask)  # no specks on the line: nothing faint to find
+    width = stroke_width(mask)
+    # (A square maximum filter dilates far faster than repeated binary dilation.)
+    edges = ndimage.maximum_filter(np.isin(strong, tall), size=2 * max(2, round(width)) + 1)
+    weak, count = ndimage.label((smooth > low) & ~edges, structure=eight)
+    holds = np.zeros(count + 1, bool)
+    holds[weak[mask]] = True
+    holds[0] = False
+    faint = holds[weak]
+    # A faint stroke can still break where it is faintest: pieces this close are one.
+    near = ndimage.maximum_filter(faint, size=2 * max(1, round(width / 4)) + 1)
+    groups, _ = ndimage.label(near, structure=eight)
+    found = np.zeros_like(mask)
+    for i, (rows, cols) in enumerate(ndimage.find_objects(groups), start=1):
+        height, span = rows.stop - rows.start, cols.stop - cols.start
+        on_line = min(rows.stop, bottom) - max(rows.start, top) >= height / 2
+        if on_line and heights.max() / 2 <= height and span <= height:
+            found[rows, cols] |= faint[rows, cols] & (groups[rows, cols] == i)
+    return found
 
 
 def even_out(smooth: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.ndarray:

@@ -53,6 +53,9 @@ class ImagingParams:
     # Faint ink is raised towards the strongest by at most this factor (`ink.even_out`):
     # a digit written lightly beside darker ones.
     faint_gain: float = 3.0
+    # A faint digit beside darker ones breaks into specks under their threshold: ink
+    # down to this share of it counts where it joins such specks (hysteresis).
+    weak: float = 0.35
     # Ink must stand this many noise deviations above the background (else it is noise).
     min_separation: float = 6.0
 
