@@ -218,7 +218,7 @@ def test_train_report_writes_pdf_html_and_every_figure(tmp_path, mnist_dir, monk
     page = check_html(run / report.HTML_FILE, ALL_FIGURES)
     metrics = json.loads((run / runs.METRICS_FILE).read_text())
     assert row("Test accuracy", f"{metrics['test_accuracy']:.2%}") in page
-    assert row("Batch size", "128") in page and row("Epochs run", "2") in page
+    assert row("Batch size", "256") in page and row("Epochs run", "2") in page
     figures = sorted(p.name for p in (run / runs.FIGURES_DIR).iterdir())
     assert figures == sorted(f"{k}.png" for k in ALL_FIGURES)
     assert not [p for p in run.rglob(".*") if p.is_file()]
