@@ -69,14 +69,7 @@ class TestAccuracyClock(keras.callbacks.Callback):
 
 def cpu_clock(cpuinfo: str = "/proc/cpuinfo") -> float:
     """The CPU's clock in Hz (the fastest core's, as Linux reports it); 0 if unknown."""
-    try:
-        with open(cpuinfo) as lines:
-            return 1e6 * max(
-                (float(line.split(":", 1)[1]) for line in lines if line.startswith("cpu MHz")),
-                default=0.0,
-            )
-    except OSError:
-        return 0.0
+    return 1e6 * max(map(float, runs.cpuinfo("cpu MHz", cpuinfo)), default=0.0)
 
 
 def peak_macs_per_second(precision: str, cpuinfo: str = "/proc/cpuinfo") -> float | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 
+from mnist_cnn import runs
 from mnist_cnn.backend import keras
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.preprocessing import INPUT_SHAPE, NUM_CLASSES
@@ -53,14 +54,7 @@ def register(name: str, reads_numbers: bool = False):
 def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> set[str]:
     """The CPU's feature flags as the Linux kernel lists them ("avx2", "avx512_bf16",
     ...); empty where it does not say."""
-    try:
-        with open(cpuinfo_path) as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    return set(next(iter(runs.cpuinfo("flags", cpuinfo_path)), "").split())
 
 
 def cpu_has_bfloat16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:

@@ -194,16 +194,24 @@ def add_metrics(folder: str | os.PathLike, metrics: RunMetrics) -> dict:
     return update_json(Path(folder) / METRICS_FILE, metrics.to_dict())
 
 
-def cpu_name() -> str:
-    """The CPU's model name, from /proc/cpuinfo where there is one, for the benchmarks'
-    figures ("AMD EPYC ...")."""
+def cpuinfo(key: str, path: str = "/proc/cpuinfo") -> list[str]:
+    """The values Linux gives `key` in /proc/cpuinfo, one per core ("model name",
+    "flags", "cpu MHz"); empty where it does not say.
+
+    >>> cpuinfo("model name", "/no/such/file")
+    []
+    """
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        with open(path) as lines:
+            pairs = (line.split(":", 1) for line in lines if ":" in line)
+            return [value.strip() for name, value in pairs if name.strip() == key]
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return []
+
+
+def cpu_name() -> str:
+    """The CPU's model name, for the benchmarks' figures ("AMD EPYC ...")."""
+    return next(iter(cpuinfo("model name")), platform.processor() or platform.machine())
 
 
 def library_versions() -> dict[str, str]:
