@@ -393,6 +393,17 @@ def test_a_faint_digit_beside_darker_ones_is_kept_whole():
     assert not ink.faint_digits(only_dark, only_dark > 100, low=40).any()
 
 
+def test_a_faint_digit_beside_touching_darker_ones_is_kept_whole():
+    smooth = np.zeros((40, 100), np.float32)
+    smooth[5:35, 10:14] = smooth[5:35, 40:44] = smooth[18:22, 14:40] = 220  # "H": one dark piece
+    smooth[5:35, 75:79] = 60  # a faint 1 in two specks
+    smooth[8:12, 75:79] = smooth[28:32, 75:79] = 150
+    assert ink.faint_digits(smooth, smooth > 100, low=40)[5:35, 75:79].all()
+    lone = smooth[:, 5:20].copy()  # a lone dark stroke (no wider than tall) keeps its specks
+    lone[8:12, 12:14] = 150
+    assert not ink.faint_digits(lone, lone > 100, low=40).any()
+
+
 def test_segment_tiny_masks():
     mask = np.zeros((20, 40), bool)
     mask[2:18, 30:33] = True  # a 1 on the right ...

@@ -1,5 +1,6 @@
 """Numbers composed of digits: labels match the images, spacing means what it says."""
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -68,6 +69,17 @@ def test_labels_and_boxes_match_the_digits_drawn():
         for digit, (x0, y0, x1, y1) in zip(text, boxes, strict=True):
             assert y1 - y0 == 6 + 2 * int(digit)
             assert (image[y0:y1, x0:x1] >= numbers.INK).all()  # the box is the bar's ink
+
+
+def test_a_thinned_digit_is_thinner_but_as_dark():
+    digit = np.zeros((28, 28), np.uint8)
+    digit[4:24, 12:15] = 120
+    digit[4:24, 13] = 255  # a 3-pixel stroke with a dark core
+    thin = dataclasses.replace(STILL, stroke=(0.0, 1.0))
+    image = numbers.make_numbers(digit[None], [1], 1, seed=0, style=thin).images[0]
+    plain = numbers.make_numbers(digit[None], [1], 1, seed=0, style=STILL).images[0]
+    assert image.max() == 255  # erosion alone would leave 120
+    assert (image >= numbers.INK).sum() < (plain >= numbers.INK).sum()
 
 
 def test_the_same_seed_gives_the_same_numbers():

@@ -232,9 +232,12 @@ def _restyle(
     if kind < grow:
         image = ndimage.grey_dilation(image, size=(2, 2))
     elif kind < grow + shrink:
-        image = ndimage.grey_erosion(image, size=(2, 2))
-        if image.max() < 64:  # a hairline vanished: keep the digit as it was
-            image = np.asarray(digit, np.float32)
+        thinner = ndimage.grey_erosion(image, size=(2, 2))
+        # A thinner pen writes as dark: the eroded strokes, whose cores erosion also
+        # dimmed, brought back to the digit's own darkest ink. A hairline that
+        # vanished keeps the digit as it was.
+        if thinner.max() >= 64:
+            image = thinner * (image.max() / thinner.max())
     scale = size * (1 + rng.uniform(-style.digit_scale, style.digit_scale))
     shear = rng.uniform(*style.slant)
     # Output (row, col) <- input: rows scaled, columns scaled and sheared about the middle.

@@ -262,15 +262,19 @@ def faint_digits(smooth: np.ndarray, mask: np.ndarray, low: float) -> np.ndarray
     and no wider than tall. (Hysteresis, but kept off the darker digits: within a
     stroke width of them their soft edges would join them, and their shadows.)
 
-    Needs two darker digits (pieces of `mask` at least half as tall as the tallest),
-    whose rows make the line; a lone digit's specks stay specks.
+    Needs a line of darker digits (pieces of `mask` at least half as tall as the
+    tallest: two of them, or one wider than tall, digits that touch), whose rows make
+    the line; a lone digit's specks stay specks.
     """
     eight = np.ones((3, 3), bool)
     strong, _ = ndimage.label(mask, structure=eight)
     boxes = [box for box in ndimage.find_objects(strong) if box is not None]
     heights = np.array([rows.stop - rows.start for rows, _ in boxes] or [0])
     tall = np.flatnonzero(heights >= heights.max() / 2) + 1  # labels of the darker digits
-    if len(boxes) < 2 or tall.size < 2:
+    if len(boxes) < 2:
+        return np.zeros_like(mask)
+    _, cols = boxes[tall[0] - 1]
+    if tall.size < 2 and cols.stop - cols.start <= heights.max():  # one digit alone
         return np.zeros_like(mask)
     top = min(boxes[i - 1][0].start for i in tall)
     bottom = max(boxes[i - 1][0].stop for i in tall)
