@@ -105,7 +105,7 @@ def thicken_hairline(
         11
     """
     box = ink_box(mask)
-    if box is None:
+    if box is None or hairline <= 0:
         return soft
     if size is None:
         ratio, size = stroke_ratio(mask), max(mask.shape)
