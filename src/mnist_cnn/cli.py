@@ -5,7 +5,8 @@
     mnist-cnn train                train, checkpoint and evaluate a model
     mnist-cnn evaluate RUN         test a run folder or .keras file
     mnist-cnn calibrate RUN        fit a run's temperature on its validation split
-    mnist-cnn ensemble RUN...      average several models into one
+    mnist-cnn ensemble RUN...      average several models into one (--train N: train them on Ray)
+    mnist-cnn tune                 search training options on Ray Tune
     mnist-cnn report RUN           a PDF and HTML report with every figure
     mnist-cnn export RUN           a LiteRT, ONNX or SavedModel export, checked
     mnist-cnn runs                 list the run folders and the model predict uses
@@ -32,6 +33,7 @@ from mnist_cnn.config import TrainConfig, option_help, option_type, read_options
 from mnist_cnn.errors import MnistCnnError
 
 DATA_HELP = option_help("data_dir")
+ADDRESS_HELP = "a Ray cluster's address (default: $RAY_ADDRESS, else Ray on this machine)"
 
 
 def cmd_data(args: argparse.Namespace) -> None:
@@ -92,9 +94,48 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_ensemble(args: argparse.Namespace) -> None:
-    from mnist_cnn.ensemble import make_ensemble
+    from mnist_cnn.ensemble import make_ensemble, train_members
 
-    make_ensemble(args.runs, name=args.name, runs_dir=args.runs_dir, data_dir=args.data_dir)
+    if bool(args.runs) == (args.train is not None):
+        raise MnistCnnError("name the members' run folders, or --train N new ones (not both)")
+    members = args.runs
+    name = args.name
+    if args.train is not None:
+        name = name or f"ensemble-{time.strftime('%Y%m%d-%H%M%S')}"
+        given = {k: getattr(args, k) for k in ("epochs", "limit") if getattr(args, k) is not None}
+        members = train_members(
+            args.train,
+            args.preset,
+            seed=args.seed,
+            name=name,
+            runs_dir=args.runs_dir,
+            address=args.address,
+            cpus_per_member=args.cpus_per_member,
+            data_dir=args.data_dir,
+            **given,
+        )
+    make_ensemble(members, name=name, runs_dir=args.runs_dir, data_dir=args.data_dir)
+
+
+def cmd_tune(args: argparse.Namespace) -> None:
+    from mnist_cnn.tuning import tune
+
+    tune(
+        args.space,
+        preset=args.preset,
+        trials=args.trials,
+        epochs=args.epochs,
+        time_budget=args.time_budget,
+        asha=args.asha,
+        cpus_per_trial=args.cpus_per_trial,
+        limit=args.limit,
+        seed=args.seed,
+        address=args.address,
+        name=args.name,
+        runs_dir=args.runs_dir,
+        data_dir=args.data_dir,
+        resume=args.resume,
+    )
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -304,11 +345,67 @@ def add_ensemble_command(sub) -> None:
     p = sub.add_parser(
         "ensemble", help="average several trained models into one, save and evaluate it"
     )
-    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders or .keras files")
+    p.add_argument("runs", nargs="*", metavar="RUN", help="run folders or .keras files")
+    p.add_argument(
+        "--train",
+        type=int,
+        metavar="N",
+        help="first train N members (seeds --seed, --seed + 1, ...) side by side on Ray, "
+        "into <name>-member-<i>; run again with the same --name to finish a stopped one",
+    )
+    p.add_argument("--preset", default="default", help="the members' preset (default: default)")
+    p.add_argument("--seed", type=int, default=0, help="the first member's seed (default: 0)")
+    p.add_argument("--epochs", type=int, help="the members' most epochs (default: the preset's)")
+    p.add_argument("--limit", type=int, help=option_help("limit"))
+    p.add_argument(
+        "--cpus-per-member", type=int, default=1, help="CPUs for each member (default: 1)"
+    )
+    p.add_argument("--address", help=ADDRESS_HELP)
     p.add_argument("--name", help="run folder name (default: ensemble-<date>-<time>)")
     p.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
     p.add_argument("--data-dir", help=DATA_HELP)
     p.set_defaults(run=cmd_ensemble)
+
+
+def add_tune_command(sub) -> None:
+    p = sub.add_parser(
+        "tune",
+        help="search training options on Ray Tune (Optuna TPE, ASHA): a leaderboard and "
+        "the best options as a config file",
+    )
+    p.add_argument(
+        "--space",
+        default="default",
+        help="a named search space (default) or a .toml or .json file of options, each "
+        'fixed or a distribution such as lr = ["loguniform", 0.003, 0.03]',
+    )
+    p.add_argument(
+        "--preset", default="default", help="the options searched from (default: default)"
+    )
+    p.add_argument("--trials", type=int, default=16, help="most trials (default: 16)")
+    p.add_argument("--epochs", type=int, help="each trial's most epochs (default: the preset's)")
+    p.add_argument(
+        "--time-budget", type=float, metavar="SECONDS", help="end the search after this long"
+    )
+    p.add_argument(
+        "--asha",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="stop trials that trail the others early (default: on)",
+    )
+    p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs for each trial (default: 1)")
+    p.add_argument("--limit", type=int, help=option_help("limit"))
+    p.add_argument(
+        "--seed", type=int, default=0, help="of the split, the weights and the search (default: 0)"
+    )
+    p.add_argument("--address", help=ADDRESS_HELP)
+    p.add_argument("--name", help="search folder name (default: tune-<date>-<time>)")
+    p.add_argument(
+        "--runs-dir", default="runs", help="where the search folder goes (default: runs)"
+    )
+    p.add_argument("--data-dir", help=DATA_HELP)
+    p.add_argument("--resume", metavar="DIR", help="continue a stopped search as it was set up")
+    p.set_defaults(run=cmd_tune)
 
 
 def add_report_command(sub) -> None:
@@ -401,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_evaluate_command,
         add_calibrate_command,
         add_ensemble_command,
+        add_tune_command,
         add_report_command,
         add_export_command,
         add_runs_command,

@@ -242,7 +242,7 @@ def read_options(path: str | os.PathLike) -> dict:
         {'preset': 'fast', 'epochs': 1}
     """
     path = Path(path)
-    options = _parse_file(path)
+    options = parse_file(path)
     recorded = options.get("config")
     if isinstance(recorded, dict):  # a run folder's config.json
         options = {k: v for k, v in recorded.items() if k != "name"}
@@ -252,10 +252,10 @@ def read_options(path: str | os.PathLike) -> dict:
             raise MnistCnnError(
                 f"{path}: unknown option {key!r}; known options: {', '.join(known)}"
             )
-    return {key: _checked(path, key, value) for key, value in options.items()}
+    return {key: checked_option(path, key, value) for key, value in options.items()}
 
 
-def _parse_file(path: Path) -> dict:
+def parse_file(path: Path) -> dict:
     """The object in a TOML or JSON file, or a one-line error."""
     if path.suffix not in (".toml", ".json"):
         raise MnistCnnError(f"{path}: an options file must be .toml or .json")
@@ -271,7 +271,7 @@ def _parse_file(path: Path) -> dict:
     return options
 
 
-def _checked(path: Path, key: str, value):
+def checked_option(path: Path, key: str, value):
     """`value` if it suits the option `key` (an int also serves as a float), else an error."""
     kind = option_type(key)
     if value is None and TrainConfig.__dataclass_fields__[key].default is None:

@@ -2,7 +2,8 @@
 
 The ensemble is saved as one ordinary Keras model (the members side by side,
 then an `Average` layer), so `evaluate`, `predict`, `serve` and `board` use it
-like any other run.
+like any other run. `train_members` trains the members first, side by side as
+Ray tasks, on this machine or across a cluster (`mnist_cnn.cluster`).
 
 >>> from mnist_cnn.ensemble import make_ensemble
 >>> run_dir = make_ensemble(["runs/a", "runs/b", "runs/c"], name="abc")  # doctest: +SKIP
@@ -12,9 +13,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+import time
 from pathlib import Path
 
-from mnist_cnn import data, evaluation, runs
+from mnist_cnn import cluster, data, evaluation, runs
 from mnist_cnn.backend import keras
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.preprocessing import INPUT_SHAPE
@@ -83,3 +86,103 @@ def make_ensemble(
         shutil.rmtree(run_dir, ignore_errors=True)  # no half-made run to trip over
         raise
     return run_dir
+
+
+RETRIES = 3  # times a member is trained again after its worker or node died
+
+
+def train_members(
+    count: int,
+    preset: str = "default",
+    seed: int = 0,
+    name: str | None = None,
+    runs_dir: str | os.PathLike = "runs",
+    address: str | None = None,
+    cpus_per_member: int = 1,
+    **options,
+) -> list[Path]:
+    """Train `count` models of `preset` (seeds `seed`, `seed` + 1, ...) as Ray tasks,
+    side by side wherever Ray has CPUs, into ``runs_dir/<name>-member-<i>``.
+
+    Each member trains into a folder of its own node and comes back as files, so
+    the nodes need no shared disk. A member whose node dies is trained again
+    elsewhere; a member folder that is already complete (from an earlier call
+    with the same `name` that stopped) is kept, not trained again.
+
+    Args:
+        options: further training options for every member (``epochs``, ``limit``,
+            ``data_dir``: where each node finds MNIST, ...).
+
+    Returns:
+        The members' run folders, in seed order.
+
+    Example:
+        >>> train_members(4, preset="fast", name="four")        # doctest: +SKIP
+        [PosixPath('runs/four-member-0'), ..., PosixPath('runs/four-member-3')]
+    """
+    from mnist_cnn.config import TrainConfig
+
+    if count < 2:
+        raise MnistCnnError(f"an ensemble needs at least 2 members, got {count}")
+    name = name or f"ensemble-{time.strftime('%Y%m%d-%H%M%S')}"
+    folders = [Path(runs_dir) / f"{name}-member-{i}" for i in range(count)]
+    configs = [TrainConfig.from_preset(preset, **options, seed=seed + i) for i in range(count)]
+    for config in configs:
+        config.check()
+    to_train = [i for i, folder in enumerate(folders) if not _complete(folder)]
+    if len(to_train) < count:
+        print(f"{count - len(to_train)} of {count} members already trained; kept")
+    if to_train:
+        ray = cluster.connect(address)
+        task = ray.remote(num_cpus=cpus_per_member, max_retries=RETRIES)(_train_member)
+        pending = {task.remote(vars(configs[i])): i for i in to_train}
+        print(f"Training {len(pending)} members of {preset!r} on Ray ({cpus_per_member} CPU each)")
+        while pending:
+            [done], _ = ray.wait(list(pending))
+            i = pending.pop(done)
+            files, where, seconds = ray.get(done)
+            _write_run(folders[i], files)
+            accuracy = runs.read_metrics(folders[i]).test_accuracy
+            print(
+                f"member {i} (seed {seed + i}) trained on {where} in {seconds:.0f} s: "
+                f"test accuracy {'unknown' if accuracy is None else f'{accuracy:.2%}'}"
+            )
+    return folders
+
+
+def _complete(folder: Path) -> bool:
+    """Whether `folder` holds a finished run: its model, tested."""
+    return (folder / runs.MODEL_FILE).is_file() and runs.read_metrics(
+        folder
+    ).test_accuracy is not None
+
+
+def _train_member(options: dict) -> tuple[dict[str, bytes], str, float]:
+    """In a Ray worker: train one member into a scratch folder and return its run
+    folder's files (relative path -> bytes), the node and the seconds it took."""
+    from mnist_cnn.config import TrainConfig
+    from mnist_cnn.training import train
+
+    cluster.limit_threads()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="mnist-cnn-member-") as scratch:
+        config = TrainConfig(**(options | {"runs_dir": scratch, "name": "member"}))
+        run_dir = train(config, verbose=0)
+        files = {
+            str(path.relative_to(run_dir)): path.read_bytes()
+            for path in run_dir.rglob("*")
+            if path.is_file()
+        }
+    return files, cluster.node(), time.perf_counter() - started
+
+
+def _write_run(folder: Path, files: dict[str, bytes]) -> None:
+    """Write a member's files as `folder`, whole or not at all."""
+    partial = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    for relative, content in files.items():
+        path = partial / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    shutil.rmtree(folder, ignore_errors=True)  # an incomplete folder of a stopped call
+    partial.rename(folder)

@@ -10,8 +10,8 @@ its ``savefig(fig)``) that also receives the figure.
 Data figures: `sample_grid`, `class_distribution`, `mean_images`,
 `pixel_histogram`. Training and test figures: `learning_curves`,
 `confusion_matrix`, `per_class_errors`, `confident_mistakes`,
-`reliability_diagram`. Looking inside a model: `first_layer_filters`,
-`feature_maps`, `occlusion_maps`, `embedding`.
+`reliability_diagram`; a search's trials: `search_curves`. Looking inside a
+model: `first_layer_filters`, `feature_maps`, `occlusion_maps`, `embedding`.
 
 Colours are colour-blind-safe throughout: the Okabe-Ito palette for lines and
 bars, 'cividis', 'viridis' and 'magma' for sequential values, ColorBrewer's
@@ -285,6 +285,42 @@ def learning_curves(
         fig.suptitle(f"Learning curves ({len(epochs)} epochs)")
         fig.tight_layout(rect=(0, 0.08, 1, 1))
         return _save(fig, out, "learning_curves", fmt, pdf)
+
+
+def search_curves(
+    curves: dict[str, list[float]], best: str | None, out, *, fmt: str = "png", pdf=None
+) -> Path:
+    """Validation loss per epoch of each trial of a search (`mnist_cnn.tuning`): trials
+    that ASHA stopped end early; the best trial is drawn bold and named.
+
+    >>> search_curves({"a": [0.3, 0.2], "b": [0.4]}, "a", "/tmp/figs").name  # doctest: +SKIP
+    'search.png'
+    """
+    with plt.style.context(STYLE):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for name, losses in curves.items():
+            if name != best:
+                ax.plot(range(1, len(losses) + 1), losses, marker=".", color="#999999", lw=1)
+        if best in curves:
+            losses = curves[best]
+            ax.plot(
+                range(1, len(losses) + 1),
+                losses,
+                marker="o",
+                color=COLORS[3],
+                lw=2.5,
+                label=f"best: {best}",
+            )
+            ax.legend()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set(
+            xlabel="epoch",
+            ylabel="validation loss",
+            yscale="log",
+            title=f"Search: validation loss of {len(curves)} trials",
+        )
+        fig.tight_layout()
+        return _save(fig, out, "search", fmt, pdf)
 
 
 def _matrix_panel(fig, ax, values: np.ndarray, title: str, bar_label: str, percent: bool) -> None:
