@@ -67,6 +67,20 @@ def test_a_number_model_gets_composed_numbers_and_ctc(fake_mnist_dir):
     assert scores.test_errors == 12 and 0 <= scores.test_digit_accuracy < 0.5
 
 
+def test_a_run_with_label_smoothing_also_scores_its_loss_without_it(digit_images):
+    x, y = preprocess(digit_images[0][:64]), one_hot(digit_images[1][:64])
+    scores = {}
+    for smoothing in (0.0, 0.2):
+        config = TrainConfig(model="fast", label_smoothing=smoothing, precision="float32")
+        model = training.build_model(config)
+        training.compile_model(model, config, steps_per_epoch=3)
+        scores[smoothing] = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert training.CROSSENTROPY not in scores[0.0]
+    # The same untrained weights (seed 0): the metric is the unsmoothed loss.
+    assert scores[0.2][training.CROSSENTROPY] == pytest.approx(scores[0.0]["loss"], rel=1e-5)
+    assert scores[0.2]["loss"] != pytest.approx(scores[0.0]["loss"], rel=1e-3)
+
+
 def test_dataset_reshuffles_each_epoch_and_keeps_every_image(digit_images):
     images, labels = digit_images[0][:100], digit_images[1][:100]
     ds = training.training_dataset(preprocess(images), one_hot(labels), 32, augment=0, seed=1)

@@ -42,6 +42,9 @@ from mnist_cnn.progress import RunProgress
 # per-step Python overhead is otherwise a fifth of the time or more.
 STEPS_PER_EXECUTION = 32
 
+# The metric of a run with label smoothing: its crossentropy without the smoothing.
+CROSSENTROPY = "crossentropy"
+
 # The cosine schedule: a linear warm-up to the peak rate (`TrainConfig.lr`), then a
 # cosine decay. A Fraction, so that the warm-up is exactly steps // 15.
 WARMUP_SHARE = Fraction(1, 15)  # of all steps, spent warming up
@@ -335,13 +338,18 @@ def build_model(config: TrainConfig) -> keras.Model:
 
 def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:
     """Adam (with an average of the weights if `config.ema`), the learning-rate
-    schedule and categorical crossentropy (with label smoothing); for a number
-    model, CTC and the share of whole numbers read right as its accuracy."""
+    schedule and categorical crossentropy (with label smoothing, and then also
+    without it as the metric `CROSSENTROPY`); for a number model, CTC and the share
+    of whole numbers read right as its accuracy."""
     if config.model in models.NUMBER_MODELS:
-        loss, accuracy = keras.losses.CTC(), ctc.NumberAccuracy()
+        loss, metrics = keras.losses.CTC(), [ctc.NumberAccuracy()]
     else:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
-        accuracy = "accuracy"
+        metrics = ["accuracy"]
+        if config.label_smoothing > 0:
+            # The loss without smoothing: what runs of different smoothing compare on
+            # (`mnist_cnn.tuning`), since smoothing alone raises the loss.
+            metrics.append(keras.metrics.CategoricalCrossentropy(name=CROSSENTROPY))
     model.compile(
         optimizer=keras.optimizers.Adam(
             learning_rate(config, steps_per_epoch),
@@ -349,7 +357,7 @@ def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int)
             ema_momentum=config.ema or 0.99,
         ),
         loss=loss,
-        metrics=[accuracy],
+        metrics=metrics,
         # Keras' torch backend runs one step at a time.
         steps_per_execution=1 if keras.backend.backend() == "torch" else STEPS_PER_EXECUTION,
     )

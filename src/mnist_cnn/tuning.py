@@ -10,8 +10,9 @@ at the same epoch, so that the CPUs go to the promising ones. The search ends wi
 - ``best.json``, the best trial's options, which ``mnist-cnn train --config`` runs
   again.
 
-Trials are ranked by their best validation loss; the test set chooses nothing. All
-trials share one seed, so they train and validate on the same split.
+Trials are ranked by their best validation loss, without label smoothing (which
+alone raises the loss); the test set chooses nothing. All trials share one seed, so
+they train and validate on the same split.
 
 A search space is plain data: each option of ``mnist-cnn train`` either fixed (a
 value) or drawn from a distribution, ``[kind, ...]``:
@@ -133,7 +134,7 @@ def run_trial(drawn: dict, options: dict) -> None:
     from ray import tune
 
     from mnist_cnn.backend import keras
-    from mnist_cnn.training import train
+    from mnist_cnn.training import CROSSENTROPY, train
 
     cluster.limit_threads()
     where = cluster.node()
@@ -142,10 +143,12 @@ def run_trial(drawn: dict, options: dict) -> None:
         # Ray's own Keras callbacks do not work with Keras 3; this is all Tune needs.
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}
+            # Without label smoothing, which alone would rank smoothed trials lower.
+            loss = logs.get(f"val_{CROSSENTROPY}", logs["val_loss"])
             tune.report(
                 {
                     "epoch": epoch + 1,
-                    "val_loss": float(logs["val_loss"]),
+                    "val_loss": float(loss),
                     "val_accuracy": float(logs.get("val_accuracy", float("nan"))),
                     "node": where,
                 }
