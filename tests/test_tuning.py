@@ -147,10 +147,14 @@ def test_user_errors_are_one_line(capsys, tmp_path, monkeypatch):
     assert "not both" in error_of("ensemble")
     assert "not both" in error_of("ensemble", "runs/a", "--train", "2")
     assert "at least 2 members" in error_of("ensemble", "--train", "1")
+    assert "epochs must be at least 1" in error_of(
+        "tune", "--epochs", "0", "--runs-dir", str(tmp_path)
+    )
     assert "no such options file" in error_of("tune", "--space", str(tmp_path / "s.toml"))
     assert "not a search folder" in error_of("tune", "--resume", str(tmp_path))
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     assert "mnist-cnn[cluster]" in error_of("ensemble", "--train", "2", "--runs-dir", str(tmp_path))
+    assert "mnist-cnn[cluster]" in error_of("tune", "--runs-dir", str(tmp_path))
     assert not list(tmp_path.iterdir())  # nothing half-made
 
 

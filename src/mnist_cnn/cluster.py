@@ -49,6 +49,8 @@ def connect(address: str | None = None) -> ModuleType:
     # "local": a Ray of this process's own, even where a cluster this machine belongs
     # to (or a stopped one's leftover address file) would otherwise be joined.
     address = address or os.environ.get(ADDRESS_ENV) or "local"
+    # A Ray started for one command reports no usage statistics (unless asked to).
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         # The workers' own output stays in Ray's logs: Tune and the ensemble report
         # progress themselves, and a failure comes back as the trial's error.

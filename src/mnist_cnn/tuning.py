@@ -200,6 +200,7 @@ def tune(
         >>> tune("default", trials=16, epochs=6)               # doctest: +SKIP
         PosixPath('runs/tune-20261204-210000')
     """
+    cluster.require_ray()  # before any folder is made
     if resume is not None:
         search_dir = Path(resume).resolve()
         setup = runs.read_json(search_dir / SEARCH_FILE)
@@ -213,11 +214,12 @@ def tune(
         checked = read_space(space)
         fixed = {k: v for k, v in checked.items() if not isinstance(v, list)}
         base = TrainConfig.from_preset(preset, **fixed)
+        epochs = base.epochs if epochs is None else epochs
         options = fixed | {
             "preset": preset,
-            "epochs": epochs or base.epochs,
+            "epochs": epochs,
             # ASHA stops trials; early stopping would end them at different epochs.
-            "patience": epochs or base.epochs,
+            "patience": max(1, epochs),
             "seed": seed,
             "limit": limit,
         }
