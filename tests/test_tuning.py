@@ -147,6 +147,11 @@ def test_user_errors_are_one_line(capsys, tmp_path, monkeypatch):
     assert "not both" in error_of("ensemble")
     assert "not both" in error_of("ensemble", "runs/a", "--train", "2")
     assert "at least 2 members" in error_of("ensemble", "--train", "1")
+    (tmp_path / "taken").mkdir()
+    assert "already exists" in error_of(
+        "ensemble", "--train", "2", "--name", "taken", "--runs-dir", str(tmp_path)
+    )
+    (tmp_path / "taken").rmdir()
     assert "epochs must be at least 1" in error_of(
         "tune", "--epochs", "0", "--runs-dir", str(tmp_path)
     )
@@ -280,6 +285,7 @@ def test_an_ensemble_trains_its_members_on_ray_and_finishes_a_stopped_one(mnist_
     members = [tmp_path / f"e-member-{i}" for i in (0, 1)]
     configs = [json.loads((m / "config.json").read_text())["config"] for m in members]
     assert [c["seed"] for c in configs] == [0, 1] and (tmp_path / "e" / "model.keras").is_file()
+    assert [c["name"] for c in configs] == ["e-member-0", "e-member-1"]
     # As if the command had been stopped after one member: the other is kept.
     kept = (members[0] / "model.keras").stat().st_mtime_ns
     for folder in (tmp_path / "e", members[1]):

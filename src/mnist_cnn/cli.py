@@ -102,6 +102,8 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
     name = args.name
     if args.train is not None:
         name = name or f"ensemble-{time.strftime('%Y%m%d-%H%M%S')}"
+        if (Path(args.runs_dir) / name).exists():  # before hours of training, not after
+            raise MnistCnnError(f"run folder {Path(args.runs_dir) / name} already exists")
         given = {k: getattr(args, k) for k in ("epochs", "limit") if getattr(args, k) is not None}
         members = train_members(
             args.train,
@@ -120,22 +122,9 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
 def cmd_tune(args: argparse.Namespace) -> None:
     from mnist_cnn.tuning import tune
 
-    tune(
-        args.space,
-        preset=args.preset,
-        trials=args.trials,
-        epochs=args.epochs,
-        time_budget=args.time_budget,
-        asha=args.asha,
-        cpus_per_trial=args.cpus_per_trial,
-        limit=args.limit,
-        seed=args.seed,
-        address=args.address,
-        name=args.name,
-        runs_dir=args.runs_dir,
-        data_dir=args.data_dir,
-        resume=args.resume,
-    )
+    # The options are named as `tune`'s parameters.
+    options = {k: v for k, v in vars(args).items() if k not in ("command", "run")}
+    tune(**options)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -142,6 +142,10 @@ def train_members(
             i = pending.pop(done)
             files, where, seconds = ray.get(done)
             _write_run(folders[i], files)
+            # Its options as recorded name the folder it now is, not the node's scratch.
+            record = runs.read_json(folders[i] / runs.CONFIG_FILE)
+            record["config"] |= {"name": folders[i].name, "runs_dir": str(runs_dir)}
+            runs.write_json(folders[i] / runs.CONFIG_FILE, record)
             accuracy = runs.read_metrics(folders[i]).test_accuracy
             print(
                 f"member {i} (seed {seed + i}) trained on {where} in {seconds:.0f} s: "
@@ -152,9 +156,9 @@ def train_members(
 
 def _complete(folder: Path) -> bool:
     """Whether `folder` holds a finished run: its model, tested."""
-    return (folder / runs.MODEL_FILE).is_file() and runs.read_metrics(
-        folder
-    ).test_accuracy is not None
+    if not (folder / runs.MODEL_FILE).is_file():
+        return False
+    return runs.read_metrics(folder).test_accuracy is not None
 
 
 def _train_member(options: dict) -> tuple[dict[str, bytes], str, float]:
