@@ -113,6 +113,7 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
             runs_dir=args.runs_dir,
             address=args.address,
             cpus_per_member=args.cpus_per_member,
+            gpus_per_member=args.gpus_per_member,
             data_dir=args.data_dir,
             **given,
         )
@@ -349,6 +350,9 @@ def add_ensemble_command(sub) -> None:
     p.add_argument(
         "--cpus-per-member", type=int, default=1, help="CPUs for each member (default: 1)"
     )
+    p.add_argument(
+        "--gpus-per-member", type=float, default=0, help="GPUs (or a share) for each member"
+    )
     p.add_argument("--address", help=ADDRESS_HELP)
     p.add_argument("--name", help="run folder name (default: ensemble-<date>-<time>)")
     p.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
@@ -383,6 +387,9 @@ def add_tune_command(sub) -> None:
         help="stop trials that trail the others early (default: on)",
     )
     p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs for each trial (default: 1)")
+    p.add_argument(
+        "--gpus-per-trial", type=float, default=0, help="GPUs (or a share) for each trial"
+    )
     p.add_argument("--limit", type=int, help=option_help("limit"))
     p.add_argument(
         "--seed", type=int, default=0, help="of the split, the weights and the search (default: 0)"

@@ -99,6 +99,7 @@ def train_members(
     runs_dir: str | os.PathLike = "runs",
     address: str | None = None,
     cpus_per_member: int = 1,
+    gpus_per_member: float = 0,
     **options,
 ) -> list[Path]:
     """Train `count` models of `preset` (seeds `seed`, `seed` + 1, ...) as Ray tasks,
@@ -110,6 +111,8 @@ def train_members(
     with the same `name` that stopped) is kept, not trained again.
 
     Args:
+        gpus_per_member: GPUs (or a share of one) for each member; Ray hides the
+            GPUs from a task that asks for none.
         options: further training options for every member (``epochs``, ``limit``,
             ``data_dir``: where each node finds MNIST, ...).
 
@@ -134,7 +137,9 @@ def train_members(
         print(f"{count - len(to_train)} of {count} members already trained; kept")
     if to_train:
         ray = cluster.connect(address)
-        task = ray.remote(num_cpus=cpus_per_member, max_retries=RETRIES)(_train_member)
+        task = ray.remote(num_cpus=cpus_per_member, num_gpus=gpus_per_member, max_retries=RETRIES)(
+            _train_member
+        )
         pending = {task.remote(vars(configs[i])): i for i in to_train}
         print(f"Training {len(pending)} members of {preset!r} on Ray ({cpus_per_member} CPU each)")
         while pending:

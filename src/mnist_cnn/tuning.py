@@ -167,6 +167,7 @@ def tune(
     time_budget: float | None = None,
     asha: bool = True,
     cpus_per_trial: int = 1,
+    gpus_per_trial: float = 0,
     limit: int | None = None,
     seed: int = 0,
     address: str | None = None,
@@ -186,6 +187,8 @@ def tune(
         time_budget: stop starting and running trials after this many seconds.
         asha: stop trials that trail the others early; False runs each to the end.
         cpus_per_trial: the CPUs (and TensorFlow threads) each trial gets.
+        gpus_per_trial: the GPUs (or share of one) each trial gets; Ray hides the
+            GPUs from a trial that asks for none.
         limit: train each trial on only this many images (quick searches).
         seed: of the split, the initial weights and Optuna's proposals.
         address: a Ray cluster's address (default: $RAY_ADDRESS, else this machine).
@@ -235,6 +238,7 @@ def tune(
             "time_budget": time_budget,
             "asha": asha,
             "cpus_per_trial": cpus_per_trial,
+            "gpus_per_trial": gpus_per_trial,
             "first": first or [],
         }
         runs.write_json(search_dir / SEARCH_FILE, setup)
@@ -259,7 +263,8 @@ def _search(search_dir: Path, setup: dict, address: str | None, resume: bool):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     options = setup["options"]
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, options=options), {"cpu": setup["cpus_per_trial"]}
+        tune.with_parameters(run_trial, options=options),
+        {"cpu": setup["cpus_per_trial"], "gpu": setup.get("gpus_per_trial", 0)},
     )
     path = str(search_dir / "ray")
     if resume:
