@@ -318,8 +318,11 @@ def kill(processes: list) -> None:
             process.kill()
 
 
-@pytest.mark.slow
-def test_a_two_node_cluster_runs_trials_on_both_and_survives_a_killed_worker(mnist_dir, tmp_path):
+@pytest.fixture
+def two_nodes():
+    """A Ray cluster of two nodes on this machine, one CPU each (`ray start --head`, then
+    `ray start --address`): its address, the worker node's port and the environment
+    to run commands in; every process of it is killed afterwards."""
     head_port, worker_port = free_port(), free_port()
     address = f"127.0.0.1:{head_port}"
     # A cluster of one machine: no tokens; a dead node is noticed within seconds.
@@ -330,63 +333,92 @@ def test_a_two_node_cluster_runs_trials_on_both_and_survives_a_killed_worker(mni
         "RAY_health_check_failure_threshold": "3",
         "RAY_health_check_initial_delay_ms": "1000",
     }
-    ray = [
-        str(Path(sys.executable).parent / "ray"),
-        "start",
-        "--num-cpus",
-        "1",
-        "--disable-usage-stats",
-    ]
+    start = [str(Path(sys.executable).parent / "ray"), "start", "--num-cpus", "1"]
+    start.append("--disable-usage-stats")
+    head = ["--head", "--port", str(head_port), "--include-dashboard", "false"]
+    worker = ["--address", address, "--node-manager-port", str(worker_port)]
     try:
-        subprocess.run(
-            [*ray, "--head", "--port", str(head_port), "--include-dashboard", "false"],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        subprocess.run(
-            [*ray, "--address", address, "--node-manager-port", str(worker_port)],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        space = tmp_path / "space.json"
-        space.write_text(json.dumps({"lr": ["loguniform", 0.003, 0.03]}))
-        search = run(
-            "tune",
-            "--address",
-            address,
-            "--space",
-            str(space),
-            "--trials",
-            "4",
-            "--no-asha",  # every trial runs on: one is running on the worker when it dies
-            "--epochs",
-            "4",
-            "--limit",
-            "6000",
-            "--name",
-            "s",
-            "--runs-dir",
-            str(tmp_path),
-            "--data-dir",
-            str(mnist_dir),
-            env=env,
-        )
-        seen: list[str] = []
-        # Both nodes busy, each with a trial that has reported an epoch: kill the worker's.
-        lines_until(search, seen, lambda line: sum("epoch 1:" in s for s in seen) >= 2)
-        kill(processes_with(f"--node_manager_port={worker_port}"))
-        out, _ = search.communicate(timeout=600)
-        seen += out.splitlines(keepends=True)
-        assert search.returncode == 0, "".join(seen[-40:])
-        nodes = {line.rsplit("(", 1)[1].strip(" )\n") for line in seen if "epoch 1:" in line}
-        assert len(nodes) == 2, "".join(seen)  # trials ran on both nodes
-        assert any("running it again" in line for line in seen), "".join(seen)
-        table = (tmp_path / "s" / tuning.TABLE_FILE).read_text().splitlines()[1:]
-        assert len(table) == 4 and not any(",error" in line for line in table)
-        assert sum(int(line.split(",")[7]) for line in table) >= 1  # the retried trial
+        for where in (head, worker):
+            subprocess.run([*start, *where], env=env, check=True, capture_output=True, timeout=120)
+        yield address, worker_port, env
     finally:
         kill(processes_with(f":{head_port}") + processes_with(f"={head_port}"))
+
+
+@pytest.mark.slow
+def test_a_two_node_cluster_runs_trials_on_both_and_survives_a_killed_worker(
+    mnist_dir, tmp_path, two_nodes
+):
+    address, worker_port, env = two_nodes
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"lr": ["loguniform", 0.003, 0.03]}))
+    search = run(
+        "tune",
+        "--address",
+        address,
+        "--space",
+        str(space),
+        "--trials",
+        "4",
+        "--no-asha",  # every trial runs on: one is running on the worker when it dies
+        "--epochs",
+        "4",
+        "--limit",
+        "6000",
+        "--name",
+        "s",
+        "--runs-dir",
+        str(tmp_path),
+        "--data-dir",
+        str(mnist_dir),
+        env=env,
+    )
+    seen: list[str] = []
+    # Both nodes busy, each with a trial that has reported an epoch: kill the worker's.
+    lines_until(search, seen, lambda line: sum("epoch 1:" in s for s in seen) >= 2)
+    kill(processes_with(f"--node_manager_port={worker_port}"))
+    out, _ = search.communicate(timeout=600)
+    seen += out.splitlines(keepends=True)
+    assert search.returncode == 0, "".join(seen[-40:])
+    nodes = {line.rsplit("(", 1)[1].strip(" )\n") for line in seen if "epoch 1:" in line}
+    assert len(nodes) == 2, "".join(seen)  # trials ran on both nodes
+    assert any("running it again" in line for line in seen), "".join(seen)
+    table = (tmp_path / "s" / tuning.TABLE_FILE).read_text().splitlines()[1:]
+    assert len(table) == 4 and not any(",error" in line for line in table)
+    assert sum(int(line.split(",")[7]) for line in table) >= 1  # the retried trial
+
+
+@pytest.mark.slow
+def test_an_ensemble_member_on_a_killed_worker_is_trained_again(mnist_dir, tmp_path, two_nodes):
+    address, worker_port, env = two_nodes
+    ensemble = run(
+        "ensemble",
+        "--train",
+        "2",
+        "--preset",
+        "cnn",  # slow enough (float32, batch norm) to be mid-training when the worker dies
+        "--epochs",
+        "1",
+        "--limit",
+        "10000",
+        "--address",
+        address,
+        "--data-dir",
+        str(mnist_dir),
+        "--name",
+        "e",
+        "--runs-dir",
+        str(tmp_path),
+        env=env,
+    )
+    seen: list[str] = []
+    lines_until(ensemble, seen, lambda line: line.startswith("Training 2 members"))
+    time.sleep(8)  # one member on each node, both training
+    kill(processes_with(f"--node_manager_port={worker_port}"))
+    out, _ = ensemble.communicate(timeout=600)
+    seen += out.splitlines(keepends=True)
+    assert ensemble.returncode == 0, "".join(seen[-40:])
+    # Two members on two one-CPU nodes: one began on the worker, and both ended on the head.
+    nodes = [line.rsplit(" on ", 1)[1].split()[0] for line in seen if line.startswith("member ")]
+    assert len(nodes) == 2 and len(set(nodes)) == 1, "".join(seen)
+    assert (tmp_path / "e" / "model.keras").is_file()
