@@ -100,7 +100,7 @@ def train_members(
     address: str | None = None,
     cpus_per_member: int = 1,
     gpus_per_member: float = 0,
-    **options,
+    **options: object,
 ) -> list[Path]:
     """Train `count` models of `preset` (seeds `seed`, `seed` + 1, ...) as Ray tasks,
     side by side wherever Ray has CPUs, into ``runs_dir/<name>-member-<i>``.
@@ -113,7 +113,7 @@ def train_members(
     Args:
         gpus_per_member: GPUs (or a share of one) for each member; Ray hides the
             GPUs from a task that asks for none.
-        options: further training options for every member (``epochs``, ``limit``,
+        **options: further training options for every member (``epochs``, ``limit``,
             ``data_dir``: where each node finds MNIST, ...).
 
     Returns:
