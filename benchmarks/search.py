@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mnist_cnn import tuning
+from mnist_cnn import runs, tuning
 from mnist_cnn.runs import cpu_name, library_versions
 
 
@@ -63,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         asha = tuning.tune(args.space, runs_dir=runs_dir, name="with-asha", **common)
         with_asha = summary(asha, time.perf_counter() - started)
         # The same options, in the same order, each trial run to its end.
-        drawn = tuning.read_space(args.space)
-        keys = [k for k, v in drawn.items() if isinstance(v, list)]
+        keys = list(runs.read_json(asha / tuning.SEARCH_FILE)["space"])  # the drawn options
         first = [{k: _parsed(r[k]) for k in keys} for r in _in_order(asha, with_asha["rows"])]
         started = time.perf_counter()
         full = tuning.tune(

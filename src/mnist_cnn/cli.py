@@ -107,9 +107,9 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
         given = {k: getattr(args, k) for k in ("epochs", "limit") if getattr(args, k) is not None}
         members = train_members(
             args.train,
+            name,
             args.preset,
             seed=args.seed,
-            name=name,
             runs_dir=args.runs_dir,
             address=args.address,
             cpus_per_member=args.cpus_per_member,

@@ -93,9 +93,9 @@ RETRIES = 3  # times a member is trained again after its worker or node died
 
 def train_members(
     count: int,
+    name: str,
     preset: str = "default",
     seed: int = 0,
-    name: str | None = None,
     runs_dir: str | os.PathLike = "runs",
     address: str | None = None,
     cpus_per_member: int = 1,
@@ -103,7 +103,8 @@ def train_members(
     **options: object,
 ) -> list[Path]:
     """Train `count` models of `preset` (seeds `seed`, `seed` + 1, ...) as Ray tasks,
-    side by side wherever Ray has CPUs, into ``runs_dir/<name>-member-<i>``.
+    side by side wherever Ray has CPUs, into ``runs_dir/<name>-member-<i>`` (`name`:
+    the ensemble's).
 
     Each member trains into a folder of its own node and comes back as files, so
     the nodes need no shared disk. A member whose node dies is trained again
@@ -120,14 +121,13 @@ def train_members(
         The members' run folders, in seed order.
 
     Example:
-        >>> train_members(4, preset="fast", name="four")        # doctest: +SKIP
+        >>> train_members(4, "four", preset="fast")             # doctest: +SKIP
         [PosixPath('runs/four-member-0'), ..., PosixPath('runs/four-member-3')]
     """
     from mnist_cnn.config import TrainConfig
 
     if count < 2:
         raise MnistCnnError(f"an ensemble needs at least 2 members, got {count}")
-    name = name or f"ensemble-{time.strftime('%Y%m%d-%H%M%S')}"
     folders = [Path(runs_dir) / f"{name}-member-{i}" for i in range(count)]
     configs = [TrainConfig.from_preset(preset, **options, seed=seed + i) for i in range(count)]
     for config in configs:

@@ -215,7 +215,7 @@ def tune(
         if trials < 1 or cpus_per_trial < 1:
             raise MnistCnnError("trials and cpus per trial must be at least 1")
         checked = read_space(space)
-        fixed = {k: v for k, v in checked.items() if not isinstance(v, list)}
+        fixed, _ = split_space(checked)
         base = TrainConfig.from_preset(preset, **fixed)
         epochs = base.epochs if epochs is None else epochs
         options = fixed | {
@@ -232,7 +232,7 @@ def tune(
         search_dir = runs.create_run_dir(runs_dir, name, prefix="tune").resolve()
         options["runs_dir"] = str(search_dir / "trials")
         setup = {
-            "space": {k: v for k, v in checked.items() if isinstance(v, list)},
+            "space": {k: v for k, v in checked.items() if k not in fixed},
             "options": options,
             "trials": trials,
             "time_budget": time_budget,
@@ -264,7 +264,7 @@ def _search(search_dir: Path, setup: dict, address: str | None, resume: bool):
     options = setup["options"]
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, options=options),
-        {"cpu": setup["cpus_per_trial"], "gpu": setup.get("gpus_per_trial", 0)},
+        {"cpu": setup["cpus_per_trial"], "gpu": setup["gpus_per_trial"]},
     )
     path = str(search_dir / "ray")
     if resume:

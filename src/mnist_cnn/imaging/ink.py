@@ -269,10 +269,10 @@ def faint_digits(smooth: np.ndarray, mask: np.ndarray, low: float) -> np.ndarray
     eight = np.ones((3, 3), bool)
     strong, _ = ndimage.label(mask, structure=eight)
     boxes = [box for box in ndimage.find_objects(strong) if box is not None]
-    heights = np.array([rows.stop - rows.start for rows, _ in boxes] or [0])
-    tall = np.flatnonzero(heights >= heights.max() / 2) + 1  # labels of the darker digits
     if len(boxes) < 2:
         return np.zeros_like(mask)
+    heights = np.array([rows.stop - rows.start for rows, _ in boxes])
+    tall = np.flatnonzero(heights >= heights.max() / 2) + 1  # labels of the darker digits
     _, cols = boxes[tall[0] - 1]
     if tall.size < 2 and cols.stop - cols.start <= heights.max():  # one digit alone
         return np.zeros_like(mask)
