@@ -12,7 +12,8 @@ shows where the median request spends its time. Traffic goes only to 127.0.0.1.
     python benchmarks/api_latency.py --model runs/cnn-... --requests 1000 --body base64
     python benchmarks/api_latency.py --digits 5           # a 5-digit number per request
 
-Target: p50 under 10 ms and p99 under 30 ms on 2 CPU cores.
+Targets on 2 CPU cores: p50 under 10 ms and p99 under 30 ms for one digit; p50 under
+15 ms and p99 under 40 ms for a number (`--digits 5`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 HOST = "127.0.0.1"  # never anything else
-TARGET_P50_MS, TARGET_P99_MS = 10.0, 30.0
+# Targets (p50, p99 in ms) by digits drawn: one digit, and a number of several.
+TARGETS_MS = {1: (10.0, 30.0), "number": (15.0, 40.0)}
 BLOCK = 50  # requests, then as many in-process readings, in turn
 
 
@@ -204,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             server.wait(timeout=15)
 
     p50, p99 = percentile(times, 50), percentile(times, 99)
+    target_p50, target_p99 = TARGETS_MS.get(args.digits, TARGETS_MS["number"])
     find, read = (percentile(t, 50) if t else float("nan") for t in stage_times)
     rows = [
         ("requests", f"{len(times)} sequential, after {args.warmup} warm-up"),
@@ -215,8 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         ("requests/s", f"{1000 * len(times) / sum(times):.1f}"),
         (
             "target",
-            f"p50 < {TARGET_P50_MS:.0f} ms, p99 < {TARGET_P99_MS:.0f} ms: "
-            + ("met" if p50 < TARGET_P50_MS and p99 < TARGET_P99_MS else "MISSED"),
+            f"p50 < {target_p50:.0f} ms, p99 < {target_p99:.0f} ms: "
+            + ("met" if p50 < target_p50 and p99 < target_p99 else "MISSED"),
         ),
         (
             "p50 parts",

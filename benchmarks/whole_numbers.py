@@ -56,6 +56,8 @@ LATENCY_CALLS, WARMUP = 100, 10  # readings of a drawing timed, and not timed fi
 TARGET_RIGHT = {"apart": 0.99, "touching": 0.97, "overlapping": 0.95}
 TARGET_REAL_RIGHT = 0.90
 TARGET_WRONG_OK = 0.01
+# `--threshold`s compared: a reading is ok at a threshold when its confidence reaches it.
+THRESHOLDS = (0.6, 0.9, 0.95, 0.99)
 
 
 def read_text(reading: Reading) -> str:
@@ -72,6 +74,8 @@ def score(readings: list[Reading], truths: list[str]) -> dict:
     return {
         "numbers": len(truths),
         "right": right.mean(),
+        "read right": right,
+        "confidence": np.array([r.confidence for r in readings]),
         "sure": (right & ok).mean(),
         "digits": 1 - sum(edit_distance(t, truth) for t, truth in pairs) / sum(map(len, truths)),
         "wrong ok": (~right & ok).mean(),
@@ -196,6 +200,21 @@ def print_targets(results: dict[tuple[str, str], dict], real: dict[tuple[str, st
     )
 
 
+def print_thresholds(results: dict[tuple[str, str], dict]) -> None:
+    """What a stricter `--threshold` buys: readings wrong but ok in the worst condition,
+    against readings right and ok, mean over the conditions (one reading of each image:
+    ok at a threshold is a confidence at least as high)."""
+    print("\n| --threshold | right and ok (mean of conditions) | wrong but ok (worst) |")
+    print("|---|---|---|")
+    for threshold in THRESHOLDS:
+        right, wrong = [], []
+        for r in results.values():
+            ok = r["confidence"] >= threshold
+            right.append((ok & r["read right"]).mean())
+            wrong.append((ok & ~r["read right"]).mean())
+        print(f"| {threshold} | {np.mean(right):.2%} | {max(wrong):.2%} |")
+
+
 def print_header(reader: DigitReader, description: str) -> None:
     """The model, the machine and the libraries the figures were measured with."""
     versions = library_versions()
@@ -273,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         real_results["touching real", kind] = read_all(reader, images, real.texts)
     print_table("Real handwriting, touching strings", real_results)
     print_targets(results, real_results)
+    print_thresholds(results | real_results)
 
     print_latency(reader, x_test, y_test, np.random.default_rng(args.seed), calls)
     print(f"\n{time.perf_counter() - started:.0f} s in all")

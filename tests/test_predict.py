@@ -259,6 +259,34 @@ def test_json(capsys, folder, model_file):
     }
 
 
+def test_threshold_decides_what_is_ok(capsys, folder, model_file):
+    folder, _ = folder
+    _, out, _ = run_predict(capsys, folder, "--model", model_file, "--json")
+    read = [r for r in json.loads(out) if r["status"] == "ok"]
+    least = min(r["confidence"] for r in read)
+    assert least < 1.0, "every reading is certain: nothing to test the threshold on"
+    stricter = f"{(least + 1.0) / 2:.7f}"
+    _, out, _ = run_predict(
+        capsys, folder, "--model", model_file, "--json", "--threshold", stricter
+    )
+    strict = {r["file"]: r for r in json.loads(out)}
+    for r in read:
+        mine = strict[r["file"]]
+        assert mine["confidence"] == r["confidence"]  # only what counts as sure changed
+        sure = r["confidence"] >= float(stricter)
+        assert (mine["status"], mine["prediction"]) == (
+            ("ok", r["prediction"]) if sure else ("uncertain", None)
+        )
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "sure", "nan"])
+def test_threshold_outside_0_to_1_is_a_usage_error(capsys, value):
+    with pytest.raises(SystemExit) as stopped:
+        main(["predict", "x.png", "--threshold", value])
+    assert stopped.value.code == 2
+    assert f"must be a number from 0 to 1, got {value!r}" in capsys.readouterr().err
+
+
 def test_csv(capsys, folder, model_file):
     folder, expected = folder
     code, out, _ = run_predict(capsys, folder, "--model", model_file, "--csv")
@@ -346,6 +374,7 @@ def test_without_model_predict_reads_with_the_newest_run(
     run.mkdir(parents=True)
     (run / "model.keras").write_bytes(model_file.read_bytes())
     args = Namespace(paths=[str(folder / "a_one.png")], model=None, json=True, csv=False, show=None)
+    args.threshold = 0.6
     assert predict.predict_command(args) == 0
     (result,) = json.loads(capsys.readouterr().out)
     assert result["prediction"] == expected["a_one.png"]

@@ -109,16 +109,22 @@ def test_predict_says_which_model_reads_and_what_it_skipped(runs_dir, digit_png,
 
 def test_serve_and_board_take_the_same_choice(runs_dir, monkeypatch, capsys):
     chosen = []
+    thresholds = []
     monkeypatch.setattr(
-        "mnist_cnn.server.serve", lambda host, port, model, *limits: chosen.append(model)
+        "mnist_cnn.server.serve",
+        lambda host, port, model, *limits: (chosen.append(model), thresholds.append(limits[-1])),
     )
-    monkeypatch.setattr("mnist_cnn.board.run_board", lambda model: chosen.append(model))
+    monkeypatch.setattr(
+        "mnist_cnn.board.run_board",
+        lambda model, threshold: (chosen.append(model), thresholds.append(threshold)),
+    )
     monkeypatch.setattr("mnist_cnn.board.require_pygame", lambda: None)
     assert main(["serve", "--runs-dir", str(runs_dir)]) == 0
-    assert main(["board", "--runs-dir", str(runs_dir)]) == 0
+    assert main(["board", "--runs-dir", str(runs_dir), "--threshold", "0.95"]) == 0
     assert main(["board", "--model", "default"]) == 0
     full = str(runs_dir / "full" / "model.keras")
     assert chosen == [full, full, str(DEFAULT_MODEL)]
+    assert thresholds == [0.6, 0.95, 0.6]
     err = capsys.readouterr().err
     assert err.count("mnist-cnn: model full (run folder, 99.41%") == 2
     assert "mnist-cnn: model default_model (shipped with the package" in err

@@ -336,8 +336,13 @@ def open_window(size: tuple[int, int] = WINDOW_SIZE) -> pygame.Surface:
         raise MnistCnnError(f"cannot open a window ({e}); the board needs a desktop") from None
 
 
-def run_board(model: str | os.PathLike | None = None, size: tuple[int, int] = WINDOW_SIZE) -> None:
-    """Open the Digit Board window and run it until Esc or the window is closed.
+def run_board(
+    model: str | os.PathLike | None = None,
+    size: tuple[int, int] = WINDOW_SIZE,
+    threshold: float = 0.6,
+) -> None:
+    """Open the Digit Board window and run it until Esc or the window is closed;
+    `threshold` is the reader's (`mnist_cnn.inference.DigitReader`).
 
     The model is loaded before the window opens, so a bad path is reported on
     the command line like any other error.
@@ -345,7 +350,7 @@ def run_board(model: str | os.PathLike | None = None, size: tuple[int, int] = WI
     require_pygame()
     from mnist_cnn.inference import DigitReader
 
-    reader = DigitReader.load(model, litert=True)
+    reader = DigitReader.load(model, threshold=threshold, litert=True)
     try:
         screen = open_window(size)
         caption = f"Digit Board \u00b7 {reader.info.get('name') or 'model'}"

@@ -139,7 +139,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from mnist_cnn.server import serve
 
     model = choose_model(args.model, args.runs_dir)
-    serve(args.host, args.port, model, args.max_readings, args.workers)
+    serve(args.host, args.port, model, args.max_readings, args.workers, args.threshold)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -163,7 +163,7 @@ def cmd_board(args: argparse.Namespace) -> None:
     from mnist_cnn.board import require_pygame, run_board
 
     require_pygame()  # before choosing a model the board could not show
-    run_board(choose_model(args.model, args.runs_dir))
+    run_board(choose_model(args.model, args.runs_dir), threshold=args.threshold)
 
 
 def cmd_runs(args: argparse.Namespace) -> None:
@@ -242,6 +242,26 @@ MODEL_HELP = (
     "interrupted, not trained with --limit; else the shipped model)"
 )
 RUNS_HELP = "where run folders are (default: %(default)s)"
+THRESHOLD_HELP = (
+    "how sure a reading must be to be 'ok' (its confidence: the chance that all its digits "
+    "are right), and a digit to be named, else 'uncertain' and '?' (default: %(default)s). "
+    "Higher: fewer wrong readings ok, more right ones uncertain"
+)
+
+
+def probability(text: str) -> float:
+    """An argparse type: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}")
+    return value
+
+
+def add_threshold_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threshold", type=probability, default=0.6, help=THRESHOLD_HELP)
 
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:
@@ -429,6 +449,7 @@ def add_predict_command(sub) -> None:
         metavar="DIR",
         help="write a figure per image: the original beside the 28x28 inputs",
     )
+    add_threshold_option(p)
     p.set_defaults(run=cmd_predict)
 
 
@@ -440,6 +461,7 @@ def add_serve_command(sub) -> None:
     p.add_argument("--runs-dir", default="runs", help=RUNS_HELP)
     p.add_argument("--max-readings", type=int, help="images read at once (default: the CPU count)")
     p.add_argument("--workers", type=int, default=1, help="processes sharing the port (default: 1)")
+    add_threshold_option(p)
     p.set_defaults(run=cmd_serve)
 
 
@@ -467,6 +489,7 @@ def add_board_command(sub) -> None:
     p = sub.add_parser("board", help="the desktop Digit Board: draw digits, N clears, S saves")
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--runs-dir", default="runs", help=RUNS_HELP)
+    add_threshold_option(p)
     p.set_defaults(run=cmd_board)
 
 

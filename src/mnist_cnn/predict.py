@@ -202,15 +202,16 @@ def write_csv(results: list[FileResult], out: TextIO | None = None) -> None:
 
 
 def predict_command(args: argparse.Namespace) -> int:
-    """``mnist-cnn predict PATH... [--model M] [--json | --csv] [--show DIR]``.
+    """``mnist-cnn predict PATH... [--model M] [--json | --csv] [--show DIR] [--threshold T]``.
 
     Args:
-        args: paths, model (None: `mnist_cnn.inference.find_model`), json, csv, show.
+        args: paths, model (None: `mnist_cnn.inference.find_model`), json, csv, show,
+            threshold (`DigitReader`'s).
 
     Returns:
         The exit code: 1 if any file could not be read, else 0.
     """
-    reader = DigitReader.load(args.model)
+    reader = DigitReader.load(args.model, threshold=args.threshold)
     results = read_files(reader, args.paths, keep_images=bool(args.show))
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))

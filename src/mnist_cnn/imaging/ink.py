@@ -378,23 +378,44 @@ def ink_box(ink: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
     )
 
 
-def stroke_width(mask: np.ndarray) -> float:
+def stroke_width(mask: np.ndarray, depth: np.ndarray | None = None) -> float:
     """The typical width in pixels of the strokes in a binary image.
 
     For a stroke w pixels wide the mean distance of its pixels to the background is
     about (w + 2) / 4, so w = 4 * mean - 2.
 
+    Args:
+        mask: the strokes.
+        depth: their distances to the background (`stroke_depth`), if measured
+            already: one distance transform of a whole image's ink then serves
+            each of its digits, cut to the digit's frame.
+
     Example:
         >>> bar = np.zeros((40, 40), bool); bar[5:35, 18:24] = True   # 6 wide, 30 long
-        >>> round(stroke_width(bar), 1)
-        5.6
+        >>> round(stroke_width(bar), 1), round(stroke_width(bar, stroke_depth(bar)), 1)
+        (5.6, 5.6)
     """
-    box = ink_box(mask)
-    if box is None:
+    if depth is None:
+        depth = stroke_depth(mask)
+    if not mask.any():
         return 0.0
-    mask = mask[box]  # the distances need only the ink's box, in a frame of background
-    depth = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
     return max(0.0, 4.0 * float(depth[mask].mean()) - 2.0)
+
+
+def stroke_depth(mask: np.ndarray) -> np.ndarray:
+    """Each pixel's distance to the nearest pixel outside `mask` (0 outside it),
+    as if the image had a frame of background.
+
+    Example:
+        >>> bar = np.zeros((5, 7), bool); bar[1:4, 1:6] = True
+        >>> stroke_depth(bar)[2].tolist()
+        [0.0, 1.0, 2.0, 2.0, 2.0, 1.0, 0.0]
+    """
+    depth = np.zeros(mask.shape)
+    box = ink_box(mask)
+    if box is not None:  # the distances need only the ink's box, in a frame of background
+        depth[box] = ndimage.distance_transform_edt(np.pad(mask[box], 1))[1:-1, 1:-1]
+    return depth
 
 
 def stroke_ratio(mask: np.ndarray) -> float:

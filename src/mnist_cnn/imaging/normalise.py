@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from mnist_cnn.imaging.ink import ink_box, noise_sigma, stroke_ratio, stroke_width
+from mnist_cnn.imaging.ink import ink_box, noise_sigma, stroke_width
 from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
 from mnist_cnn.imaging.resample import resize
 from mnist_cnn.imaging.segment import Piece
@@ -33,7 +33,11 @@ MNIST_STROKE = 0.125
 
 
 def digit_ink(
-    smooth: np.ndarray, threshold: float, piece: Piece, params: ImagingParams = DEFAULT_PARAMS
+    smooth: np.ndarray,
+    threshold: float,
+    piece: Piece,
+    params: ImagingParams = DEFAULT_PARAMS,
+    width: float | None = None,
 ) -> np.ndarray:
     """One digit's ink with its soft edges, without its neighbours' strokes.
 
@@ -43,6 +47,7 @@ def digit_ink(
         piece: the digit, from `segment.segment`.
         params: `edge` (grey levels kept below the threshold), `core` (the
             percentile that becomes full white) and `hairline`.
+        width: the piece's stroke width, if measured already (`thicken_hairline`).
 
     Returns:
         Float 0-255, white on black, in the digit's box grown by a small margin.
@@ -64,7 +69,7 @@ def digit_ink(
     values = smooth[r0:r1, c0:c1]
     core = max(float(np.percentile(values[region], params.core)), floor + 1.0)
     soft = np.clip((values - floor) / (core - floor), 0.0, 1.0) * 255.0 * near
-    return thicken_hairline(soft, region, params.hairline)
+    return thicken_hairline(soft, region, params.hairline, width=width)
 
 
 def ink_region(piece: Piece, shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -83,7 +88,11 @@ def ink_region(piece: Piece, shape: tuple[int, int]) -> tuple[int, int, int, int
 
 
 def thicken_hairline(
-    soft: np.ndarray, mask: np.ndarray, hairline: float, size: float | None = None
+    soft: np.ndarray,
+    mask: np.ndarray,
+    hairline: float,
+    size: float | None = None,
+    width: float | None = None,
 ) -> np.ndarray:
     """Thicken a hairline digit to MNIST's usual stroke width: a classifier trained on
     MNIST has next to no hairlines.
@@ -94,6 +103,8 @@ def thicken_hairline(
         hairline: stroke width / size below which the digit is thickened.
         size: the digit's size in pixels; default: the longer side of its ink (a
             line of several digits passes its height).
+        width: the strokes' width in pixels, if measured already; default: measured
+            here (`stroke_width`).
 
     Returns:
         `soft`, with full-white ink added around the strokes of a hairline digit.
@@ -107,10 +118,13 @@ def thicken_hairline(
     box = ink_box(mask)
     if box is None or hairline <= 0:
         return soft
+    if width is None:
+        width = stroke_width(mask[box])
     if size is None:
-        ratio, size = stroke_ratio(mask), max(mask.shape)
+        rows, cols = box
+        ratio, size = width / max(rows.stop - rows.start, cols.stop - cols.start), max(mask.shape)
     else:
-        ratio = stroke_width(mask[box]) / size
+        ratio = width / size
     if ratio >= hairline:
         return soft
     radius = (MNIST_STROKE - ratio) * size / 2  # pixels to add on each side

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnist_cnn.imaging.decode import MAX_PIXELS, ImageSource, load_reduced
-from mnist_cnn.imaging.ink import ink_box, ink_map, ink_mask
+from mnist_cnn.imaging.ink import ink_box, ink_map, ink_mask, stroke_depth, stroke_width
 from mnist_cnn.imaging.normalise import digit_ink, ink_region, thicken_hairline, to_mnist
 from mnist_cnn.imaging.page import paper_only
 from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
@@ -99,6 +99,7 @@ class _Found:
     shape: tuple[int, int]  # the original image's (height, width)
     pieces: list[Piece]  # the digits' ink, left to right
     crops: list[DigitCrop]  # the same digits, MNIST style
+    depth: np.ndarray  # each ink pixel's distance to the background (`stroke_depth`)
 
 
 def _find(gray: np.ndarray, params: ImagingParams, shape: tuple[int, int] | None) -> _Found | None:
@@ -118,14 +119,19 @@ def _find(gray: np.ndarray, params: ImagingParams, shape: tuple[int, int] | None
     smooth, mask, threshold = found
     # 4. The digits, left to right, each drawn as MNIST's are.
     pieces = segment(mask, params)
+    # One distance transform gives every digit's stroke width (hairlines are thickened).
+    depth = stroke_depth(mask)
     crops = [
         DigitCrop(
-            pixels=to_mnist(digit_ink(smooth, threshold, piece, params)),
+            pixels=to_mnist(
+                digit_ink(smooth, threshold, piece, params, stroke_width(own, depth[rows, cols]))
+            ),
             box=image_box(piece, factor, shape),
         )
         for piece in pieces
+        for rows, cols, own in [piece]
     ]
-    return _Found(smooth, mask, threshold, factor, shape, pieces, crops)
+    return _Found(smooth, mask, threshold, factor, shape, pieces, crops, depth)
 
 
 @dataclass(frozen=True)
@@ -186,7 +192,8 @@ def find_lines(
         soft = digit_ink(found.smooth, found.threshold, line_piece, as_drawn)
         mask = np.zeros(soft.shape, bool)
         mask[rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0] = line_piece[2]
-        soft = thicken_hairline(soft, mask, params.hairline, size=rows.stop - rows.start)
+        width = stroke_width(line_piece[2], found.depth[rows, cols])
+        soft = thicken_hairline(soft, mask, params.hairline, rows.stop - rows.start, width)
         box = ink_box(soft > 0)
         if box is None:
             continue

@@ -33,6 +33,7 @@ def serve(
     model: str | None = None,
     max_readings: int | None = None,
     workers: int = 1,
+    threshold: float = 0.6,
 ) -> None:
     """Serve the app until Ctrl-C, loading the model in the background.
 
@@ -43,6 +44,7 @@ def serve(
         max_readings: readings at once per process (default: the CPU count, shared
             out among the workers); see `Limits`.
         workers: processes sharing the port (`serve_in_processes`).
+        threshold: how sure a reading must be to be "ok" (`DigitReader`).
 
     Example::
 
@@ -62,7 +64,7 @@ def serve(
         from mnist_cnn.inference import DigitReader
 
         # LiteRT where it can: one request's digits are read in a fraction of a millisecond.
-        return DigitReader.load(model, litert=True)
+        return DigitReader.load(model, threshold=threshold, litert=True)
 
     if max_readings is None:
         max_readings = max(1, (os.cpu_count() or 1) // workers)
