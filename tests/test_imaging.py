@@ -377,6 +377,24 @@ def test_ink_tiny_arrays():
     assert mask[5, 5] and not mask[5, 0] and threshold >= 16
 
 
+def test_one_depth_map_measures_each_digit_as_its_own_would():
+    page = np.zeros((40, 90), bool)
+    page[5:35, 10:13] = True  # a thin 1, 3 px wide
+    page[5:35, 40:49] = True  # a bold 1, 9 px wide
+    page[5:35, 60:66] = page[5:8, 60:85] = True  # a 7-like stroke, touching the image's edge
+    page[5:8, 85:90] = True
+    depth = ink.stroke_depth(page)
+    for cols in (slice(8, 15), slice(38, 51), slice(58, 90)):
+        own = page[:, cols]
+        assert ink.stroke_width(own, depth[:, cols]) == pytest.approx(ink.stroke_width(own))
+    assert (
+        ink.stroke_width(page[:, 8:15], depth[:, 8:15])
+        < 4
+        < 8
+        < ink.stroke_width(page[:, 38:51], depth[:, 38:51])
+    )
+
+
 def test_a_faint_digit_beside_darker_ones_is_kept_whole():
     smooth = np.zeros((40, 100), np.float32)
     smooth[5:35, 10:14] = smooth[5:35, 40:44] = 220  # two dark 1s ...

@@ -121,16 +121,11 @@ def _find(gray: np.ndarray, params: ImagingParams, shape: tuple[int, int] | None
     pieces = segment(mask, params)
     # One distance transform gives every digit's stroke width (hairlines are thickened).
     depth = stroke_depth(mask)
-    crops = [
-        DigitCrop(
-            pixels=to_mnist(
-                digit_ink(smooth, threshold, piece, params, stroke_width(own, depth[rows, cols]))
-            ),
-            box=image_box(piece, factor, shape),
-        )
-        for piece in pieces
-        for rows, cols, own in [piece]
-    ]
+    crops = []
+    for piece in pieces:
+        rows, cols, own = piece
+        soft = digit_ink(smooth, threshold, piece, params, stroke_width(own, depth[rows, cols]))
+        crops.append(DigitCrop(to_mnist(soft), image_box(piece, factor, shape)))
     return _Found(smooth, mask, threshold, factor, shape, pieces, crops, depth)
 
 
