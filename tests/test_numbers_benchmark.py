@@ -87,8 +87,13 @@ def test_quick_mode_prints_every_table_with_the_shipped_model(
     for row in (r for r in rows if len(r) == 10 and r[2].strip().isdigit()):
         assert int(row[2]) == 4
         assert all(0 <= float(cell.strip().rstrip("%")) <= 100 for cell in row[3:7])
-    targets = [r for r in rows if len(r) == 3 and r[0].strip() != "target"]
-    assert len(targets) == 5 and all(r[2].strip() in ("met", "not met") for r in targets)
+    targets = [r for r in rows if len(r) == 3 and r[2].strip() in ("met", "not met")]
+    assert len(targets) == 5
+    # What each --threshold buys: a stricter one is never ok more often, right or wrong.
+    table = [r for r in rows if len(r) == 3 and re.fullmatch(r" 0\.\d+ ", r[0])]
+    assert [float(r[0]) for r in table] == list(bench.THRESHOLDS)
+    right, wrong = ([float(r[i].strip().rstrip("%")) for r in table] for i in (1, 2))
+    assert right == sorted(right, reverse=True) and wrong == sorted(wrong, reverse=True)
     drawings = [r for r in rows if len(r) == 5 and re.match(r" [15]: \d+ ", r[0])]
     assert [r[0].split(":")[0].strip() for r in drawings] == ["5", "1"]
     assert all(0 < float(r[3]) <= float(r[4]) for r in drawings)  # p50 <= p99
