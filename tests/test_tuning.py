@@ -157,6 +157,9 @@ def test_user_errors_are_one_line(capsys, tmp_path, monkeypatch):
     )
     assert "no such options file" in error_of("tune", "--space", str(tmp_path / "s.toml"))
     assert "not a search folder" in error_of("tune", "--resume", str(tmp_path))
+    assert "leave out --epochs, --trials" in error_of(
+        "tune", "--resume", str(tmp_path), "--trials", "4", "--epochs", "2"
+    )
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     assert "mnist-cnn[cluster]" in error_of("ensemble", "--train", "2", "--runs-dir", str(tmp_path))
     assert "mnist-cnn[cluster]" in error_of("tune", "--runs-dir", str(tmp_path))

@@ -22,6 +22,7 @@ with a model says which on stderr.
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import time
 import warnings
@@ -125,6 +126,18 @@ def cmd_tune(args: argparse.Namespace) -> None:
 
     # The options are named as `tune`'s parameters.
     options = {k: v for k, v in vars(args).items() if k not in ("command", "run")}
+    if args.resume is not None:
+        # A stopped search continues as it was set up: other options would be ignored.
+        defaults = {k: p.default for k, p in inspect.signature(tune).parameters.items()}
+        others = sorted(
+            f"--{k.replace('_', '-')}"
+            for k, v in options.items()
+            if k not in ("resume", "address") and v != defaults[k]
+        )
+        if others:
+            raise MnistCnnError(
+                "--resume continues a search as it was set up; leave out " + ", ".join(others)
+            )
     tune(**options)
 
 
