@@ -147,10 +147,6 @@ def train_members(
             i = pending.pop(done)
             files, where, seconds = ray.get(done)
             _write_run(folders[i], files)
-            # Its options as recorded name the folder it now is, not the node's scratch.
-            record = runs.read_json(folders[i] / runs.CONFIG_FILE)
-            record["config"] |= {"name": folders[i].name, "runs_dir": str(runs_dir)}
-            runs.write_json(folders[i] / runs.CONFIG_FILE, record)
             accuracy = runs.read_metrics(folders[i]).test_accuracy
             print(
                 f"member {i} (seed {seed + i}) trained on {where} in {seconds:.0f} s: "
@@ -186,12 +182,16 @@ def _train_member(options: dict) -> tuple[dict[str, bytes], str, float]:
 
 
 def _write_run(folder: Path, files: dict[str, bytes]) -> None:
-    """Write a member's files as `folder`, whole or not at all."""
+    """Write a member's files as `folder`, whole or not at all, its recorded options
+    naming that folder rather than the node's scratch one."""
     partial = folder.with_name(f".{folder.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     for relative, content in files.items():
         path = partial / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
+    record = runs.read_json(partial / runs.CONFIG_FILE)
+    record["config"] |= {"name": folder.name, "runs_dir": str(folder.parent)}
+    runs.write_json(partial / runs.CONFIG_FILE, record)
     shutil.rmtree(folder, ignore_errors=True)  # an incomplete folder of a stopped call
     partial.rename(folder)
