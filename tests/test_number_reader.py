@@ -127,7 +127,17 @@ def test_a_digit_segmentation_broke_in_two_is_read_as_one_where_the_number_model
     assert reading.probabilities.argmax(axis=1).tolist() == [0, 4]
     x0, _, x1, _ = reading.crops[1].box
     assert x0 <= line.crops[1].box[0] and x1 >= line.crops[2].box[2]  # both strokes
-    # Unsure of the line, the number model leaves the three pieces as they are.
+    # Unsure of the line, the number model still decides its digits, and says it is unsure.
     unsure = number_model(line, [(0, spans[0][0]), (4, spans[1][0])], sure=0.3)
     (reading,) = number_reader.read_lines([line], unsure, digit_model(1, 0.9))
-    assert len(reading.crops) == 3
+    assert len(reading.crops) == 2 and reading.agreement < 0.01
+
+
+def test_a_piece_far_from_the_digits_the_number_model_read_stays_a_digit_of_its_own():
+    (line,) = extract_lines(page(50, 180))
+    spans = [number_reader._ink_columns(line, crop) for crop in line.crops]
+    reads_0 = number_model(line, [(0, spans[1][0])], sure=0.999)  # the second ring only
+    (reading,) = number_reader.read_lines([line], reads_0, digit_model(7, 0.9))
+    assert reading.crops == line.crops  # not joined: the two are far apart
+    assert reading.probabilities.argmax(axis=1).tolist() == [7, 0]
+    assert reading.agreement < 0.01  # the number model did not read a second digit
