@@ -82,9 +82,47 @@ def test_a_wide_digit_on_its_own_keeps_the_digit_models_reading():
         return reads_8(strips)
 
     (reading,) = number_reader.read_lines([line], spy, digit_model(0, 0.8))
-    assert asked == [1]  # the number model read it, and found one digit in it
+    assert asked == [2]  # the number model read it (as it is and stretched): one digit
     assert np.allclose(reading.probabilities, digit_model(0, 0.8)([0]))
     assert reading.agreement < 0.01  # it read an 8 there, not the 0 kept
+
+
+def views(line, first: list, wide: list, sure_first: float, sure: float):
+    """A stand-in number model whose readings of a line as it is (`first`, that sure)
+    and stretched `number_reader.WIDER` times (`wide`, `sure`) differ."""
+    _, (wide_scale,) = number_reader.line_strips([line], number_reader.WIDER)
+    reads_first = number_model(line, first, sure_first)
+
+    def logits(strips):
+        frames = reads_first(strips)
+        frames[1] = np.log((1 - sure) / 10)
+        frames[1, :, ctc.BLANK] = np.log(sure)
+        for digit, column in wide:
+            t = int((LEFT + column * wide_scale) // ctc.FRAME)
+            frames[1, t] = np.log((1 - sure) / 10)
+            frames[1, t, digit + 1] = np.log(sure)
+        return frames
+
+    return logits
+
+
+def test_a_digit_missed_may_be_read_in_the_stretched_view_if_it_is_likelier():
+    (line,) = extract_lines(page(90, 136))  # two zeros touching: one piece
+    half = line.ink.shape[1] // 2
+    one, two = [(0, 2)], [(0, 2), (0, half + 2)]
+    # Sure of "00" stretched, unsure of "0" as it is: the stretched view's two digits.
+    unsure_first = views(line, one, two, sure_first=0.6, sure=0.9999)
+    (reading,) = number_reader.read_lines([line], unsure_first, digit_model(0, 0.99))
+    assert reading.probabilities.argmax(axis=1).tolist() == [0, 0]
+    assert reading.agreement > 0.9
+    # Sure of "0" as it is, unsure of "00" stretched: the first view's one digit.
+    unsure_wide = views(line, one, two, sure_first=0.9999, sure=0.6)
+    (reading,) = number_reader.read_lines([line], unsure_wide, digit_model(0, 0.99))
+    assert len(reading.crops) == 1
+    # A stretched view that reads fewer digits is never taken.
+    fewer = views(line, two, one, sure_first=0.6, sure=0.9999)
+    (reading,) = number_reader.read_lines([line], fewer, digit_model(0, 0.99))
+    assert len(reading.crops) == 2
 
 
 def test_agreement_is_the_number_models_probability_of_the_digits_read():
