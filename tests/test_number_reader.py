@@ -82,25 +82,28 @@ def test_a_wide_digit_on_its_own_keeps_the_digit_models_reading():
         return reads_8(strips)
 
     (reading,) = number_reader.read_lines([line], spy, digit_model(0, 0.8))
-    assert asked == [2]  # the number model read it (as it is and stretched): one digit
+    assert asked == [1, 1]  # read as it is, then stretched (wider than a digit): one digit
     assert np.allclose(reading.probabilities, digit_model(0, 0.8)([0]))
     assert reading.agreement < 0.01  # it read an 8 there, not the 0 kept
 
 
 def views(line, first: list, wide: list, sure_first: float, sure: float):
     """A stand-in number model whose readings of a line as it is (`first`, that sure)
-    and stretched `number_reader.WIDER` times (`wide`, `sure`) differ."""
+    and, when asked again, stretched `number_reader.WIDER` times (`wide`, `sure`) differ."""
     _, (wide_scale,) = number_reader.line_strips([line], number_reader.WIDER)
     reads_first = number_model(line, first, sure_first)
+    calls = []
 
     def logits(strips):
-        frames = reads_first(strips)
-        frames[1] = np.log((1 - sure) / 10)
-        frames[1, :, ctc.BLANK] = np.log(sure)
+        calls.append(len(strips))
+        if len(calls) == 1:
+            return reads_first(strips)
+        frames = np.full((len(strips), 64, ctc.CLASSES), np.log((1 - sure) / 10))
+        frames[:, :, ctc.BLANK] = np.log(sure)
         for digit, column in wide:
             t = int((LEFT + column * wide_scale) // ctc.FRAME)
-            frames[1, t] = np.log((1 - sure) / 10)
-            frames[1, t, digit + 1] = np.log(sure)
+            frames[:, t] = np.log((1 - sure) / 10)
+            frames[:, t, digit + 1] = np.log(sure)
         return frames
 
     return logits
@@ -129,8 +132,15 @@ def test_agreement_is_the_number_models_probability_of_the_digits_read():
     (line,) = extract_lines(page(50, 180))
     spans = [number_reader._ink_columns(line, crop) for crop in line.crops]
     reads_00 = number_model(line, [(0, spans[0][0]), (0, spans[1][0])], sure=0.999)
-    (reading,) = number_reader.read_lines([line], reads_00, digit_model(0, 0.9))
+    asked = []
+
+    def spy(strips):
+        asked.append(len(strips))
+        return reads_00(strips)
+
+    (reading,) = number_reader.read_lines([line], spy, digit_model(0, 0.9))
     assert 0.9 < reading.agreement <= 1.0
+    assert asked == [1]  # one digit in each piece, each as narrow as a digit: no second look
     # The number model reads one digit where segmentation found two: "00" is unlikely.
     reads_0 = number_model(line, [(0, spans[0][0])], sure=0.999)
     (reading,) = number_reader.read_lines([line], reads_0, digit_model(0, 0.9))

@@ -25,10 +25,11 @@ close to it; else it stays a digit of its own, which the number model did not re
 and the reading is unsure of the line (`LineReading.agreement`). Where the number
 model reads no digit at all, every piece keeps the digit model's reading.
 
-The number model also reads each line stretched `WIDER` times sideways. Digits that
-overlap then span more of its frames, and one it missed (a 1 inside its neighbour,
-one of two equal digits that merged) may be read. That reading is kept where it
-finds more digits and the two views, averaged, find it likelier.
+The number model also reads a line stretched `WIDER` times sideways, unless it read
+one digit in each piece and each piece is no wider than a digit. Digits that overlap
+then span more of its frames, and one it missed (a 1 inside its neighbour, one of
+two equal digits that merged) may be read. That reading is kept where it finds more
+digits and the two views, averaged, find it likelier.
 """
 
 from __future__ import annotations
@@ -117,25 +118,34 @@ def read_lines(
     found = digit_probabilities(np.stack([crop.pixels for crop in crops]))
     # A line of one piece no wider than tall is one digit: the number model is not asked.
     numbers = [line for line in lines if not _one_digit(line)]
-    views = iter(())
+    views = {}
     if numbers:
-        # Each line as it is and stretched, in one call.
         strips, scales = line_strips(numbers)
-        wide, wide_scales = line_strips(numbers, WIDER)
-        logits = np.asarray(number_logits(np.concatenate([strips, wide])), np.float64)
-        n = len(numbers)
-        views = zip(logits[:n], scales, logits[n:], wide_scales, strict=True)
+        logits = np.asarray(number_logits(strips), np.float64)
+        views = {id(line): (f, s) for line, f, s in zip(numbers, logits, scales, strict=True)}
+    # A second look, stretched, unless the number model read one digit in each piece and
+    # each piece is no wider than a digit (digits apart, as most are drawn): one call.
+    again = [line for line in numbers if not _one_each(line, ctc.read(views[id(line)][0]))]
+    wide = {}
+    if again:
+        strips, scales = line_strips(again, WIDER)
+        logits = np.asarray(number_logits(strips), np.float64)
+        wide = {id(line): (f, s) for line, f, s in zip(again, logits, scales, strict=True)}
     readings, start = [], 0
     for line in lines:
         mine = found[start : start + len(line.crops)]
         start += len(line.crops)
-        if _one_digit(line):
+        if id(line) not in views:
             readings.append(LineReading(line.crops, mine))
             continue
-        frames, scale, wide, wide_scale = next(views)
-        read_text, wide_text = ctc.read(frames), ctc.read(wide)
-        if len(wide_text) > len(read_text) and _likelier(wide_text, read_text, frames, wide):
-            frames, scale, read_text = wide, wide_scale, wide_text
+        frames, scale = views[id(line)]
+        if id(line) in wide:
+            wide_frames, wide_scale = wide[id(line)]
+            read_text, wide_text = ctc.read(frames), ctc.read(wide_frames)
+            if len(wide_text) > len(read_text) and _likelier(
+                wide_text, read_text, frames, wide_frames
+            ):
+                frames, scale = wide_frames, wide_scale
         reading = _reconcile(line, mine, ctc.decode(frames), scale)
         text = "".join(str(int(p.argmax())) for p in reading.probabilities)
         readings.append(dataclasses.replace(reading, agreement=ctc.probability(frames, text)))
@@ -151,9 +161,16 @@ def _likelier(a: str, b: str, *views: np.ndarray) -> bool:
 def _one_digit(line: Line) -> bool:
     """One piece of ink, no wider than tall: a digit on its own (two side by side,
     touching or not, make a wider piece)."""
-    if len(line.crops) != 1:
-        return False
-    x0, y0, x1, y1 = line.crops[0].box
+    return len(line.crops) == 1 and _narrow(line.crops[0])
+
+
+def _one_each(line: Line, read: str) -> bool:
+    """As many digits read as pieces found, each piece no wider than a digit."""
+    return len(read) == len(line.crops) and all(_narrow(crop) for crop in line.crops)
+
+
+def _narrow(crop: DigitCrop) -> bool:
+    x0, y0, x1, y1 = crop.box
     return x1 - x0 <= LONE_WIDTH * (y1 - y0)
 
 
