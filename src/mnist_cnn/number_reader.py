@@ -58,9 +58,9 @@ DIGIT_VOTE = 0.5
 # them is at most this share of the line's height (a stroke of an overlapping digit).
 JOIN_GAP = 0.25
 # The second view's stretch. On numbers of validation digits (300 per spacing and
-# rendering) it read 1.3 / 3.6% more of the touching / overlapping ones right, as many
+# rendering) it read 1.1 / 1.6% more of the touching / overlapping ones right, as many
 # apart and of the real handwriting's strings. Kept whatever it read (not only more
-# digits), it lost 3% of those strings.
+# digits), it lost 3.3% of those strings.
 WIDER = 1.3
 # A line of one piece at most this wide for its height is one digit (a 3 and a 1
 # touching can be narrower than tall, so not 1.0).
@@ -123,9 +123,10 @@ def read_lines(
         strips, scales = line_strips(numbers)
         logits = np.asarray(number_logits(strips), np.float64)
         views = {id(line): (f, s) for line, f, s in zip(numbers, logits, scales, strict=True)}
+    texts = {key: ctc.read(frames) for key, (frames, _) in views.items()}
     # A second look, stretched, unless the number model read one digit in each piece and
     # each piece is no wider than a digit (digits apart, as most are drawn): one call.
-    again = [line for line in numbers if not _one_each(line, ctc.read(views[id(line)][0]))]
+    again = [line for line in numbers if not _one_each(line, texts[id(line)])]
     wide = {}
     if again:
         strips, scales = line_strips(again, WIDER)
@@ -141,7 +142,7 @@ def read_lines(
         frames, scale = views[id(line)]
         if id(line) in wide:
             wide_frames, wide_scale = wide[id(line)]
-            read_text, wide_text = ctc.read(frames), ctc.read(wide_frames)
+            read_text, wide_text = texts[id(line)], ctc.read(wide_frames)
             if len(wide_text) > len(read_text) and _likelier(
                 wide_text, read_text, frames, wide_frames
             ):
