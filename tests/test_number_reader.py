@@ -55,6 +55,11 @@ def test_touching_digits_read_as_one_are_cut_where_the_number_model_reads_two():
     assert piece[0] <= x0 < x1 <= x2 < x3 <= piece[2]
     assert abs(x1 - 113) <= 6  # cut where the rings meet, the faintest column
     assert all(crop.pixels.shape == (28, 28) and crop.pixels.max() > 0 for crop in reading.crops)
+    # Unsure of the line, the number model still cuts it where it reads more digits than
+    # pieces, and the reading says it is unsure.
+    unsure = number_model(line, [(0, 2), (0, line.ink.shape[1] // 2 + 2)], sure=0.3)
+    (reading,) = number_reader.read_lines([line], unsure, digit_model(0, 0.99))
+    assert len(reading.crops) == 2 and reading.agreement < 0.01
 
 
 def test_digits_among_others_take_both_models_and_agreement_makes_them_surer():
@@ -175,10 +180,10 @@ def test_a_digit_segmentation_broke_in_two_is_read_as_one_where_the_number_model
     assert reading.probabilities.argmax(axis=1).tolist() == [0, 4]
     x0, _, x1, _ = reading.crops[1].box
     assert x0 <= line.crops[1].box[0] and x1 >= line.crops[2].box[2]  # both strokes
-    # Unsure of the line, the number model still decides its digits, and says it is unsure.
+    # Unsure of the line, where it reads fewer digits than pieces, the pieces stand.
     unsure = number_model(line, [(0, spans[0][0]), (4, spans[1][0])], sure=0.3)
     (reading,) = number_reader.read_lines([line], unsure, digit_model(1, 0.9))
-    assert len(reading.crops) == 2 and reading.agreement < 0.01
+    assert len(reading.crops) == 3 and reading.agreement < 0.01
 
 
 def test_a_piece_far_from_the_digits_the_number_model_read_stays_a_digit_of_its_own():
