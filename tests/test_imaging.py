@@ -339,6 +339,33 @@ def test_params_are_frozen_and_reach_every_step():
     assert (harder == 255).sum() > (softer == 255).sum()
 
 
+def test_a_large_bold_drawing_is_analysed_smaller_and_read_the_same(monkeypatch):
+    from mnist_cnn.imaging import pipeline
+
+    sizes = []
+    analyse = pipeline._analyse
+    monkeypatch.setattr(
+        pipeline, "_analyse", lambda gray, size, *a: sizes.append(size) or analyse(gray, size, *a)
+    )
+    strokes = [(60, 40, 60, 200), ("ellipse", (130, 40, 230, 200)), (300, 40, 300, 200)]  # "101"
+    params = ImagingParams()
+    for width, analysed in ((24, [256]), (3, [256, 1024])):  # a thick brush; a thin pen
+        sizes.clear()
+        quick = extract_digits(drawing(strokes, size=(240, 600), width=width))
+        assert sizes == analysed
+        full = extract_digits(
+            drawing(strokes, size=(240, 600), width=width),
+            params=dataclasses.replace(params, quick_size=10**6),
+        )
+        assert len(quick) == len(full) == 3
+        for a, b in zip(quick, full, strict=True):
+            assert np.abs(np.subtract(a.box, b.box)).max() <= 3, (a.box, b.box)
+            assert np.abs(a.pixels.astype(int) - b.pixels).mean() < 4  # grey levels
+    sizes.clear()
+    extract_digits(drawing(strokes, size=(200, 340), width=24))  # under twice the pixels
+    assert sizes == [1024]
+
+
 # -- each module on tiny arrays ------------------------------------------------------------
 
 

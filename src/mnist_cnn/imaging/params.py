@@ -23,6 +23,14 @@ class ImagingParams:
     # Larger images are analysed at this longer side (boxes are mapped back): plenty
     # for digits, and it bounds the time a 40-megapixel photo takes.
     work_size: int = 1024
+    # An image of over twice as many pixels is first analysed at this longer side, and
+    # that kept where every digit found is at least `quick_height` pixels tall there and
+    # the strokes at least `quick_stroke` wide (the models see digits 20-24 px tall): a
+    # drawing made with a thick brush, or a large photo of large digits, loses nothing
+    # and takes a fraction of the time; else it is analysed at `work_size`.
+    quick_size: int = 256
+    quick_height: int = 28
+    quick_stroke: float = 3.0
     # The background window: 3 stroke widths, at least this share of the longer side,
     # so that a few thick strokes cannot make it follow the ink.
     min_window: float = 0.2

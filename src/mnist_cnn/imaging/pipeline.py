@@ -103,11 +103,43 @@ class _Found:
 
 
 def _find(gray: np.ndarray, params: ImagingParams, shape: tuple[int, int] | None) -> _Found | None:
-    """Steps 1-4 of `find_digits`; None for an image without ink."""
+    """Steps 1-4 of `find_digits`; None for an image without ink. A large image is
+    analysed small first, and that kept if its digits are bold and large even there."""
     gray = np.asarray(gray)
     shape = shape or gray.shape
+    found = None
+    if max(gray.shape) ** 2 > 2 * params.quick_size**2:  # it has at least twice the pixels
+        found = _analyse(gray, params.quick_size, params, shape)
+        if found is not None and not _bold(found, params):
+            found = None
+    found = found or _analyse(gray, params.work_size, params, shape)
+    if found is None:
+        return None
+    # 4. Each digit drawn as MNIST's are; one distance transform gave every digit's
+    # stroke width (hairlines are thickened).
+    crops = []
+    for piece in found.pieces:
+        rows, cols, own = piece
+        width = stroke_width(own, found.depth[rows, cols])
+        soft = digit_ink(found.smooth, found.threshold, piece, params, width)
+        crops.append(DigitCrop(to_mnist(soft), image_box(piece, found.factor, shape)))
+    return dataclasses.replace(found, crops=crops)
+
+
+def _bold(found: _Found, params: ImagingParams) -> bool:
+    """Whether every digit `found` is `params.quick_height` tall and the strokes are
+    `params.quick_stroke` wide: enough to read them at that size."""
+    tall = all(rows.stop - rows.start >= params.quick_height for rows, _, _ in found.pieces)
+    return tall and stroke_width(found.mask, found.depth) >= params.quick_stroke
+
+
+def _analyse(
+    gray: np.ndarray, size: int, params: ImagingParams, shape: tuple[int, int]
+) -> _Found | None:
+    """Steps 1-3 and the pieces of step 4 at `size` pixels on the longer side (or less,
+    if `gray` is smaller); the crops are left to `_find`."""
     # 1. A working copy of bounded size; `factor` maps its pixels back.
-    work, factor = shrink(gray, params.work_size)
+    work, factor = shrink(gray, size)
     factor *= max(shape) / max(gray.shape)
     # 2. The ink, white on black, without the background and its lighting (and
     # without the desk around a photographed sheet of paper).
@@ -117,16 +149,9 @@ def _find(gray: np.ndarray, params: ImagingParams, shape: tuple[int, int] | None
     if found is None:
         return None
     smooth, mask, threshold = found
-    # 4. The digits, left to right, each drawn as MNIST's are.
+    # 4. The digits, left to right, and their strokes' depth.
     pieces = segment(mask, params)
-    # One distance transform gives every digit's stroke width (hairlines are thickened).
-    depth = stroke_depth(mask)
-    crops = []
-    for piece in pieces:
-        rows, cols, own = piece
-        soft = digit_ink(smooth, threshold, piece, params, stroke_width(own, depth[rows, cols]))
-        crops.append(DigitCrop(to_mnist(soft), image_box(piece, factor, shape)))
-    return _Found(smooth, mask, threshold, factor, shape, pieces, crops, depth)
+    return _Found(smooth, mask, threshold, factor, shape, pieces, [], stroke_depth(mask))
 
 
 @dataclass(frozen=True)
