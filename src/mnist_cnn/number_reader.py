@@ -155,7 +155,8 @@ def read_lines(
             ):
                 frames, scale = wide_frames, wide_scale
         read = ctc.decode(frames)
-        if len(read) < len(line.crops) and ctc.probability(frames, ctc.read(frames)) < UNSURE:
+        read_text = "".join(str(d.digit) for d in read)
+        if len(read) < len(line.crops) and ctc.probability(frames, read_text) < UNSURE:
             read = []  # fewer digits than pieces, and unsure of them: the pieces stand
         reading = _reconcile(line, mine, read, scale)
         text = "".join(str(int(p.argmax())) for p in reading.probabilities)

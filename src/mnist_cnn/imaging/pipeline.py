@@ -112,7 +112,8 @@ def _find(gray: np.ndarray, params: ImagingParams, shape: tuple[int, int] | None
         found = _analyse(gray, params.quick_size, params, shape)
         if found is not None and not _bold(found, params):
             found = None
-    found = found or _analyse(gray, params.work_size, params, shape)
+    if found is None:
+        found = _analyse(gray, params.work_size, params, shape)
     if found is None:
         return None
     # 4. Each digit drawn as MNIST's are; one distance transform gave every digit's
