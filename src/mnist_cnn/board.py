@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image
 
 from mnist_cnn import runs
+from mnist_cnn.config import THRESHOLD
 from mnist_cnn.errors import MnistCnnError
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # no greeting on import
@@ -339,7 +340,7 @@ def open_window(size: tuple[int, int] = WINDOW_SIZE) -> pygame.Surface:
 def run_board(
     model: str | os.PathLike | None = None,
     size: tuple[int, int] = WINDOW_SIZE,
-    threshold: float = 0.6,
+    threshold: float = THRESHOLD,
 ) -> None:
     """Open the Digit Board window and run it until Esc or the window is closed;
     `threshold` is the reader's (`mnist_cnn.inference.DigitReader`).

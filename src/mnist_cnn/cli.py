@@ -30,7 +30,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from mnist_cnn import __version__
-from mnist_cnn.config import TrainConfig, option_help, option_type, read_options
+from mnist_cnn.config import THRESHOLD, TrainConfig, option_help, option_type, read_options
 from mnist_cnn.errors import MnistCnnError
 
 DATA_HELP = option_help("data_dir")
@@ -274,7 +274,7 @@ def probability(text: str) -> float:
 
 
 def add_threshold_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threshold", type=probability, default=0.6, help=THRESHOLD_HELP)
+    parser.add_argument("--threshold", type=probability, default=THRESHOLD, help=THRESHOLD_HELP)
 
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:

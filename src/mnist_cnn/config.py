@@ -24,6 +24,10 @@ from pathlib import Path
 
 from mnist_cnn.errors import MnistCnnError
 
+# How sure a reading must be to be "ok", and a digit to be named, unless a `threshold`
+# or `--threshold` says otherwise (`mnist_cnn.inference.DigitReader`); what a stricter
+# one buys is in docs/benchmarks.md.
+THRESHOLD = 0.6
 SCHEDULES = ("plateau", "cosine")
 PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 

@@ -35,6 +35,7 @@ from scipy import ndimage
 
 from mnist_cnn import imaging, runs
 from mnist_cnn.calibration import soften
+from mnist_cnn.config import THRESHOLD
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.imaging import DigitCrop, ImageSource
 from mnist_cnn.preprocessing import IMAGE_SIZE, NUM_CLASSES, preprocess
@@ -133,7 +134,7 @@ class DigitReader:
         self,
         model,
         name: str = "model",
-        threshold: float = 0.6,
+        threshold: float = THRESHOLD,
         info: dict | None = None,
         litert: bool = False,
         numbers=None,
@@ -176,7 +177,7 @@ class DigitReader:
     def load(
         cls,
         path: str | os.PathLike | None = None,
-        threshold: float = 0.6,
+        threshold: float = THRESHOLD,
         litert: bool = False,
         runs_dir: str | os.PathLike = RUNS_DIR,
         numbers: str | os.PathLike | None = "default",
@@ -225,7 +226,7 @@ class DigitReader:
         )
 
     @classmethod
-    def load_export(cls, path: str | os.PathLike, threshold: float = 0.6) -> DigitReader:
+    def load_export(cls, path: str | os.PathLike, threshold: float = THRESHOLD) -> DigitReader:
         """Load a model exported by ``mnist-cnn export`` (`mnist_cnn.export`): a ``.tflite``
         file, run by LiteRT, or an ``.onnx`` file, run by ONNX Runtime; Keras is not used.
 

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from mnist_cnn.config import THRESHOLD
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.server.app import Reader, create_app
 from mnist_cnn.server.connections import ConnectionLimits
@@ -33,7 +34,7 @@ def serve(
     model: str | None = None,
     max_readings: int | None = None,
     workers: int = 1,
-    threshold: float = 0.6,
+    threshold: float = THRESHOLD,
 ) -> None:
     """Serve the app until Ctrl-C, loading the model in the background.
 
