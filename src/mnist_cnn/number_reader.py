@@ -125,49 +125,67 @@ def read_lines(
     found = digit_probabilities(np.stack([crop.pixels for crop in crops]))
     # A line of one piece no wider than tall is one digit: the number model is not asked.
     numbers = [line for line in lines if not _one_digit(line)]
-    views = {}
-    if numbers:
-        strips, scales = line_strips(numbers)
-        logits = np.asarray(number_logits(strips), np.float64)
-        views = {id(line): (f, s) for line, f, s in zip(numbers, logits, scales, strict=True)}
-    texts = {key: ctc.read(frames) for key, (frames, _) in views.items()}
+    first = _views(numbers, number_logits)
     # A second look, stretched, unless the number model read one digit in each piece and
     # each piece is no wider than a digit (digits apart, as most are drawn): one call.
-    again = [line for line in numbers if not _one_each(line, texts[id(line)])]
-    wide = {}
-    if again:
-        strips, scales = line_strips(again, WIDER)
-        logits = np.asarray(number_logits(strips), np.float64)
-        wide = {id(line): (f, s) for line, f, s in zip(again, logits, scales, strict=True)}
+    wide = _views([n for n in numbers if not _one_each(n, first[id(n)].text)], number_logits, WIDER)
     readings, start = [], 0
     for line in lines:
         mine = found[start : start + len(line.crops)]
         start += len(line.crops)
-        if id(line) not in views:
+        if id(line) not in first:
             readings.append(LineReading(line.crops, mine))
             continue
-        frames, scale = views[id(line)]
-        if id(line) in wide:
-            wide_frames, wide_scale = wide[id(line)]
-            read_text, wide_text = texts[id(line)], ctc.read(wide_frames)
-            if len(wide_text) > len(read_text) and _likelier(
-                wide_text, read_text, frames, wide_frames
-            ):
-                frames, scale = wide_frames, wide_scale
-        read = ctc.decode(frames)
-        read_text = "".join(str(d.digit) for d in read)
-        if len(read) < len(line.crops) and ctc.probability(frames, read_text) < UNSURE:
+        view = first[id(line)]
+        other = wide.get(id(line))
+        if other is not None and len(other.text) > len(view.text) and _likelier(other, view):
+            view = other
+        p_read = ctc.probability(view.frames, view.text)
+        read = view.digits
+        if len(read) < len(line.crops) and p_read < UNSURE:
             read = []  # fewer digits than pieces, and unsure of them: the pieces stand
-        reading = _reconcile(line, mine, read, scale)
+        reading = _reconcile(line, mine, read, view.scale)
         text = "".join(str(int(p.argmax())) for p in reading.probabilities)
-        readings.append(dataclasses.replace(reading, agreement=ctc.probability(frames, text)))
+        # Mostly the digits read are the number model's own: no need to score them again.
+        agreement = p_read if text == view.text else ctc.probability(view.frames, text)
+        readings.append(dataclasses.replace(reading, agreement=agreement))
     return readings
 
 
-def _likelier(a: str, b: str, *views: np.ndarray) -> bool:
-    """Whether the number model, over the frame logits of all `views`, finds `a`
-    likelier than `b` (mean probability)."""
-    return sum(ctc.probability(v, a) - ctc.probability(v, b) for v in views) > 0
+@dataclass(frozen=True)
+class _View:
+    """The number model's reading of a line's strip: its frame logits, the strip's
+    scale from the line's ink, and the digits read."""
+
+    frames: np.ndarray
+    scale: float
+    digits: list[ctc.FrameDigit]
+    text: str
+
+
+def _views(
+    lines: list[Line], number_logits: Callable[[np.ndarray], np.ndarray], wider: float = 1.0
+) -> dict[int, _View]:
+    """The number model's reading of each of `lines` (stretched `wider` times
+    sideways), in one call, by the line's id."""
+    if not lines:
+        return {}
+    strips, scales = line_strips(lines, wider)
+    logits = np.asarray(number_logits(strips), np.float64)
+    views = {}
+    for line, frames, scale in zip(lines, logits, scales, strict=True):
+        digits = ctc.decode(frames)
+        views[id(line)] = _View(frames, scale, digits, "".join(str(d.digit) for d in digits))
+    return views
+
+
+def _likelier(a: _View, b: _View) -> bool:
+    """Whether the number model, over the frame logits of both views, finds what `a`
+    read likelier than what `b` read (mean probability)."""
+    return (
+        sum(ctc.probability(v.frames, a.text) - ctc.probability(v.frames, b.text) for v in (a, b))
+        > 0
+    )
 
 
 def _one_digit(line: Line) -> bool:
