@@ -80,6 +80,18 @@ def test_a_run_with_label_smoothing_also_scores_its_loss_without_it(digit_images
     assert scores[0.2][training.CROSSENTROPY] == pytest.approx(scores[0.0]["loss"], rel=1e-5)
 
 
+def test_a_model_can_start_from_another_models_weights_of_its_architecture(tiny_model_file):
+    start = keras.models.load_model(tiny_model_file, compile=False)
+    fresh = training.build_model(TrainConfig(model="original", seed=1))
+    tuned = training.build_model(TrainConfig(model="original", seed=1, init=str(tiny_model_file)))
+    assert all(
+        np.array_equal(a, b) for a, b in zip(tuned.get_weights(), start.get_weights(), strict=True)
+    )
+    assert not np.array_equal(fresh.get_weights()[0], start.get_weights()[0])
+    with pytest.raises(MnistCnnError, match="is not a fast network.*--model"):
+        training.build_model(TrainConfig(model="fast", init=str(tiny_model_file)))
+
+
 def test_dataset_reshuffles_each_epoch_and_keeps_every_image(digit_images):
     images, labels = digit_images[0][:100], digit_images[1][:100]
     ds = training.training_dataset(preprocess(images), one_hot(labels), 32, augment=0, seed=1)

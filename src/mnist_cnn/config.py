@@ -142,6 +142,11 @@ class TrainConfig:
         "number models only: numbers composed from the training digits in each epoch, "
         "new ones every epoch (the validation digits make a tenth as many, fixed)",
     )
+    init: str | None = option(
+        None,
+        "start from the weights of this model (a run folder or .keras file) of the same "
+        "architecture, to fine-tune it (default: new weights)",
+    )
     name: str | None = option(
         None, "run folder name (default: <model>-<date>-<time>); an existing one is never reused"
     )

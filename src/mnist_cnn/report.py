@@ -162,6 +162,7 @@ LABELS = {
     "patience": "Early-stopping patience (epochs)",
     "val_fraction": "Validation share",
     "limit": "Training images (limit)",
+    "init": "Started from the weights of",
     "runs_dir": "Runs folder",
     "data_dir": "Data folder",
     "data_source": "Data read from",

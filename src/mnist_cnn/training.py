@@ -331,9 +331,20 @@ def steps_per_epoch(train_set, batch_size: int) -> int:
 
 
 def build_model(config: TrainConfig) -> keras.Model:
-    """A fresh model, its initial weights fixed by the seed."""
+    """A fresh model, its initial weights fixed by the seed, or, to fine-tune,
+    those of the model `config.init`."""
     keras.utils.set_random_seed(config.seed)
-    return models.build(config.model, config.precision)
+    model = models.build(config.model, config.precision)
+    if config.init is not None:
+        start = runs.load_model(config.init)
+        shapes = [w.shape for w in start.weights]
+        if shapes != [w.shape for w in model.weights]:
+            raise MnistCnnError(
+                f"{config.init} is not a {config.model} network: its weights have other "
+                "shapes; give --model its architecture"
+            )
+        model.set_weights(start.get_weights())
+    return model
 
 
 def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:
