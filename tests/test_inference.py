@@ -173,6 +173,13 @@ def test_status_follows_the_whole_numbers_confidence(seed_model):
     (pair,) = reader.read_crops([crops[:2]])
     assert pair.status == "ok" and pair.prediction == "20"
     assert pair.confidence == pytest.approx(0.83**2, abs=1e-5)
+    # Where the number model read them, the digit model's votes count, and its
+    # agreement caps the whole.
+    voted = reader._reading(crops[:2], rows[:2], agreement=0.99, votes=[0.7, 1.0])
+    assert voted.confidence == pytest.approx(0.83**2 * 0.7, abs=1e-5)
+    assert voted.status == "uncertain" and voted.guess == "20"
+    capped = reader._reading(crops[:2], rows[:2], agreement=0.5, votes=[1.0, 1.0])
+    assert capped.confidence == pytest.approx(0.5)
 
 
 def test_read_pixels_reads_with_test_time_augmentation(reader, seed_model):

@@ -62,6 +62,27 @@ def test_touching_digits_read_as_one_are_cut_where_the_number_model_reads_two():
     assert len(reading.crops) == 2 and reading.agreement < 0.01
 
 
+def test_the_digit_model_votes_on_each_digit_read_parts_cut_from_touching_ones_included():
+    (line,) = extract_lines(page(90, 136))  # two zeros touching: one piece
+    reads_00 = number_model(line, [(0, 2), (0, line.ink.shape[1] // 2 + 2)])
+    seen = []
+
+    def reads_0_then_6(images):  # sure of the piece's 0, then reads the parts cut as 6s
+        seen.append(len(images))
+        return digit_model(0 if len(seen) == 1 else 6, 0.99)(images)
+
+    (reading,) = number_reader.read_lines([line], reads_00, reads_0_then_6)
+    assert seen == [1, 2]  # the piece as found, then the two parts in one call
+    assert reading.probabilities.argmax(axis=1).tolist() == [0, 0]  # the number model's
+    assert np.allclose(reading.vote, (0.01 / 9) ** number_reader.DIGIT_VOTE)
+    (agreed,) = number_reader.read_lines([line], reads_00, digit_model(0, 0.99))
+    assert np.allclose(agreed.vote, 0.99**number_reader.DIGIT_VOTE)
+    # A lone digit, which the number model does not read, gets no vote.
+    (lone,) = extract_lines(page(120))
+    (alone,) = number_reader.read_lines([lone], reads_00, digit_model(0, 0.99))
+    assert alone.agreement is None and alone.vote is None
+
+
 def test_digits_among_others_take_both_models_and_agreement_makes_them_surer():
     (line,) = extract_lines(page(50, 180))
     assert len(line.crops) == 2

@@ -76,8 +76,9 @@ class Reading:
 
     prediction: the digits left to right ("42"); None unless the status is "ok".
     confidence: the product of the digits' top probabilities, i.e. the model's
-        probability that the whole number is right, no higher than the number model's
-        probability of it where that read the lines (0.0 when there is no digit).
+        probability that the whole number is right (0.0 when there is no digit). Where
+        the number model read the lines, each digit's also times the digit model's vote
+        on it, and the whole no higher than the number model's probability of it.
     status: "ok"; "uncertain" when some digit, or the whole number's confidence, is
         below the reader's threshold; or "no digit".
     digits: one `Digit` each, left to right; a digit keeps its label when only the
@@ -281,11 +282,12 @@ class DigitReader:
             start += len(image)
             crops = [crop for line in mine for crop in line.crops]
             rows = [row for line in mine for row in line.probabilities]
+            votes = [v for line in mine for v in _votes(line)]
             agreement = min(
                 (line.agreement for line in mine if line.agreement is not None), default=1.0
             )
             readings.append(
-                self._reading(crops, np.array(rows).reshape(-1, NUM_CLASSES), agreement)
+                self._reading(crops, np.array(rows).reshape(-1, NUM_CLASSES), agreement, votes)
             )
         return readings
 
@@ -315,11 +317,16 @@ class DigitReader:
         return readings
 
     def _reading(
-        self, crops: list[DigitCrop], probabilities: np.ndarray, agreement: float = 1.0
+        self,
+        crops: list[DigitCrop],
+        probabilities: np.ndarray,
+        agreement: float = 1.0,
+        votes: list[float] | None = None,
     ) -> Reading:
         """A reading of `crops` from their probabilities. Its confidence is the chance
-        that every digit is right (their top probabilities multiplied), capped by the
-        number model's `agreement` with the digits read, where it read the lines."""
+        that every digit is right (their top probabilities multiplied, each times the
+        digit model's `votes` where the number model read the lines), capped by the
+        number model's `agreement` with the digits read."""
         digits = []
         for crop, p in zip(crops, probabilities, strict=True):
             best = int(p.argmax())
@@ -335,7 +342,8 @@ class DigitReader:
         inputs = [crop.pixels for crop in crops]
         if not digits:
             return Reading(None, 0.0, STATUS_NO_DIGIT, [], inputs)
-        confidence = round(min(float(np.prod([p.max() for p in probabilities])), agreement), 6)
+        surest = probabilities.max(axis=1) * (1.0 if votes is None else np.asarray(votes))
+        confidence = round(min(float(np.prod(surest)), agreement), 6)
         # Each digit can clear the threshold while the number as a whole does not:
         # four digits at 83% make a number read right less than half the time.
         if any(d.label is None for d in digits) or confidence < self.threshold:
@@ -350,6 +358,12 @@ class DigitReader:
     def _tta(self, images: np.ndarray) -> np.ndarray:
         probabilities = tta_probabilities(self.predict, images)
         return probabilities if self.temperature == 1.0 else soften(probabilities, self.temperature)
+
+
+def _votes(line) -> np.ndarray:
+    """The digit model's vote on each digit of a `number_reader.LineReading` (1 where
+    only it read the line)."""
+    return np.ones(len(line.crops)) if line.vote is None else line.vote
 
 
 def tta_probabilities(

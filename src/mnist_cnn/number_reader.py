@@ -26,6 +26,13 @@ and the reading is unsure of the line (`LineReading.agreement`). Where the numbe
 model reads no digit at all, or fewer digits than there are pieces and is unsure of
 them, every piece keeps the digit model's reading.
 
+How sure a line's reading is counts both models: the digit model also reads each
+part cut from touching digits, and its probability of every digit read is a vote
+(`LineReading.vote`) that lowers the reading's confidence where it disagrees. On
+numbers of validation digits, readings wrong but sure (at the default threshold,
+worst condition) fell from 9.7 to 2.3%; right and sure ones fell too, from 82 to
+58%, mostly touching and overlapping numbers whose parts the digit model reads poorly.
+
 The number model also reads a line stretched `WIDER` times sideways, unless it read
 one digit in each piece and each piece is no wider than a digit. Digits that overlap
 then span more of its frames, and one it missed (a 1 inside its neighbour, one of
@@ -78,14 +85,20 @@ NUMBER_MODEL = Path(__file__).resolve().parent / "number_model" / "model.keras"
 @dataclass(frozen=True)
 class LineReading:
     """What was read on one line: its digits' pieces of the image, left to right, the
-    ten probabilities of each, and the number model's probability that the line holds
-    exactly the digits read (their top classes), None where it was not asked. A line
-    whose digits each look sure can still be read wrong as a whole (a digit too many
-    or too few); this says so."""
+    ten probabilities of each, and, where the number model read the line:
+
+    - `agreement`: its probability that the line holds exactly the digits read (their
+      top classes). A line whose digits each look sure can still be read wrong as a
+      whole (a digit too many or too few); this says so.
+    - `vote`: the digit model's probability of each digit read, to the power
+      `DIGIT_VOTE`, parts cut from touching digits included. Where the two models
+      disagree on a digit, the reading is less sure of it.
+    """
 
     crops: list[DigitCrop]
     probabilities: np.ndarray
     agreement: float | None = None
+    vote: np.ndarray | None = None
 
 
 def line_strips(lines: list[Line], wider: float = 1.0) -> tuple[np.ndarray, list[float]]:
@@ -149,7 +162,35 @@ def read_lines(
         # Mostly the digits read are the number model's own: no need to score them again.
         agreement = p_read if text == view.text else ctc.probability(view.frames, text)
         readings.append(dataclasses.replace(reading, agreement=agreement))
-    return readings
+    return _with_votes(readings, dict(zip(map(id, crops), found, strict=True)), digit_probabilities)
+
+
+def _with_votes(
+    readings: list[LineReading],
+    found: dict[int, np.ndarray],
+    digit_probabilities: Callable[[np.ndarray], np.ndarray],
+) -> list[LineReading]:
+    """`readings` with the digit model's `vote` on each digit of the lines the number
+    model read: from `found` (its probabilities by crop id) for the pieces as found,
+    from one more call for the parts cut from touching digits."""
+    read = [reading for reading in readings if reading.agreement is not None]
+    cut = [crop for reading in read for crop in reading.crops if id(crop) not in found]
+    if cut:
+        more = digit_probabilities(np.stack([crop.pixels for crop in cut]))
+        found = found | dict(zip(map(id, cut), more, strict=True))
+    voted = {
+        id(reading): np.array(
+            [
+                found[id(crop)][p.argmax()] ** DIGIT_VOTE
+                for crop, p in zip(reading.crops, reading.probabilities, strict=True)
+            ]
+        )
+        for reading in read
+    }
+    return [
+        dataclasses.replace(reading, vote=voted[id(reading)]) if id(reading) in voted else reading
+        for reading in readings
+    ]
 
 
 @dataclass(frozen=True)
