@@ -59,6 +59,19 @@ def test_resume_continues_with_the_recorded_options(tmp_path, trained):
     assert config.data_dir == "/data/mnist"  # where the files are may change
 
 
+def test_a_fine_tuned_run_resumes_from_its_backup_not_from_the_model_it_started_from(
+    tmp_path, trained
+):
+    run = stopped_run(tmp_path / "r", epochs_done=1, history_rows=1)
+    recorded = json.loads((run / runs.CONFIG_FILE).read_text())
+    recorded["config"]["init"] = str(tmp_path / "gone.keras")
+    runs.write_json(run / runs.CONFIG_FILE, recorded)
+    assert main(["train", "--resume", str(run)]) == 0
+    ((config, _),) = trained
+    assert config.init is None and config.model == "original"
+    assert json.loads((run / runs.CONFIG_FILE).read_text())["config"]["init"].endswith("gone.keras")
+
+
 @pytest.mark.parametrize(
     "setup, fragment",
     [

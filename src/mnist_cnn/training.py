@@ -565,7 +565,7 @@ def resume_options(run_dir: str | os.PathLike) -> dict:
 
     Returns:
         Its options from ``config.json``, for `TrainConfig.from_preset`, with its name
-        and folder.
+        and folder, and no `init`.
 
     Example:
         >>> resume_options("no/such/run")
@@ -591,7 +591,9 @@ def resume_options(run_dir: str | os.PathLike) -> dict:
             f"mnist-cnn train --config {run_dir / runs.CONFIG_FILE}"
         )
     options = read_options(run_dir / runs.CONFIG_FILE)
-    return options | {"name": run_dir.name, "runs_dir": str(run_dir.parent)}
+    # Its weights come from the backup, not from a model it started from (`init`,
+    # which may be gone by now); config.json keeps recording that model.
+    return options | {"name": run_dir.name, "runs_dir": str(run_dir.parent), "init": None}
 
 
 def restore_progress(run_dir: Path, callbacks: dict[str, keras.callbacks.Callback]) -> int:
