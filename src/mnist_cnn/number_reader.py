@@ -153,14 +153,13 @@ def read_lines(
         other = wide.get(id(line))
         if other is not None and len(other.text) > len(view.text) and _likelier(other, view):
             view = other
-        p_read = ctc.probability(view.frames, view.text)
         read = view.digits
-        if len(read) < len(line.crops) and p_read < UNSURE:
+        if len(read) < len(line.crops) and view.probability < UNSURE:
             read = []  # fewer digits than pieces, and unsure of them: the pieces stand
         reading = _reconcile(line, mine, read, view.scale)
         text = "".join(str(int(p.argmax())) for p in reading.probabilities)
         # Mostly the digits read are the number model's own: no need to score them again.
-        agreement = p_read if text == view.text else ctc.probability(view.frames, text)
+        agreement = view.probability if text == view.text else ctc.probability(view.frames, text)
         readings.append(dataclasses.replace(reading, agreement=agreement))
     return _with_votes(readings, dict(zip(map(id, crops), found, strict=True)), digit_probabilities)
 
@@ -196,12 +195,13 @@ def _with_votes(
 @dataclass(frozen=True)
 class _View:
     """The number model's reading of a line's strip: its frame logits, the strip's
-    scale from the line's ink, and the digits read."""
+    scale from the line's ink, the digits read and its probability of them."""
 
     frames: np.ndarray
     scale: float
     digits: list[ctc.FrameDigit]
     text: str
+    probability: float
 
 
 def _views(
@@ -216,17 +216,17 @@ def _views(
     views = {}
     for line, frames, scale in zip(lines, logits, scales, strict=True):
         digits = ctc.decode(frames)
-        views[id(line)] = _View(frames, scale, digits, "".join(str(d.digit) for d in digits))
+        text = "".join(str(d.digit) for d in digits)
+        views[id(line)] = _View(frames, scale, digits, text, ctc.probability(frames, text))
     return views
 
 
 def _likelier(a: _View, b: _View) -> bool:
     """Whether the number model, over the frame logits of both views, finds what `a`
     read likelier than what `b` read (mean probability)."""
-    return (
-        sum(ctc.probability(v.frames, a.text) - ctc.probability(v.frames, b.text) for v in (a, b))
-        > 0
-    )
+    in_a = a.probability - ctc.probability(a.frames, b.text)
+    in_b = ctc.probability(b.frames, a.text) - b.probability
+    return in_a + in_b > 0
 
 
 def _one_digit(line: Line) -> bool:
