@@ -85,12 +85,13 @@ def find_digits(
         [(17, 7, 23, 33)]
     """
     found = _find(gray, params, shape)
-    return found.crops if found is not None else []
+    return found[1] if found is not None else []
 
 
 @dataclass(frozen=True)
 class _Found:
-    """What steps 1-4 found in one image, for `find_digits` and `find_lines`."""
+    """What steps 1-3 and the pieces of step 4 found in one image, for `find_digits`
+    and `find_lines`."""
 
     smooth: np.ndarray  # the smoothed ink map, working pixels
     mask: np.ndarray  # where its ink is
@@ -98,13 +99,15 @@ class _Found:
     factor: float  # original pixels per working pixel
     shape: tuple[int, int]  # the original image's (height, width)
     pieces: list[Piece]  # the digits' ink, left to right
-    crops: list[DigitCrop]  # the same digits, MNIST style
     depth: np.ndarray  # each ink pixel's distance to the background (`stroke_depth`)
 
 
-def _find(gray: np.ndarray, params: ImagingParams, shape: tuple[int, int] | None) -> _Found | None:
-    """Steps 1-4 of `find_digits`; None for an image without ink. A large image is
-    analysed small first, and that kept if its digits are bold and large even there."""
+def _find(
+    gray: np.ndarray, params: ImagingParams, shape: tuple[int, int] | None
+) -> tuple[_Found, list[DigitCrop]] | None:
+    """Steps 1-4 of `find_digits`: what was found and the digits' crops, one per
+    piece; None for an image without ink. A large image is analysed small first, and
+    that kept if its digits are bold and large even there."""
     gray = np.asarray(gray)
     shape = shape or gray.shape
     found = None
@@ -124,7 +127,7 @@ def _find(gray: np.ndarray, params: ImagingParams, shape: tuple[int, int] | None
         width = stroke_width(own, found.depth[rows, cols])
         soft = digit_ink(found.smooth, found.threshold, piece, params, width)
         crops.append(DigitCrop(to_mnist(soft), image_box(piece, found.factor, shape)))
-    return dataclasses.replace(found, crops=crops)
+    return found, crops
 
 
 def _bold(found: _Found, params: ImagingParams) -> bool:
@@ -138,7 +141,7 @@ def _analyse(
     gray: np.ndarray, size: int, params: ImagingParams, shape: tuple[int, int]
 ) -> _Found | None:
     """Steps 1-3 and the pieces of step 4 at `size` pixels on the longer side (or less,
-    if `gray` is smaller); the crops are left to `_find`."""
+    if `gray` is smaller)."""
     # 1. A working copy of bounded size; `factor` maps its pixels back.
     work, factor = shrink(gray, size)
     factor *= max(shape) / max(gray.shape)
@@ -152,7 +155,7 @@ def _analyse(
     smooth, mask, threshold = found
     # 4. The digits, left to right, and their strokes' depth.
     pieces = segment(mask, params)
-    return _Found(smooth, mask, threshold, factor, shape, pieces, [], stroke_depth(mask))
+    return _Found(smooth, mask, threshold, factor, shape, pieces, stroke_depth(mask))
 
 
 @dataclass(frozen=True)
@@ -197,9 +200,10 @@ def find_lines(
 ) -> list[Line]:
     """Grayscale uint8 (H, W) -> its lines of digits (`Line`), top to bottom; see
     `find_digits` for the arguments."""
-    found = _find(gray, params, shape)
-    if found is None:
+    result = _find(gray, params, shape)
+    if result is None:
         return []
+    found, found_crops = result
     lines = []
     for pieces in group_lines(found.pieces):
         # All the ink in the box around the line's digits, as `find_digits` draws a
@@ -220,7 +224,7 @@ def find_lines(
             continue
         top, left = r0 + box[0].start, c0 + box[1].start
         mine = {id(piece) for piece in pieces}
-        crops = [c for c, p in zip(found.crops, found.pieces, strict=True) if id(p) in mine]
+        crops = [c for c, p in zip(found_crops, found.pieces, strict=True) if id(p) in mine]
         origin = (left * found.factor, top * found.factor)
         lines.append(Line(crops, soft[box].astype(np.float32), origin, found.factor, found.shape))
     return lines
