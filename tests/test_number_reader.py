@@ -111,6 +111,7 @@ def test_a_wide_digit_on_its_own_keeps_the_digit_models_reading():
     assert asked == [1, 1]  # read as it is, then stretched (wider than a digit): one digit
     assert np.allclose(reading.probabilities, digit_model(0, 0.8)([0]))
     assert reading.agreement < 0.01  # it read an 8 there, not the 0 kept
+    assert reading.vote.tolist() == [1.0]  # the digit model's own reading: counted once
 
 
 def views(line, first: list, wide: list, sure_first: float, sure: float):

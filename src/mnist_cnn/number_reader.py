@@ -91,8 +91,9 @@ class LineReading:
       top classes). A line whose digits each look sure can still be read wrong as a
       whole (a digit too many or too few); this says so.
     - `vote`: the digit model's probability of each digit read, to the power
-      `DIGIT_VOTE`, parts cut from touching digits included. Where the two models
-      disagree on a digit, the reading is less sure of it.
+      `DIGIT_VOTE`, parts cut from touching digits included (1 where the digit's
+      probabilities are the digit model's own). Where the two models disagree on a
+      digit, the reading is less sure of it.
     """
 
     crops: list[DigitCrop]
@@ -177,10 +178,13 @@ def _with_votes(
     if cut:
         more = digit_probabilities(np.stack([crop.pixels for crop in cut]))
         found = found | dict(zip(map(id, cut), more, strict=True))
+    # A digit whose probabilities are the digit model's own has nothing to add to them.
     voted = {
         id(reading): np.array(
             [
-                found[id(crop)][p.argmax()] ** DIGIT_VOTE
+                1.0
+                if np.array_equal(p, found[id(crop)])
+                else found[id(crop)][p.argmax()] ** DIGIT_VOTE
                 for crop, p in zip(reading.crops, reading.probabilities, strict=True)
             ]
         )
