@@ -274,8 +274,7 @@ class FreshNumbers(keras.utils.PyDataset):
     set (on 40,000 fixed numbers it read 98.6% of them and 93% of new ones). A share
     `sent` of them is drawn as a photo or a plain image and found again by the image
     pipeline (`mnist_cnn.numbers.as_sent`). Batch `i` of epoch `e` depends only on
-    (`seed`, `e`, `i`) (`seed` an int or several); the next batches are made while
-    the model trains.
+    (`seed`, `e`, `i`); the next batches are made while the model trains.
 
     Example:
         >>> import numpy as np
@@ -285,23 +284,20 @@ class FreshNumbers(keras.utils.PyDataset):
         (2, [(4, 32, 256, 1), (1, 32, 256, 1)])
     """
 
-    def __init__(
-        self, digits, labels, count: int, batch_size: int, seed: int | list[int], sent: float = 0.0
-    ):
+    def __init__(self, digits, labels, count: int, batch_size: int, seed: int, sent: float = 0.0):
         # Composing is cheap, and two threads keep up; the image pipeline is not, and
         # Python's lock would hold threads back, so then a process per core.
         workers, processes = (os.cpu_count() or 2, True) if sent > 0 else (2, False)
         super().__init__(workers=workers, use_multiprocessing=processes, max_queue_size=16)
         self.digits, self.labels, self.count, self.sent = digits, labels, count, sent
-        self.batch_size, self.epoch = batch_size, 0
-        self.seed = [seed] if isinstance(seed, int) else list(seed)
+        self.batch_size, self.seed, self.epoch = batch_size, seed, 0
 
     def __len__(self) -> int:
         return -(-self.count // self.batch_size)
 
     def __getitem__(self, index: int):
         size = min(self.batch_size, self.count - index * self.batch_size)
-        seed = [*self.seed, self.epoch, index]
+        seed = [self.seed, self.epoch, index]
         x, y, _ = number_strips(self.digits, self.labels, size, seed, sent=self.sent)
         return preprocess(x, strip.SIZE), y
 
@@ -318,11 +314,7 @@ def load_data(config: TrainConfig):
     mnist = data.load_mnist(config.data_dir, config.val_fraction, config.seed, config.limit)
     if config.model in models.NUMBER_MODELS:
         count, seed, sent = config.numbers, config.seed, config.augment
-        # Fine-tuning draws other numbers than the run from scratch it starts from saw.
-        stream = seed if config.init is None else [seed, 1]
-        train_set = FreshNumbers(
-            mnist.x_train, mnist.y_train, count, config.batch_size, stream, sent
-        )
+        train_set = FreshNumbers(mnist.x_train, mnist.y_train, count, config.batch_size, seed, sent)
         # Another seed: the validation numbers are not the training numbers' layouts.
         x_val, y_val, _ = number_strips(mnist.x_val, mnist.y_val, count // 10, seed + 1, sent=sent)
         return mnist, train_set, (preprocess(x_val, strip.SIZE), y_val)
