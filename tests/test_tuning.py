@@ -248,10 +248,15 @@ def test_a_search_whose_process_was_killed_resumes(mnist_dir, tmp_path):
     space = tmp_path / "space.json"
     space.write_text(json.dumps({"lr": ["loguniform", 0.003, 0.03]}))
     common = ["--epochs", "3", "--limit", "2000", "--runs-dir", str(tmp_path)]
-    first = run("tune", "--space", str(space), "--trials", "4", "--name", "s", *common)
+    # Tune saves the search's state at most every 10 s by default; here every second, so
+    # that 3 s after a trial ends its end is saved (else the test depends on timing).
+    every_second = {"TUNE_GLOBAL_CHECKPOINT_S": "1"}
+    first = run(
+        "tune", "--space", str(space), "--trials", "4", "--name", "s", *common, env=every_second
+    )
     seen: list[str] = []
     lines_until(first, seen, lambda line: line.startswith("trial") and "ended" in line)
-    time.sleep(3)  # Tune saves its state after a trial ends
+    time.sleep(3)
     first.send_signal(signal.SIGKILL)
     first.wait()
     finished = {line.split()[1] for line in seen if "ended" in line}
