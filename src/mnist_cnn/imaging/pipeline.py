@@ -84,8 +84,11 @@ def find_digits(
         >>> [crop.box for crop in find_digits(gray)]
         [(17, 7, 23, 33)]
     """
-    found = _find(gray, params, shape)
-    return found[1] if found is not None else []
+    result = _find(gray, params, shape)
+    if result is None:
+        return []
+    _, crops = result
+    return crops
 
 
 @dataclass(frozen=True)
