@@ -146,7 +146,6 @@ def test_evaluate_and_ensemble_refuse_a_model_for_other_data(capsys, tmp_path, s
         (["--lr", "nan"], "learning rate must be a positive number, got nan"),
         (["--seed", "-1"], "seed must be in [0, 2**32)"),
         (["--val-fraction", "1.5"], "between 0 and 1"),
-        (["--bold", "2"], "bold must be a share in [0, 1], got 2.0"),
         (["--val-fraction", "0.0001"], "each side of the split needs at least 10"),
         (["--name", "../escape"], "plain folder name"),
     ],

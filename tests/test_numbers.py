@@ -82,26 +82,6 @@ def test_a_thinned_digit_is_thinner_but_as_dark():
     assert (image >= numbers.INK).sum() < (plain >= numbers.INK).sum()
 
 
-def test_a_bold_digit_is_2_or_3_pixels_wider():
-    one = dataclasses.replace(STILL, lengths=(1, 1))
-    bold = dataclasses.replace(one, bold=1.0)
-    widths = {
-        numbers.make_numbers(bar()[None], [1], 1, seed=seed, style=bold).images[0].shape[1]
-        for seed in range(20)
-    }
-    plain = numbers.make_numbers(bar()[None], [1], 1, seed=0, style=one).images[0]
-    assert widths == {plain.shape[1] + 1, plain.shape[1] + 2}  # a 2x2 or 3x3 dilation
-    # Bold digits take more ink, and the digits themselves are drawn first as ever.
-    rng = np.random.default_rng(0)
-    digits = (rng.random((20, 28, 28)) > 0.7).astype(np.uint8) * 255
-    a = numbers.make_numbers(digits, np.arange(20) % 10, 1, seed=7)
-    b = numbers.make_numbers(
-        digits, np.arange(20) % 10, 1, seed=7, style=numbers.NumberStyle(bold=1)
-    )
-    assert a.texts == b.texts
-    assert (b.images[0] >= numbers.INK).sum() > (a.images[0] >= numbers.INK).sum()
-
-
 def test_the_same_seed_gives_the_same_numbers():
     rng = np.random.default_rng(0)
     digits = (rng.random((20, 28, 28)) > 0.7).astype(np.uint8) * 255

@@ -142,11 +142,6 @@ class TrainConfig:
         "number models only: numbers composed from the training digits in each epoch, "
         "new ones every epoch (the validation digits make a tenth as many, fixed)",
     )
-    bold: float = option(
-        0.0,
-        "number models only: the share of digits drawn much bolder, as with a marker "
-        "(strokes 2-3 pixels of 28 wider)",
-    )
     init: str | None = option(
         None,
         "start from the weights of this model (a run folder or .keras file) of the same "
@@ -199,8 +194,6 @@ class TrainConfig:
             )
         if self.numbers < 10:
             raise MnistCnnError(f"numbers must be at least 10, got {self.numbers}")
-        if not 0 <= self.bold <= 1:
-            raise MnistCnnError(f"bold must be a share in [0, 1], got {self.bold}")
         if self.limit is not None and self.limit < 1:
             raise MnistCnnError(f"limit must be at least 1, got {self.limit}")
 

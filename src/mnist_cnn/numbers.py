@@ -53,8 +53,6 @@ class NumberStyle:
     scale: size of a whole number, then of each digit within +-`digit_scale`.
     jitter: each digit's vertical shift, as a share of its height.
     stroke: chance of thickening a digit, and of thinning it (grey dilation/erosion).
-    bold: chance of drawing a digit much bolder instead, as with a marker (a grey
-        dilation by 2 or 3 pixels of its 28).
 
     >>> NumberStyle().lengths
     (1, 8)
@@ -67,7 +65,6 @@ class NumberStyle:
     digit_scale: float = 0.06
     jitter: float = 0.08
     stroke: tuple[float, float] = (0.2, 0.15)
-    bold: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -231,10 +228,6 @@ def _restyle(
     """One digit slanted, scaled, thickened or thinned, and cropped to its ink."""
     image = np.asarray(digit, np.float32)
     grow, shrink = style.stroke
-    if style.bold > 0 and rng.random() < style.bold:  # no draw at 0: numbers as before
-        width = int(rng.choice((2, 3)))
-        image = ndimage.grey_dilation(image, size=(width, width))
-        grow, shrink = 0.0, 0.0
     kind = rng.random()
     if kind < grow:
         image = ndimage.grey_dilation(image, size=(2, 2))

@@ -34,7 +34,7 @@ from mnist_cnn.backend import keras
 from mnist_cnn.config import TrainConfig, read_options
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.imaging import strip
-from mnist_cnn.numbers import NumberStyle, number_strips
+from mnist_cnn.numbers import number_strips
 from mnist_cnn.preprocessing import one_hot, preprocess
 from mnist_cnn.progress import RunProgress
 
@@ -284,22 +284,13 @@ class FreshNumbers(keras.utils.PyDataset):
         (2, [(4, 32, 256, 1), (1, 32, 256, 1)])
     """
 
-    def __init__(
-        self,
-        digits,
-        labels,
-        count: int,
-        batch_size: int,
-        seed: int,
-        sent: float = 0.0,
-        style: NumberStyle = NumberStyle(),  # noqa: B008 - frozen
-    ):
+    def __init__(self, digits, labels, count: int, batch_size: int, seed: int, sent: float = 0.0):
         # Composing is cheap, and two threads keep up; the image pipeline is not, and
         # Python's lock would hold threads back, so then a process per core.
         workers, processes = (os.cpu_count() or 2, True) if sent > 0 else (2, False)
         super().__init__(workers=workers, use_multiprocessing=processes, max_queue_size=16)
         self.digits, self.labels, self.count, self.sent = digits, labels, count, sent
-        self.batch_size, self.seed, self.epoch, self.style = batch_size, seed, 0, style
+        self.batch_size, self.seed, self.epoch = batch_size, seed, 0
 
     def __len__(self) -> int:
         return -(-self.count // self.batch_size)
@@ -307,7 +298,7 @@ class FreshNumbers(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         size = min(self.batch_size, self.count - index * self.batch_size)
         seed = [self.seed, self.epoch, index]
-        x, y, _ = number_strips(self.digits, self.labels, size, seed, self.style, self.sent)
+        x, y, _ = number_strips(self.digits, self.labels, size, seed, sent=self.sent)
         return preprocess(x, strip.SIZE), y
 
     def on_epoch_end(self) -> None:
@@ -323,14 +314,9 @@ def load_data(config: TrainConfig):
     mnist = data.load_mnist(config.data_dir, config.val_fraction, config.seed, config.limit)
     if config.model in models.NUMBER_MODELS:
         count, seed, sent = config.numbers, config.seed, config.augment
-        style = NumberStyle(bold=config.bold)
-        train_set = FreshNumbers(
-            mnist.x_train, mnist.y_train, count, config.batch_size, seed, sent, style
-        )
+        train_set = FreshNumbers(mnist.x_train, mnist.y_train, count, config.batch_size, seed, sent)
         # Another seed: the validation numbers are not the training numbers' layouts.
-        x_val, y_val, _ = number_strips(
-            mnist.x_val, mnist.y_val, count // 10, seed + 1, style, sent
-        )
+        x_val, y_val, _ = number_strips(mnist.x_val, mnist.y_val, count // 10, seed + 1, sent=sent)
         return mnist, train_set, (preprocess(x_val, strip.SIZE), y_val)
     train_set = preprocess(mnist.x_train), one_hot(mnist.y_train)
     validation_set = preprocess(mnist.x_val), one_hot(mnist.y_val)
@@ -532,9 +518,8 @@ def calibrate(run_dir: Path, mnist: data.Mnist, config: TrainConfig) -> float:
     """
     model = runs.load_model(run_dir)
     if len(model.output_shape) == 3:  # a number model's frame logits
-        style = NumberStyle(bold=config.bold)
         x_val, y_val, _ = number_strips(
-            mnist.x_val, mnist.y_val, config.numbers // 10, config.seed + 2, style, sent=1.0
+            mnist.x_val, mnist.y_val, config.numbers // 10, config.seed + 2, sent=1.0
         )
         logits = model.predict(preprocess(x_val, strip.SIZE), batch_size=256, verbose=0)
         temperature = calibration.number_temperature(logits, y_val)
