@@ -160,6 +160,8 @@ def test_user_errors_are_one_line(capsys, tmp_path, monkeypatch):
     assert "leave out --epochs, --trials" in error_of(
         "tune", "--resume", str(tmp_path), "--trials", "4", "--epochs", "2"
     )
+    # Even an option given at its default value would be ignored, so it is refused too.
+    assert "leave out --seed" in error_of("tune", "--resume", str(tmp_path), "--seed", "0")
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     assert "mnist-cnn[cluster]" in error_of("ensemble", "--train", "2", "--runs-dir", str(tmp_path))
     assert "mnist-cnn[cluster]" in error_of("tune", "--runs-dir", str(tmp_path))

@@ -22,7 +22,6 @@ with a model says which on stderr.
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 import time
 import warnings
@@ -124,16 +123,12 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
 def cmd_tune(args: argparse.Namespace) -> None:
     from mnist_cnn.tuning import tune
 
-    # The options are named as `tune`'s parameters.
+    # Only the options given on the command line are in `args`, named as `tune`'s
+    # parameters.
     options = {k: v for k, v in vars(args).items() if k not in ("command", "run")}
-    if args.resume is not None:
+    if "resume" in options:
         # A stopped search continues as it was set up: other options would be ignored.
-        defaults = {k: p.default for k, p in inspect.signature(tune).parameters.items()}
-        others = sorted(
-            f"--{k.replace('_', '-')}"
-            for k, v in options.items()
-            if k not in ("resume", "address") and v != defaults[k]
-        )
+        others = sorted(f"--{k.replace('_', '-')}" for k in options.keys() - {"resume", "address"})
         if others:
             raise MnistCnnError(
                 "--resume continues a search as it was set up; leave out " + ", ".join(others)
@@ -394,21 +389,21 @@ def add_ensemble_command(sub) -> None:
 
 
 def add_tune_command(sub) -> None:
+    # No defaults in the namespace, as for train: `tune`'s own apply, and --resume can
+    # tell which options were given.
     p = sub.add_parser(
         "tune",
+        argument_default=argparse.SUPPRESS,
         help="search training options on Ray Tune (Optuna TPE, ASHA): a leaderboard and "
         "the best options as a config file",
     )
     p.add_argument(
         "--space",
-        default="default",
         help="a named search space (default) or a .toml or .json file of options, each "
         'fixed or a distribution such as lr = ["loguniform", 0.003, 0.03]',
     )
-    p.add_argument(
-        "--preset", default="default", help="the options searched from (default: default)"
-    )
-    p.add_argument("--trials", type=int, default=16, help="most trials (default: 16)")
+    p.add_argument("--preset", help="the options searched from (default: default)")
+    p.add_argument("--trials", type=int, help="most trials (default: 16)")
     p.add_argument("--epochs", type=int, help="each trial's most epochs (default: the preset's)")
     p.add_argument(
         "--time-budget", type=float, metavar="SECONDS", help="end the search after this long"
@@ -416,22 +411,15 @@ def add_tune_command(sub) -> None:
     p.add_argument(
         "--asha",
         action=argparse.BooleanOptionalAction,
-        default=True,
         help="stop trials that trail the others early (default: on)",
     )
-    p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs for each trial (default: 1)")
-    p.add_argument(
-        "--gpus-per-trial", type=float, default=0, help="GPUs (or a share) for each trial"
-    )
+    p.add_argument("--cpus-per-trial", type=int, help="CPUs for each trial (default: 1)")
+    p.add_argument("--gpus-per-trial", type=float, help="GPUs (or a share) for each trial")
     p.add_argument("--limit", type=int, help=option_help("limit"))
-    p.add_argument(
-        "--seed", type=int, default=0, help="of the split, the weights and the search (default: 0)"
-    )
+    p.add_argument("--seed", type=int, help="of the split, the weights and the search (default: 0)")
     p.add_argument("--address", help=ADDRESS_HELP)
     p.add_argument("--name", help="search folder name (default: tune-<date>-<time>)")
-    p.add_argument(
-        "--runs-dir", default="runs", help="where the search folder goes (default: runs)"
-    )
+    p.add_argument("--runs-dir", help="where the search folder goes (default: runs)")
     p.add_argument("--data-dir", help=DATA_HELP)
     p.add_argument("--resume", metavar="DIR", help="continue a stopped search as it was set up")
     p.set_defaults(run=cmd_tune)
