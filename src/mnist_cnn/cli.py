@@ -399,8 +399,8 @@ def add_tune_command(sub) -> None:
     )
     p.add_argument(
         "--space",
-        help="a named search space (default) or a .toml or .json file of options, each "
-        'fixed or a distribution such as lr = ["loguniform", 0.003, 0.03]',
+        help="a named search space or a .toml or .json file of options, each fixed or a "
+        'distribution such as lr = ["loguniform", 0.003, 0.03] (default: default)',
     )
     p.add_argument("--preset", help="the options searched from (default: default)")
     p.add_argument("--trials", type=int, help="most trials (default: 16)")
@@ -414,7 +414,9 @@ def add_tune_command(sub) -> None:
         help="stop trials that trail the others early (default: on)",
     )
     p.add_argument("--cpus-per-trial", type=int, help="CPUs for each trial (default: 1)")
-    p.add_argument("--gpus-per-trial", type=float, help="GPUs (or a share) for each trial")
+    p.add_argument(
+        "--gpus-per-trial", type=float, help="GPUs (or a share) for each trial (default: 0)"
+    )
     p.add_argument("--limit", type=int, help=option_help("limit"))
     p.add_argument("--seed", type=int, help="of the split, the weights and the search (default: 0)")
     p.add_argument("--address", help=ADDRESS_HELP)
