@@ -168,6 +168,35 @@ def test_user_errors_are_one_line(capsys, tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())  # nothing half-made
 
 
+def test_tune_help_names_the_defaults_tune_applies():
+    # The parser holds no defaults (only given options reach `tune`): its help must
+    # say what `tune` itself does.
+    import argparse
+    import inspect
+    import re
+
+    from mnist_cnn.cli import build_parser
+
+    parser = next(
+        a.choices["tune"]
+        for a in build_parser()._actions
+        if isinstance(a, argparse._SubParsersAction)
+    )
+    defaults = {k: p.default for k, p in inspect.signature(tuning.tune).parameters.items()}
+    checked = 0
+    for action in parser._actions:
+        said = re.search(r"\(default: ([^)]*)\)", action.help or "")
+        if said is None or action.dest not in defaults or not action.option_strings:
+            continue
+        value = defaults[action.dest]
+        if value is None:  # said in words ("the preset's")
+            continue
+        expected = ("on" if value else "off") if isinstance(value, bool) else str(value)
+        assert said.group(1) == expected, action.option_strings
+        checked += 1
+    assert checked >= 7  # space, preset, trials, asha, cpus, gpus, seed, runs-dir
+
+
 def test_a_ray_task_gets_as_many_tensorflow_threads_as_cpus():
     ray = cluster.connect()
     try:
