@@ -5,9 +5,12 @@ and on a two-node cluster on loopback whose worker node is killed mid-trial."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import inspect
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,7 +24,7 @@ import pandas as pd
 import pytest
 
 from mnist_cnn import cluster, tuning
-from mnist_cnn.cli import main
+from mnist_cnn.cli import build_parser, main
 from mnist_cnn.config import TrainConfig, read_options
 from mnist_cnn.errors import MnistCnnError
 
@@ -171,12 +174,6 @@ def test_user_errors_are_one_line(capsys, tmp_path, monkeypatch):
 def test_tune_help_names_the_defaults_tune_applies():
     # The parser holds no defaults (only given options reach `tune`): its help must
     # say what `tune` itself does.
-    import argparse
-    import inspect
-    import re
-
-    from mnist_cnn.cli import build_parser
-
     parser = next(
         a.choices["tune"]
         for a in build_parser()._actions
