@@ -155,6 +155,9 @@ class StopOnCtrlC(keras.callbacks.Callback):
         self.pressed = True
         self.model.stop_training = True
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        # os.write, not print: a handler that prints while the interrupted code is
+        # printing raises "reentrant call" inside the stream.
+        os.write(2, b"\nStopping after this step and its validation; Ctrl-C again stops at once.\n")
 
     def on_train_end(self, logs=None):
         if self._previous is not None:
