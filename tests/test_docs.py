@@ -1,6 +1,7 @@
 """The README and the documentation site: commands that exist, pages that exist, a short README."""
 
 import importlib.util
+import inspect
 import re
 import shlex
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mnist_cnn import tuning
 from mnist_cnn.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,6 +97,24 @@ def test_train_options_table_is_read_from_the_parser(hooks):
     assert re.search(r"\| `--epochs EPOCHS` \| `\d+` \|", table)  # the default from the help
     assert "(default:" not in table
     assert "`--report`, `--no-report` | `off`" in table
+
+
+def test_tune_help_names_the_defaults_tune_applies(hooks):
+    # The parser holds no defaults (only given options reach `tune`): its help, which
+    # the options table reads, must say what `tune` itself does.
+    defaults = {k: p.default for k, p in inspect.signature(tuning.tune).parameters.items()}
+    checked = 0
+    for action in hooks.subcommand("tune")._actions:
+        said = hooks.DEFAULT.search(action.help or "")
+        if said is None or action.dest not in defaults or not action.option_strings:
+            continue
+        value = defaults[action.dest]
+        if value is None:  # said in words ("the preset's")
+            continue
+        expected = ("on" if value else "off") if isinstance(value, bool) else str(value)
+        assert said.group(1) == expected, action.option_strings
+        checked += 1
+    assert checked >= 7  # space, preset, trials, asha, cpus, gpus, seed, runs-dir
 
 
 def test_every_options_marker_names_a_command(hooks):

@@ -5,12 +5,9 @@ and on a two-node cluster on loopback whose worker node is killed mid-trial."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import inspect
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -24,7 +21,7 @@ import pandas as pd
 import pytest
 
 from mnist_cnn import cluster, tuning
-from mnist_cnn.cli import build_parser, main
+from mnist_cnn.cli import main
 from mnist_cnn.config import TrainConfig, read_options
 from mnist_cnn.errors import MnistCnnError
 
@@ -169,29 +166,6 @@ def test_user_errors_are_one_line(capsys, tmp_path, monkeypatch):
     assert "mnist-cnn[cluster]" in error_of("ensemble", "--train", "2", "--runs-dir", str(tmp_path))
     assert "mnist-cnn[cluster]" in error_of("tune", "--runs-dir", str(tmp_path))
     assert not list(tmp_path.iterdir())  # nothing half-made
-
-
-def test_tune_help_names_the_defaults_tune_applies():
-    # The parser holds no defaults (only given options reach `tune`): its help must
-    # say what `tune` itself does.
-    parser = next(
-        a.choices["tune"]
-        for a in build_parser()._actions
-        if isinstance(a, argparse._SubParsersAction)
-    )
-    defaults = {k: p.default for k, p in inspect.signature(tuning.tune).parameters.items()}
-    checked = 0
-    for action in parser._actions:
-        said = re.search(r"\(default: ([^)]*)\)", action.help or "")
-        if said is None or action.dest not in defaults or not action.option_strings:
-            continue
-        value = defaults[action.dest]
-        if value is None:  # said in words ("the preset's")
-            continue
-        expected = ("on" if value else "off") if isinstance(value, bool) else str(value)
-        assert said.group(1) == expected, action.option_strings
-        checked += 1
-    assert checked >= 7  # space, preset, trials, asha, cpus, gpus, seed, runs-dir
 
 
 def test_a_ray_task_gets_as_many_tensorflow_threads_as_cpus():
