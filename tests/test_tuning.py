@@ -56,6 +56,18 @@ def test_search_spaces_are_read_from_a_name_or_a_file_and_checked(tmp_path):
         tuning.read_space("nope")
 
 
+def test_a_space_fixes_the_weights_trials_start_from_by_their_full_path(tmp_path, monkeypatch):
+    # Ray runs each trial in a folder of its own: "init" must not be relative there.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "start.keras").write_bytes(b"")
+    space = tuning.read_space({"init": "start.keras", "lr": ["uniform", 0.001, 0.01]})
+    assert space["init"] == str(tmp_path.resolve() / "start.keras")
+    with pytest.raises(MnistCnnError, match="no such run folder"):
+        tuning.read_space({"init": "missing.keras"})
+    with pytest.raises(MnistCnnError, match="fix it"):
+        tuning.read_space({"init": ["choice", ["start.keras"]]})
+
+
 def test_spaces_become_ray_tune_distributions():
     fixed, drawn = tuning.split_space(
         {"lr": ["loguniform", 1e-3, 1e-2], "batch_size": ["choice", [64, 128]], "epochs": 3}

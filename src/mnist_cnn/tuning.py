@@ -89,10 +89,15 @@ def read_space(space: str | os.PathLike | dict) -> dict:
                 f"{where}: {key!r} is not an option to search; choose from: "
                 + ", ".join(sorted(known))
             )
+        if key == "init" and isinstance(value, list):
+            raise MnistCnnError(f"{where}: init is the weights every trial starts from: fix it")
         if isinstance(value, list):
             _check_distribution(where, key, value)
         else:
             options[key] = checked_option(where, key, value)
+    if options.get("init") is not None:
+        # Each trial runs in a folder of its own, where a relative path leads nowhere.
+        options["init"] = str(runs.resolve_model_file(options["init"]).resolve())
     return options
 
 
