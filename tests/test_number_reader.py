@@ -77,10 +77,10 @@ def test_the_digit_model_votes_on_each_digit_read_parts_cut_from_touching_ones_i
     assert np.allclose(reading.vote, (0.01 / 9) ** number_reader.DIGIT_VOTE)
     (agreed,) = number_reader.read_lines([line], reads_00, digit_model(0, 0.99))
     assert np.allclose(agreed.vote, 0.99**number_reader.DIGIT_VOTE)
-    # A lone digit, which the number model does not read, gets no vote.
+    # A lone digit, which the number model does not read, gets no vote (1: its own).
     (lone,) = extract_lines(page(120))
     (alone,) = number_reader.read_lines([lone], reads_00, digit_model(0, 0.99))
-    assert alone.agreement is None and alone.vote is None
+    assert alone.agreement is None and alone.vote.tolist() == [1.0]
 
 
 def test_digits_among_others_take_both_models_and_agreement_makes_them_surer():

@@ -282,7 +282,7 @@ class DigitReader:
             start += len(image)
             crops = [crop for line in mine for crop in line.crops]
             rows = [row for line in mine for row in line.probabilities]
-            votes = [v for line in mine for v in _votes(line)]
+            votes = [v for line in mine for v in line.vote]
             agreement = min(
                 (line.agreement for line in mine if line.agreement is not None), default=1.0
             )
@@ -358,12 +358,6 @@ class DigitReader:
     def _tta(self, images: np.ndarray) -> np.ndarray:
         probabilities = tta_probabilities(self.predict, images)
         return probabilities if self.temperature == 1.0 else soften(probabilities, self.temperature)
-
-
-def _votes(line) -> np.ndarray:
-    """The digit model's vote on each digit of a `number_reader.LineReading` (1 where
-    only it read the line)."""
-    return np.ones(len(line.crops)) if line.vote is None else line.vote
 
 
 def tta_probabilities(

@@ -90,16 +90,17 @@ class LineReading:
     - `agreement`: its probability that the line holds exactly the digits read (their
       top classes). A line whose digits each look sure can still be read wrong as a
       whole (a digit too many or too few); this says so.
-    - `vote`: the digit model's probability of each digit read, to the power
-      `DIGIT_VOTE`, parts cut from touching digits included (1 where the digit's
-      probabilities are the digit model's own). Where the two models disagree on a
-      digit, the reading is less sure of it.
+
+    and `vote`: the digit model's probability of each digit read, to the power
+    `DIGIT_VOTE`, parts cut from touching digits included; 1 where the digit's
+    probabilities are the digit model's own, as on a line the number model did not
+    read. Where the two models disagree on a digit, the reading is less sure of it.
     """
 
     crops: list[DigitCrop]
     probabilities: np.ndarray
+    vote: np.ndarray
     agreement: float | None = None
-    vote: np.ndarray | None = None
 
 
 def line_strips(lines: list[Line], wider: float = 1.0) -> tuple[np.ndarray, list[float]]:
@@ -143,12 +144,15 @@ def read_lines(
     # A second look, stretched, unless the number model read one digit in each piece and
     # each piece is no wider than a digit (digits apart, as most are drawn): one call.
     wide = _views([n for n in numbers if not _one_each(n, first[id(n)].text)], number_logits, WIDER)
-    readings, start = [], 0
+    # Whether each digit's probabilities are the number model's (alone or with the
+    # digit model's vote), rather than the digit model's own: the vote weighs those.
+    readings, mixed, start = [], [], 0
     for line in lines:
         mine = found[start : start + len(line.crops)]
         start += len(line.crops)
         if id(line) not in first:
-            readings.append(LineReading(line.crops, mine))
+            readings.append(_unread(line.crops, mine))
+            mixed.append([False] * len(line.crops))
             continue
         view = first[id(line)]
         other = wide.get(id(line))
@@ -157,43 +161,43 @@ def read_lines(
         read = view.digits
         if len(read) < len(line.crops) and view.probability < UNSURE:
             read = []  # fewer digits than pieces, and unsure of them: the pieces stand
-        reading = _reconcile(line, mine, read, view.scale)
+        reading, its_mixed = _reconcile(line, mine, read, view.scale)
         text = "".join(str(int(p.argmax())) for p in reading.probabilities)
         # Mostly the digits read are the number model's own: no need to score them again.
         agreement = view.probability if text == view.text else ctc.probability(view.frames, text)
         readings.append(dataclasses.replace(reading, agreement=agreement))
-    return _with_votes(readings, dict(zip(map(id, crops), found, strict=True)), digit_probabilities)
+        mixed.append(its_mixed)
+    found_by_id = dict(zip(map(id, crops), found, strict=True))
+    return _with_votes(readings, mixed, found_by_id, digit_probabilities)
+
+
+def _unread(crops: list[DigitCrop], found: np.ndarray) -> LineReading:
+    """Digits as the digit model read them (`found`), with nothing to vote on."""
+    return LineReading(crops, found, np.ones(len(crops)))
 
 
 def _with_votes(
     readings: list[LineReading],
+    mixed: list[list[bool]],
     found: dict[int, np.ndarray],
     digit_probabilities: Callable[[np.ndarray], np.ndarray],
 ) -> list[LineReading]:
-    """`readings` with the digit model's `vote` on each digit of the lines the number
-    model read: from `found` (its probabilities by crop id) for the pieces as found,
-    from one more call for the parts cut from touching digits."""
-    read = [reading for reading in readings if reading.agreement is not None]
-    cut = [crop for reading in read for crop in reading.crops if id(crop) not in found]
+    """`readings` with the digit model's `vote` on each of their `mixed` digits (those
+    whose probabilities are not its own): from `found` (its probabilities by crop id)
+    for the pieces as found, from one more call for the parts cut from touching
+    digits."""
+    cut = [crop for reading in readings for crop in reading.crops if id(crop) not in found]
     if cut:
         more = digit_probabilities(np.stack([crop.pixels for crop in cut]))
         found = found | dict(zip(map(id, cut), more, strict=True))
-    # A digit whose probabilities are the digit model's own has nothing to add to them.
-    voted = {
-        id(reading): np.array(
-            [
-                1.0
-                if np.array_equal(p, found[id(crop)])
-                else found[id(crop)][p.argmax()] ** DIGIT_VOTE
-                for crop, p in zip(reading.crops, reading.probabilities, strict=True)
-            ]
-        )
-        for reading in read
-    }
-    return [
-        dataclasses.replace(reading, vote=voted[id(reading)]) if id(reading) in voted else reading
-        for reading in readings
-    ]
+    voted = []
+    for reading, flags in zip(readings, mixed, strict=True):
+        vote = [
+            found[id(crop)][p.argmax()] ** DIGIT_VOTE if flag else 1.0
+            for crop, p, flag in zip(reading.crops, reading.probabilities, flags, strict=True)
+        ]
+        voted.append(dataclasses.replace(reading, vote=np.array(vote)))
+    return voted
 
 
 @dataclass(frozen=True)
@@ -251,11 +255,13 @@ def _narrow(crop: DigitCrop) -> bool:
 
 def _reconcile(
     line: Line, found: np.ndarray, read: list[ctc.FrameDigit], scale: float
-) -> LineReading:
+) -> tuple[LineReading, list[bool]]:
     """One line's digits from the digit model's probabilities for its pieces (`found`)
-    and what the number model read in its strip (`read`), as the module says."""
+    and what the number model read in its strip (`read`), as the module says, and
+    whether each digit's probabilities are the number model's (mixed with the digit
+    model's or not) rather than the digit model's own. Its `vote` is left at 1."""
     if not read:
-        return LineReading(line.crops, found)
+        return _unread(line.crops, found), [False] * len(line.crops)
     # Where each piece lies, and each digit the number model read, in the ink's columns.
     spans = [_ink_columns(line, crop) for crop in line.crops]
     # The number model fires where a digit begins, so a digit reaches from there to
@@ -267,18 +273,20 @@ def _reconcile(
         owner = list(range(len(spans)))
     else:
         owner = [_nearest(spans, x) for x in centres]
-    crops, probabilities = [], []
+    crops, probabilities, mixed = [], [], []
     for members in _groups(spans, owner, line.ink.shape[0]):
         inside = [d for d, o in zip(read, owner, strict=True) if o in members]
         if len(members) == 1 and len(inside) <= 1:
             # A digit among others: the number model's, with the digit model's vote. A
             # digit on its own, or one the number model did not read: the digit model's.
             p = found[members[0]]
-            if inside and len(spans) > 1:
+            own = not (inside and len(spans) > 1)
+            if not own:
                 both = inside[0].probabilities * p**DIGIT_VOTE
                 p = both / both.sum() if both.sum() > 0 else inside[0].probabilities
             crops.append(line.crops[members[0]])
             probabilities.append(p)
+            mixed.append(not own)
             continue
         span = (spans[members[0]][0], max(spans[i][1] for i in members))
         at = [x for x, o in zip(starts, owner, strict=True) if o in members]
@@ -286,10 +294,12 @@ def _reconcile(
         if len(parts) != len(inside):  # a part without ink: trust the pieces as they are
             crops += [line.crops[i] for i in members]
             probabilities += [found[i] for i in members]
+            mixed += [False] * len(members)
             continue
         crops += parts
         probabilities += [d.probabilities for d in inside]
-    return LineReading(crops, np.array(probabilities).reshape(-1, 10))
+        mixed += [True] * len(parts)
+    return _unread(crops, np.array(probabilities).reshape(-1, 10)), mixed
 
 
 def _groups(spans: list[tuple[int, int]], owner: list[int], height: int) -> list[list[int]]:
