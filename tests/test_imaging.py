@@ -185,6 +185,16 @@ def test_broken_strokes_are_one_digit():
         assert len(extract_digits(drawing(strokes))) == 1
 
 
+def test_digits_in_two_rows_are_two_lines_each_digit_whole():
+    # "10" written above "10": each 1 above the other is not one tall digit.
+    strokes = [(60, 20, 60, 100), ("ellipse", (100, 20, 160, 100))]
+    strokes += [(60, 140, 60, 220), ("ellipse", (100, 140, 160, 220))]
+    lines = imaging.extract_lines(drawing(strokes, size=(240, 220)))
+    assert [len(line.crops) for line in lines] == [2, 2]
+    tops = [[crop.box[1] for crop in line.crops] for line in lines]
+    assert np.abs(np.subtract(tops, [[20, 20], [140, 140]])).max() <= 8, tops
+
+
 def test_a_digit_written_lightly_beside_dark_ones_is_found():
     gray = drawing([(50, 40, 50, 160), ("ellipse", (100, 40, 170, 160))]).copy()  # "10" ...
     light = drawing([(240, 40, 240, 160)], width=6)  # ... and a thin, light "1"

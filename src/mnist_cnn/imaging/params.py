@@ -70,7 +70,8 @@ class ImagingParams:
     # -- segmentation ---------------------------------------------------------------------
     # Components smaller than this share of the largest one are dirt.
     speck: float = 0.04
-    # Pieces overlapping this share of the narrower one's width are one digit.
+    # Pieces overlapping this share of the narrower one's width are one digit (but for
+    # two as tall as digits, one further than `near` above the other: two rows).
     overlap: float = 0.5
     # Pieces shorter than this share of the tallest are parts of a digit ...
     fragment: float = 0.5

@@ -1,7 +1,8 @@
 """Segmentation: an ink mask -> the digits in it, as pieces of ink, left to right.
 
 Connected components of the ink are the pieces. Specks of dirt are dropped; pieces
-that overlap horizontally (a broken stroke, the bar of a 5) are one digit; short
+that overlap horizontally (a broken stroke, the bar of a 5) are one digit, unless
+both are as tall as a digit and lie one above the other with a gap (two rows); short
 pieces join a digit they touch, else they are dots or dashes and are dropped, as
 are a lone speck or dash; a blob much wider than tall (touching digits) is cut at
 its thinnest column of ink.
@@ -39,7 +40,7 @@ def segment(mask: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> list[Pi
     pieces = _components(mask, params.speck)
     if not pieces:
         return []
-    pieces = _merge_overlapping(pieces, params.overlap)
+    pieces = _merge_overlapping(pieces, params)
     digits = _attach_fragments(pieces, params)
     digits = [digit for digit in digits if _digit_shaped(digit[2], params)]
     return sorted(
@@ -65,29 +66,39 @@ def _components(mask: np.ndarray, speck: float) -> list[Piece]:
     return pieces
 
 
-def _merge_overlapping(pieces: list[Piece], overlap: float) -> list[Piece]:
+def _merge_overlapping(pieces: list[Piece], params: ImagingParams) -> list[Piece]:
     """Neighbours (left to right) that are parts of one digit, merged until none are."""
     pieces = list(pieces)
+    tallest = max(rows.stop - rows.start for rows, _, _ in pieces)  # about a digit
     merged = True
     while merged:
         merged = False
         for a in range(len(pieces) - 1):
-            if _one_digit(pieces[a], pieces[a + 1], overlap):
+            if _one_digit(pieces[a], pieces[a + 1], tallest, params):
                 pieces[a : a + 2] = [union([pieces[a], pieces[a + 1]])]
                 merged = True
                 break
     return pieces
 
 
-def _one_digit(a: Piece, b: Piece, overlap: float) -> bool:
+def _one_digit(a: Piece, b: Piece, tallest: int, params: ImagingParams) -> bool:
     """Whether two pieces are parts of one digit: they overlap over `overlap` of the
-    narrower one's width, or their boxes overlap and together they are no wider than
-    a digit."""
+    narrower one's width, unless both are as tall as digits (`fragment` of the
+    `tallest` piece) and more than `near` of it apart, one above the other (digits in
+    two rows); or their boxes overlap and together they are no wider than a digit.
+
+    >>> def at(top, height): return (slice(top, top + height), slice(0, 10), None)
+    >>> _one_digit(at(0, 8), at(20, 30), 30, DEFAULT_PARAMS)   # the bar of a 5
+    True
+    >>> _one_digit(at(0, 30), at(40, 30), 30, DEFAULT_PARAMS)  # digits in two rows
+    False
+    """
     (ra, ca, _), (rb, cb, _) = a, b
     columns = min(ca.stop, cb.stop) - max(ca.start, cb.start)
-    if columns >= overlap * min(ca.stop - ca.start, cb.stop - cb.start):
-        return True
-    rows = min(ra.stop, rb.stop) - max(ra.start, rb.start)
+    rows = min(ra.stop, rb.stop) - max(ra.start, rb.start)  # below 0: the gap between
+    if columns >= params.overlap * min(ca.stop - ca.start, cb.stop - cb.start):
+        digits = min(ra.stop - ra.start, rb.stop - rb.start) >= params.fragment * tallest
+        return not digits or -rows <= params.near * tallest
     width = max(ca.stop, cb.stop) - min(ca.start, cb.start)
     height = max(ra.stop, rb.stop) - min(ra.start, rb.start)
     return columns > 0 and rows > 0 and width <= height
