@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_cnn import export, inference, runs
+from mnist_cnn import export, inference, runs, runtimes
 from mnist_cnn.cli import main
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.preprocessing import preprocess
@@ -168,9 +168,9 @@ def test_a_reader_of_an_export_names_its_run_and_runtime(exported):
 def test_serve_runs_a_current_litert_export_without_exporting_again(
     exported, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(inference, "litert_predictor", lambda model: pytest.fail("exported again"))
+    monkeypatch.setattr(runtimes, "litert_predictor", lambda model: pytest.fail("exported again"))
     reader = inference.DigitReader.load(exported, litert=True)
-    assert isinstance(reader.model, inference.ExportedModel) and reader.engine == "LiteRT"
+    assert isinstance(reader.model, runtimes.ExportedModel) and reader.engine == "LiteRT"
     assert reader.info["name"] == "run"
     # A model.keras changed since its export: the export no longer belongs to it.
     changed = shutil.copytree(exported, tmp_path / "changed")
@@ -178,9 +178,9 @@ def test_serve_runs_a_current_litert_export_without_exporting_again(
     runs.record_model_hash(changed)  # as training does whenever it writes model.keras
     assert export.current_export(changed / "model.keras", "litert") is None
     calls = []
-    monkeypatch.setattr(inference, "litert_predictor", lambda model: calls.append(model))
+    monkeypatch.setattr(runtimes, "litert_predictor", lambda model: calls.append(model))
     reader = inference.DigitReader.load(changed, litert=True)
-    assert calls and not isinstance(reader.model, inference.ExportedModel)
+    assert calls and not isinstance(reader.model, runtimes.ExportedModel)
 
 
 @pytest.mark.slow  # uses the module's exports (two formats, seconds)

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from mnist_cnn import evaluation, inference, models, runs
+from mnist_cnn import evaluation, inference, models, runs, runtimes
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.imaging import DigitCrop
 from mnist_cnn.inference import DigitReader, Reading
@@ -298,9 +298,9 @@ def test_litert_reads_the_same_probabilities_as_keras(seed_model, reader):
 def test_litert_is_not_used_where_it_cannot_run_the_model(monkeypatch):
     # bfloat16 layers export to TensorFlow ops that LiteRT does not ship.
     bf16 = models.build("original", precision="mixed_bfloat16")
-    assert inference.litert_predictor(bf16) is None
+    assert runtimes.litert_predictor(bf16) is None
     reader = DigitReader(bf16, name="bf16", litert=True)
     assert reader.engine == "Keras" and reader.read_pixels(stroke()).digits
     # LiteRT not installed.
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
-    assert inference.litert_predictor(models.build("original")) is None
+    assert runtimes.litert_predictor(models.build("original")) is None

@@ -39,14 +39,9 @@ from mnist_cnn import data, runs
 from mnist_cnn.backend import quiet_stderr
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.evaluation import predict_probabilities
-from mnist_cnn.inference import (
-    BATCH,
-    DEFAULT_MODEL,
-    EXPORT_CHECKS,
-    EXPORT_FOLDER,
-    exported_predictor,
-)
+from mnist_cnn.inference import BATCH, DEFAULT_MODEL
 from mnist_cnn.preprocessing import preprocess
+from mnist_cnn.runtimes import EXPORT_CHECKS, EXPORT_FOLDER, exported_predictor
 
 if TYPE_CHECKING:
     import keras
@@ -206,7 +201,7 @@ def check_export(
 
 def load_export(path: Path, format: str) -> Callable[[np.ndarray], np.ndarray]:
     """An export read back by its runtime, as a function like `model.predict_on_batch`:
-    LiteRT and ONNX files as `mnist_cnn.inference.exported_predictor` reads them, a
+    LiteRT and ONNX files as `mnist_cnn.runtimes.exported_predictor` reads them, a
     SavedModel folder with TensorFlow (its ``serve`` endpoint)."""
     if format != "saved_model":
         return exported_predictor(path)

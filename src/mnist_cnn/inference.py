@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from mnist_cnn import imaging, runs
+from mnist_cnn import imaging, runs, runtimes
 from mnist_cnn.calibration import soften
 from mnist_cnn.config import THRESHOLD
 from mnist_cnn.errors import MnistCnnError
@@ -117,7 +116,7 @@ class DigitReader:
     `info` describes the model (JSON-ready): name, path, test accuracy (None if
     unknown), parameter count, source ("package", "run" or "file") and a one-line
     description (`describe_model`, without the path).
-    litert: run the model with LiteRT (`litert_predictor`), where it can: the few
+    litert: run the model with LiteRT (`mnist_cnn.runtimes.litert_predictor`), where it can: the few
     digits of one image are read several times faster, for 1-2 s more at start.
     `mnist-cnn serve` and `board` do; `engine` says which one runs it.
     numbers: a number model, to read lines of digits with (`mnist_cnn.number_reader`).
@@ -157,14 +156,14 @@ class DigitReader:
         } | (info or {})
         self.temperature, number_temperature = temperatures
         self._lock = threading.Lock()  # one model call at a time when a server shares us
-        fast = litert_predictor(model) if litert else None
+        fast = runtimes.litert_predictor(model) if litert else None
         self.predict = fast or model.predict_on_batch  # model inputs -> probabilities
         self.engine = "LiteRT" if fast else getattr(model, "engine", "Keras")
         # The number model, if any: strips -> frame logits (`mnist_cnn.number_reader`).
         self.numbers = None
         if numbers is not None:
             runs.check_shapes(numbers, "number model", numbers=True)
-            logits = litert_predictor(numbers) if litert else None
+            logits = runtimes.litert_predictor(numbers) if litert else None
             logits = logits or numbers.predict_on_batch
             self.numbers = lambda strips: np.asarray(logits(strips)) / number_temperature
             for size in (1, 2):  # warmed up, as the digit model is below
@@ -206,11 +205,14 @@ class DigitReader:
             >>> DigitReader.load("default").info["name"]  # doctest: +SKIP
             'default_model'
         """
-        if path is not None and Path(path).suffix in EXPORTED_SUFFIXES:
+        if path is not None and Path(path).suffix in runtimes.EXPORTED_SUFFIXES:
             return cls.load_export(path, threshold)
         model_file = resolve_model(path, runs_dir)
-        exported = _current_litert_export(model_file) if litert else None
-        model = ExportedModel(exported) if exported else runs.load_model(model_file)
+        from mnist_cnn.export import current_export
+
+        # A LiteRT export of this very file by `mnist-cnn export` runs as it is.
+        exported = current_export(model_file, "litert") if litert else None
+        model = runtimes.ExportedModel(exported) if exported else runs.load_model(model_file)
         info = model_info(model_file) | {"params": model.count_params()}
         use_litert = litert and not exported
         number_model, number_file = _load_number_model(numbers)
@@ -243,9 +245,9 @@ class DigitReader:
             >>> DigitReader.load_export("runs/cnn-1/export/model.tflite").engine  # doctest: +SKIP
             'LiteRT'
         """
-        model = ExportedModel(path)
+        model = runtimes.ExportedModel(path)
         folder = model.path.parent
-        in_run = folder.name == EXPORT_FOLDER
+        in_run = folder.name == runtimes.EXPORT_FOLDER
         name = folder.parent.name if in_run else model.path.stem
         recorded = runs.read_metrics(folder.parent) if in_run else runs.RunMetrics()
         info = {"name": name, "path": str(model.path), "test_accuracy": recorded.test_accuracy}
@@ -380,7 +382,7 @@ def tta_probabilities(
         predict: runs the model on a batch of preprocessed inputs: its
             `predict_on_batch` (a compiled function: about a millisecond for one
             image, where `model.predict` sets up a data pipeline per call and an
-            eager `model(x)` runs layer by layer), or `litert_predictor(model)`.
+            eager `model(x)` runs layer by layer), or `runtimes.litert_predictor(model)`.
         images: uint8 (N, 28, 28) digits, white on black.
         degrees: how far the two extra views are turned; 0 reads each digit as it is.
 
@@ -406,36 +408,6 @@ def turn(images: np.ndarray, degrees: float) -> np.ndarray:
     """uint8 (N, 28, 28) images turned `degrees` anticlockwise about their centre, kept
     28x28 (black where nothing turned in): test-time augmentation's extra views."""
     return ndimage.rotate(images, degrees, axes=(2, 1), reshape=False, order=1)
-
-
-def litert_predictor(model) -> Callable[[np.ndarray], np.ndarray] | None:
-    """`model` exported by Keras to LiteRT (``model.export(path, format="litert")``)
-    and run by LiteRT's interpreter, as a function like `model.predict_on_batch`.
-    None where that cannot be done, or gives other numbers than Keras: no
-    ``ai_edge_litert``, a Keras backend without the export, or bfloat16 layers
-    (LiteRT would need TensorFlow ops it does not ship).
-
-    LiteRT's CPU kernels (XNNPACK) cost little per call. On 2 cores (AVX2 EPYC) the
-    three views of one digit take 0.3 ms instead of 1.5 ms with `predict_on_batch`,
-    3,000 views 0.30 s instead of 0.63 s, with probabilities equal to 1e-7. The
-    export takes 1-2 s.
-    """
-    from mnist_cnn.backend import quiet_stderr
-
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "model.tflite"
-            model.export(str(path), format="litert", verbose=False)
-            predict = litert_runner(path.read_bytes())
-
-        shape = tuple(model.input_shape[1:])
-        probe = np.random.default_rng(0).random((2, *shape), np.float32)
-        with quiet_stderr():  # the first call announces its XNNPACK kernels
-            fast = predict(probe)
-        same = np.allclose(fast, model(probe, training=False), atol=1e-5)
-    except Exception:  # whatever fails here, Keras itself reads the same digits
-        return None
-    return predict if same else None
 
 
 def resolve_model(
@@ -465,7 +437,7 @@ def resolve_model(
         if not DEFAULT_MODEL.is_file():
             raise MnistCnnError("this installation has no model shipped with the package")
         return DEFAULT_MODEL
-    if Path(model).suffix in EXPORTED_SUFFIXES:
+    if Path(model).suffix in runtimes.EXPORTED_SUFFIXES:
         if not Path(model).is_file():
             raise MnistCnnError(f"{model}: no such model file")
         return Path(model)
@@ -662,136 +634,3 @@ def validate_pixels(pixels) -> np.ndarray:
     if low < 0 or high > 255:
         raise MnistCnnError(f"pixels must be 0-255, got values from {low:g} to {high:g}")
     return np.rint(array).astype(np.uint8)
-
-
-# -- Exported models: LiteRT and ONNX files written by `mnist-cnn export` -----------------------
-
-EXPORTED_SUFFIXES = {".tflite": "LiteRT", ".onnx": "ONNX Runtime"}  # suffix -> runtime
-EXPORT_FOLDER = "export"  # in a run folder: the exports of its model.keras
-EXPORT_CHECKS = "checks.json"  # in it: how each export was checked, and from which model
-
-
-class ExportedModel:
-    """A model exported to a ``.tflite`` or ``.onnx`` file, run by its own runtime, with
-    what `DigitReader` asks of a Keras model: `predict_on_batch`, the input and output
-    shapes and `count_params` (as recorded by ``mnist-cnn export``; None if unknown).
-
-    Args:
-        path: the exported file.
-    """
-
-    input_shape = (None, IMAGE_SIZE, IMAGE_SIZE, 1)
-    output_shape = (None, NUM_CLASSES)
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.engine = EXPORTED_SUFFIXES.get(self.path.suffix)
-        if self.engine is None:
-            raise MnistCnnError(
-                f"{path}: an exported model is a .tflite or .onnx file (mnist-cnn export)"
-            )
-        self.predict_on_batch = exported_predictor(self.path)
-
-    def count_params(self) -> int | None:
-        try:
-            checks = runs.read_json(self.path.parent / EXPORT_CHECKS)
-        except MnistCnnError:  # a mangled record: the count is unknown, the model still runs
-            return None
-        recorded = [c.get("params") for c in checks.values() if isinstance(c, dict)]
-        return next((p for p in recorded if isinstance(p, int)), None)
-
-
-def exported_predictor(path: str | os.PathLike) -> Callable[[np.ndarray], np.ndarray]:
-    """A function like `model.predict_on_batch` running an exported model: a ``.tflite``
-    file with LiteRT, an ``.onnx`` file with ONNX Runtime.
-
-    Args:
-        path: the exported file.
-
-    Returns:
-        float32 (N, 28, 28, 1) inputs -> (N, 10) probabilities.
-
-    Raises:
-        MnistCnnError: no such file, not a model for 28x28x1 inputs and 10 classes, or
-            the runtime is not installed (ONNX Runtime comes with ``mnist-cnn[export]``).
-
-    Example:
-        >>> predict = exported_predictor("runs/cnn-1/export/model.onnx")  # doctest: +SKIP
-        >>> predict(np.zeros((2, 28, 28, 1), np.float32)).shape  # doctest: +SKIP
-        (2, 10)
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise MnistCnnError(f"{path}: no such model file")
-    try:
-        if path.suffix == ".onnx":
-            predict, shapes = _onnx_runner(path)
-        else:
-            predict = litert_runner(path.read_bytes())
-            shapes = predict.shapes
-    except ImportError as e:
-        raise MnistCnnError(
-            f"{path}: reading it needs {e.name}: pip install 'mnist-cnn[export]'"
-        ) from None
-    except Exception as e:  # each runtime raises its own types for a bad file
-        raise MnistCnnError(f"{path}: cannot load the model ({type(e).__name__}: {e})") from None
-    if [list(shape[1:]) for shape in shapes] != [[IMAGE_SIZE, IMAGE_SIZE, 1], [NUM_CLASSES]]:
-        raise MnistCnnError(
-            f"{path}: takes {shapes[0]} and gives {shapes[1]}; "
-            "expected a 28x28x1 MNIST input and 10 class probabilities"
-        )
-    from mnist_cnn.backend import quiet_stderr
-
-    try:
-        with quiet_stderr():  # LiteRT's first call announces its XNNPACK kernels
-            predict(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1), np.float32))
-    except Exception as e:
-        raise MnistCnnError(f"{path}: cannot run the model ({type(e).__name__}: {e})") from None
-    return predict
-
-
-def litert_runner(content: bytes) -> Callable[[np.ndarray], np.ndarray]:
-    """A LiteRT model (the bytes of a ``.tflite`` file) as a function like
-    `model.predict_on_batch`, run by LiteRT's interpreter on every core; its ``shapes``
-    attribute holds the input and output shapes."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=content, num_threads=os.cpu_count())
-    (source,) = interpreter.get_input_details()
-    (target,) = interpreter.get_output_details()
-    shape = None
-
-    def predict(inputs: np.ndarray) -> np.ndarray:
-        nonlocal shape
-        inputs = np.ascontiguousarray(inputs, np.float32)
-        if inputs.shape != shape:  # LiteRT plans its memory for one batch size
-            interpreter.resize_tensor_input(source["index"], inputs.shape)
-            interpreter.allocate_tensors()
-            shape = inputs.shape
-        interpreter.set_tensor(source["index"], inputs)
-        interpreter.invoke()
-        return interpreter.get_tensor(target["index"])
-
-    predict.shapes = [list(source["shape_signature"]), list(target["shape_signature"])]
-    return predict
-
-
-def _onnx_runner(path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], list[list]]:
-    """An ONNX model run by ONNX Runtime on the CPU, and its input and output shapes."""
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (source,), (target,) = session.get_inputs(), session.get_outputs()
-
-    def predict(inputs: np.ndarray) -> np.ndarray:
-        return session.run([target.name], {source.name: np.asarray(inputs, np.float32)})[0]
-
-    return predict, [source.shape, target.shape]
-
-
-def _current_litert_export(model_file: Path) -> Path | None:
-    """The LiteRT export of `model_file` by ``mnist-cnn export``, if it was made from
-    this very file and is unchanged since (`mnist_cnn.export.current_export`)."""
-    from mnist_cnn.export import current_export
-
-    return current_export(model_file, "litert")
