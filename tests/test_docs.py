@@ -90,6 +90,23 @@ def test_reference_has_a_page_per_module(hooks):
     assert hooks.reference_page("mnist_cnn.imaging.decode") == "reference/imaging/decode.md"
 
 
+def test_the_layout_names_every_module_and_folder_of_the_package():
+    """docs/index.md's layout is where a newcomer learns what each file does."""
+    layout = (DOCS / "index.md").read_text().split("## Layout", 1)[1].split("```")[1]
+    package = ROOT / "src" / "mnist_cnn"
+    names = {
+        path.name + ("/" if path.is_dir() else "")
+        for folder in (package, package / "imaging", package / "server")
+        for path in folder.iterdir()
+        if path.name != "__init__.py" and not path.name.startswith((".", "__"))
+    }
+    assert names, package
+    missing = sorted(
+        name for name in names if not re.search(rf"(?<![\w/]){re.escape(name)}", layout)
+    )
+    assert not missing, f"not in the layout of docs/index.md: {missing}"
+
+
 def test_train_options_table_is_read_from_the_parser(hooks):
     table = hooks.options_table("train")
     for option in ("--preset", "--model", "--epochs", "--lr", "--seed", "--report"):
