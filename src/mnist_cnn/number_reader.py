@@ -85,16 +85,16 @@ NUMBER_MODEL = Path(__file__).resolve().parent / "number_model" / "model.keras"
 @dataclass(frozen=True)
 class LineReading:
     """What was read on one line: its digits' pieces of the image, left to right, the
-    ten probabilities of each, and, where the number model read the line:
+    ten probabilities of each, and:
 
-    - `agreement`: its probability that the line holds exactly the digits read (their
-      top classes). A line whose digits each look sure can still be read wrong as a
-      whole (a digit too many or too few); this says so.
-
-    and `vote`: the digit model's probability of each digit read, to the power
-    `DIGIT_VOTE`, parts cut from touching digits included; 1 where the digit's
-    probabilities are the digit model's own, as on a line the number model did not
-    read. Where the two models disagree on a digit, the reading is less sure of it.
+    - `vote`: the digit model's probability of each digit read, to the power
+      `DIGIT_VOTE`, parts cut from touching digits included; 1 where the digit's
+      probabilities are the digit model's own (as on a line the number model did not
+      read). Where the two models disagree on a digit, the reading is less sure of it.
+    - `agreement`, where the number model read the line (else None): its probability
+      that the line holds exactly the digits read (their top classes). A line whose
+      digits each look sure can still be read wrong as a whole (a digit too many or
+      too few); this says so.
     """
 
     crops: list[DigitCrop]
@@ -280,13 +280,13 @@ def _reconcile(
             # A digit among others: the number model's, with the digit model's vote. A
             # digit on its own, or one the number model did not read: the digit model's.
             p = found[members[0]]
-            own = not (inside and len(spans) > 1)
-            if not own:
-                both = inside[0].probabilities * p**DIGIT_VOTE
-                p = both / both.sum() if both.sum() > 0 else inside[0].probabilities
+            both = bool(inside) and len(spans) > 1
+            if both:
+                joint = inside[0].probabilities * p**DIGIT_VOTE
+                p = joint / joint.sum() if joint.sum() > 0 else inside[0].probabilities
             crops.append(line.crops[members[0]])
             probabilities.append(p)
-            mixed.append(not own)
+            mixed.append(both)
             continue
         span = (spans[members[0]][0], max(spans[i][1] for i in members))
         at = [x for x, o in zip(starts, owner, strict=True) if o in members]
