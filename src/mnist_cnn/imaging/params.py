@@ -70,13 +70,16 @@ class ImagingParams:
     # -- segmentation ---------------------------------------------------------------------
     # Components smaller than this share of the largest one are dirt.
     speck: float = 0.04
-    # Pieces overlapping this share of the narrower one's width are one digit (but for
-    # two as tall as digits, one further than `near` above the other: two rows).
+    # Pieces overlapping this share of the narrower one's width are one digit.
     overlap: float = 0.5
     # Pieces shorter than this share of the tallest are parts of a digit ...
     fragment: float = 0.5
     # ... when this close to it (share of the tallest height), else they are dropped.
     near: float = 0.2
+    # Rows of digits one above another are segmented apart where a gap of `near` of the
+    # tallest parts them and one holds two pieces side by side, each this share of its
+    # height (digits; a digit broken across breaks into shorter parts).
+    row_fill: float = 0.7
     # Pixels: a lone blob smaller than this (a speck, a dot) is no digit ...
     min_side: int = 6
     # ... nor one wider than tall and under this many stroke widths tall (a dash).

@@ -1,8 +1,8 @@
 """Segmentation: an ink mask -> the digits in it, as pieces of ink, left to right.
 
-Connected components of the ink are the pieces. Specks of dirt are dropped; pieces
-that overlap horizontally (a broken stroke, the bar of a 5) are one digit, unless
-both are as tall as a digit and lie one above the other with a gap (two rows); short
+Connected components of the ink are the pieces. Specks of dirt are dropped. Digits
+written in rows, one row above another, are segmented row by row; within a row,
+pieces that overlap horizontally (a broken stroke, the bar of a 5) are one digit; short
 pieces join a digit they touch, else they are dots or dashes and are dropped, as
 are a lone speck or dash; a blob much wider than tall (touching digits) is cut at
 its thinnest column of ink.
@@ -30,18 +30,19 @@ def segment(mask: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> list[Pi
 
     Args:
         mask: the binary ink mask of the whole image.
-        params: `speck`, `overlap`, `fragment`, `near`, `min_side`, `line`, `wide`,
-            `thin` and `very_wide` decide what is one digit, and what none.
+        params: `speck`, `near`, `fragment` and `row_fill` decide the rows of digits;
+            `overlap`, `min_side`, `line`, `wide`, `thin` and `very_wide` what is one
+            digit, and what none.
 
     Returns:
         One piece per digit: its rows and columns in `mask` (the box of its ink) and
         its own ink there.
     """
     pieces = _components(mask, params.speck)
-    if not pieces:
-        return []
-    pieces = _merge_overlapping(pieces, params)
-    digits = _attach_fragments(pieces, params)
+    digits = []
+    for top, bottom in _rows_of_digits(pieces, params):
+        row = [piece for piece in pieces if top <= piece[0].start < bottom]
+        digits += _attach_fragments(_merge_overlapping(row, params.overlap), params)
     digits = [digit for digit in digits if _digit_shaped(digit[2], params)]
     return sorted(
         (part for digit in digits for part in _split_wide(*digit, params=params)),
@@ -66,39 +67,88 @@ def _components(mask: np.ndarray, speck: float) -> list[Piece]:
     return pieces
 
 
-def _merge_overlapping(pieces: list[Piece], params: ImagingParams) -> list[Piece]:
+def _rows_of_digits(pieces: list[Piece], params: ImagingParams) -> list[tuple[int, int]]:
+    """The rows (top, bottom) of each row of digits, top to bottom: runs of rows that
+    hold ink, parted from the next only by a clear gap (at least `near` of the tallest
+    run), each of the two at least `fragment` of that tall, and one of them holding two
+    pieces side by side that fill `row_fill` of its height (digits, not the fragments
+    of one). So a digit broken across (the bar of a 5, a stroke gone faint) stays one,
+    and so does a column of single digits: a lone digit's parts can pass for digits.
+
+    >>> def at(y, x, h=30): return (slice(y, y + h), slice(x, x + 10), None)
+    >>> _rows_of_digits([at(0, 0), at(0, 20), at(40, 0), at(40, 20)], DEFAULT_PARAMS)
+    [(0, 30), (40, 70)]
+    >>> _rows_of_digits([at(0, 0), at(40, 0)], DEFAULT_PARAMS)  # one piece a row: one digit
+    [(0, 70)]
+    >>> _rows_of_digits([at(0, 0, 8), at(20, 0), at(20, 20)], DEFAULT_PARAMS)  # a 5's bar
+    [(0, 50)]
+    """
+    runs: list[tuple[int, int]] = []
+    for rows, _, _ in sorted(pieces, key=lambda p: p[0].start):
+        if runs and rows.start <= runs[-1][1]:
+            runs[-1] = (runs[-1][0], max(runs[-1][1], rows.stop))
+        else:
+            runs.append((rows.start, rows.stop))
+    joined = True
+    while joined and len(runs) > 1:
+        tallest = max(bottom - top for top, bottom in runs)
+        joined = False
+        for i, ((top, end), (start, bottom)) in enumerate(zip(runs, runs[1:], strict=False)):
+            apart = (
+                start - end >= params.near * tallest
+                and min(end - top, bottom - start) >= params.fragment * tallest
+                and (
+                    _side_by_side(pieces, top, end, params.row_fill)
+                    or _side_by_side(pieces, start, bottom, params.row_fill)
+                )
+            )
+            if not apart:
+                runs[i : i + 2] = [(top, bottom)]
+                joined = True
+                break
+    return runs
+
+
+def _side_by_side(pieces: list[Piece], top: int, bottom: int, fill: float) -> bool:
+    """Whether rows `top` to `bottom` hold two pieces side by side, each at least
+    `fill` of those rows tall."""
+    tall = [
+        cols
+        for rows, cols, _ in pieces
+        if top <= rows.start < bottom and rows.stop - rows.start >= fill * (bottom - top)
+    ]
+    tall.sort(key=lambda cols: cols.start)
+    reach = 0
+    for cols in tall:
+        if reach and cols.start >= reach:
+            return True
+        reach = max(reach, cols.stop)
+    return False
+
+
+def _merge_overlapping(pieces: list[Piece], overlap: float) -> list[Piece]:
     """Neighbours (left to right) that are parts of one digit, merged until none are."""
     pieces = list(pieces)
-    tallest = max(rows.stop - rows.start for rows, _, _ in pieces)  # about a digit
     merged = True
     while merged:
         merged = False
         for a in range(len(pieces) - 1):
-            if _one_digit(pieces[a], pieces[a + 1], tallest, params):
+            if _one_digit(pieces[a], pieces[a + 1], overlap):
                 pieces[a : a + 2] = [union([pieces[a], pieces[a + 1]])]
                 merged = True
                 break
     return pieces
 
 
-def _one_digit(a: Piece, b: Piece, tallest: int, params: ImagingParams) -> bool:
+def _one_digit(a: Piece, b: Piece, overlap: float) -> bool:
     """Whether two pieces are parts of one digit: they overlap over `overlap` of the
-    narrower one's width, unless both are as tall as digits (`fragment` of the
-    `tallest` piece) and more than `near` of it apart, one above the other (digits in
-    two rows); or their boxes overlap and together they are no wider than a digit.
-
-    >>> def at(top, height): return (slice(top, top + height), slice(0, 10), None)
-    >>> _one_digit(at(0, 8), at(20, 30), 30, DEFAULT_PARAMS)   # the bar of a 5
-    True
-    >>> _one_digit(at(0, 30), at(40, 30), 30, DEFAULT_PARAMS)  # digits in two rows
-    False
-    """
+    narrower one's width, or their boxes overlap and together they are no wider than
+    a digit."""
     (ra, ca, _), (rb, cb, _) = a, b
     columns = min(ca.stop, cb.stop) - max(ca.start, cb.start)
-    rows = min(ra.stop, rb.stop) - max(ra.start, rb.start)  # below 0: the gap between
-    if columns >= params.overlap * min(ca.stop - ca.start, cb.stop - cb.start):
-        digits = min(ra.stop - ra.start, rb.stop - rb.start) >= params.fragment * tallest
-        return not digits or -rows <= params.near * tallest
+    if columns >= overlap * min(ca.stop - ca.start, cb.stop - cb.start):
+        return True
+    rows = min(ra.stop, rb.stop) - max(ra.start, rb.start)
     width = max(ca.stop, cb.stop) - min(ca.start, cb.start)
     height = max(ra.stop, rb.stop) - min(ra.start, rb.start)
     return columns > 0 and rows > 0 and width <= height
