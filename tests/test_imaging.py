@@ -189,10 +189,14 @@ def test_digits_in_two_rows_are_two_lines_each_digit_whole():
     # "10" written above "10": each 1 above the other is not one tall digit.
     strokes = [(60, 20, 60, 100), ("ellipse", (100, 20, 160, 100))]
     strokes += [(60, 140, 60, 220), ("ellipse", (100, 140, 160, 220))]
-    lines = imaging.extract_lines(drawing(strokes, size=(240, 220)))
+    gray = drawing(strokes, size=(240, 220))
+    lines = imaging.extract_lines(gray)
     assert [len(line.crops) for line in lines] == [2, 2]
     tops = [[crop.box[1] for crop in line.crops] for line in lines]
     assert np.abs(np.subtract(tops, [[20, 20], [140, 140]])).max() <= 8, tops
+    # Without lines too, the digits come in reading order: row by row, left to right.
+    corners = [crop.box[:2] for crop in extract_digits(gray)]
+    assert np.abs(np.subtract(corners, [[54, 20], [94, 20], [54, 140], [94, 140]])).max() <= 8
 
 
 def test_a_digit_written_lightly_beside_dark_ones_is_found():

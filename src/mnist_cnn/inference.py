@@ -73,14 +73,15 @@ class Digit:
 class Reading:
     """What a `DigitReader` read in one image.
 
-    prediction: the digits left to right ("42"); None unless the status is "ok".
+    prediction: the digits left to right, row by row ("42"); None unless the status is
+        "ok".
     confidence: the product of the digits' top probabilities, i.e. the model's
         probability that the whole number is right (0.0 when there is no digit). Where
         the number model read the lines, each digit's also times the digit model's vote
         on it, and the whole no higher than the number model's probability of it.
     status: "ok"; "uncertain" when some digit, or the whole number's confidence, is
         below the reader's threshold; or "no digit".
-    digits: one `Digit` each, left to right; a digit keeps its label when only the
+    digits: one `Digit` each, in that order; a digit keeps its label when only the
         whole number is uncertain, so what was read can still be shown (`guess`).
     inputs: the uint8 28x28 images the model saw, in the same order.
     """

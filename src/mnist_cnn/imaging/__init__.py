@@ -5,7 +5,7 @@ anti-aliasing (so the stroke edges are grey) and placed in a 28x28 field with
 its centre of mass at the centre. A photo of a digit is nothing like that: dark
 ink on unevenly lit paper, JPEG noise, any size and position, often several
 digits in a row. `extract_digits` turns any such image into MNIST-style 28x28
-uint8 arrays, one per digit, left to right, one module per step:
+uint8 arrays, one per digit, in reading order, one module per step:
 
 1. `decode`: Pillow reads the format (PNG, JPEG, BMP, WebP, GIF or TIFF, no other),
    the EXIF orientation is applied, transparency composited over white, grayscale;

@@ -41,7 +41,8 @@ class DigitCrop:
 def extract_digits(
     source: ImageSource, max_pixels: int = MAX_PIXELS, params: ImagingParams = DEFAULT_PARAMS
 ) -> list[DigitCrop]:
-    """Decode an image and return its digits left to right, MNIST style.
+    """Decode an image and return its digits in reading order (row by row, each left
+    to right), MNIST style.
 
     A large image is reduced as it is decoded to about `params.work_size` (the size it
     is analysed at anyway), so the memory and time it takes are bounded.
@@ -52,7 +53,7 @@ def extract_digits(
         params: the pipeline's settings.
 
     Returns:
-        One `DigitCrop` per digit, left to right; none for an image without ink.
+        One `DigitCrop` per digit; none for an image without ink.
 
     Example:
         >>> extract_digits(np.full((50, 50), 255, np.uint8))     # blank paper
@@ -67,7 +68,7 @@ def find_digits(
     params: ImagingParams = DEFAULT_PARAMS,
     shape: tuple[int, int] | None = None,
 ) -> list[DigitCrop]:
-    """Grayscale uint8 (H, W) from `load_image` -> the digits in it, left to right.
+    """Grayscale uint8 (H, W) from `load_image` -> the digits in it, in reading order.
 
     Args:
         gray: the decoded image.
@@ -101,7 +102,7 @@ class _Found:
     threshold: float  # its ink threshold
     factor: float  # original pixels per working pixel
     shape: tuple[int, int]  # the original image's (height, width)
-    pieces: list[Piece]  # the digits' ink, left to right
+    pieces: list[Piece]  # the digits' ink, in reading order
     depth: np.ndarray  # each ink pixel's distance to the background (`stroke_depth`)
 
 
@@ -156,7 +157,7 @@ def _analyse(
     if found is None:
         return None
     smooth, mask, threshold = found
-    # 4. The digits, left to right, and their strokes' depth.
+    # 4. The digits, in reading order, and their strokes' depth.
     pieces = segment(mask, params)
     return _Found(smooth, mask, threshold, factor, shape, pieces, stroke_depth(mask))
 

@@ -1,4 +1,4 @@
-"""Segmentation: an ink mask -> the digits in it, as pieces of ink, left to right.
+"""Segmentation: an ink mask -> the digits in it, as pieces of ink, in reading order.
 
 Connected components of the ink are the pieces. Specks of dirt are dropped. Digits
 written in rows, one row above another, are segmented row by row; within a row,
@@ -26,7 +26,7 @@ Piece = tuple[slice, slice, np.ndarray]  # rows, columns, the piece's own ink ma
 
 
 def segment(mask: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> list[Piece]:
-    """Ink mask -> digits left to right.
+    """Ink mask -> digits in reading order: row by row, each row left to right.
 
     Args:
         mask: the binary ink mask of the whole image.
@@ -42,12 +42,11 @@ def segment(mask: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> list[Pi
     digits = []
     for top, bottom in _rows_of_digits(pieces, params):
         row = [piece for piece in pieces if top <= piece[0].start < bottom]
-        digits += _attach_fragments(_merge_overlapping(row, params.overlap), params)
-    digits = [digit for digit in digits if _digit_shaped(digit[2], params)]
-    return sorted(
-        (part for digit in digits for part in _split_wide(*digit, params=params)),
-        key=lambda p: p[1].start,
-    )
+        row = _attach_fragments(_merge_overlapping(row, params.overlap), params)
+        row = [digit for digit in row if _digit_shaped(digit[2], params)]
+        parts = (part for digit in row for part in _split_wide(*digit, params=params))
+        digits += sorted(parts, key=lambda p: p[1].start)
+    return digits
 
 
 def _components(mask: np.ndarray, speck: float) -> list[Piece]:
