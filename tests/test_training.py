@@ -3,6 +3,8 @@
 import hashlib
 import json
 import os
+import signal
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -259,6 +261,28 @@ def test_an_error_from_a_second_ctrl_c_is_an_interruption_and_others_are_not(tmp
     with pytest.raises(expected):
         training.fit(model, config, data, data, callbacks, tmp_path, verbose=0)
     assert not tmp_path.exists()  # before the first checkpoint: nothing kept either way
+
+
+def test_a_second_ctrl_c_stops_at_the_end_of_the_step_under_way():
+    # Raised in the signal handler, it could land inside TensorFlow's calls back into
+    # Python, which print it as a traceback and carry on.
+    before = signal.getsignal(signal.SIGINT)
+    stop = training.StopOnCtrlC()
+    stop.set_model(SimpleNamespace(stop_training=False))
+    stop.on_train_begin()
+    try:
+        assert signal.getsignal(signal.SIGINT) == stop._stop
+        stop._stop(signal.SIGINT, None)  # the first press: stop after this step
+        assert stop.model.stop_training
+        stop.on_train_batch_end(0)
+        stop.on_test_batch_end(0)
+        stop._stop(signal.SIGINT, None)  # the second: at the end of the step under way
+        with pytest.raises(KeyboardInterrupt):
+            stop.on_test_batch_end(1)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # a third
+    finally:
+        stop.on_train_end()
+    assert signal.getsignal(signal.SIGINT) == before
 
 
 def test_json_files_must_hold_objects(tmp_path):

@@ -139,12 +139,14 @@ def learning_rate(config: TrainConfig, steps_per_epoch: int):
 
 class StopOnCtrlC(keras.callbacks.Callback):
     """The first Ctrl-C asks Keras to stop after the current step, as early stopping
-    does, rather than raising inside TensorFlow's compiled loop; a second one
-    interrupts at once."""
+    does, rather than raising inside TensorFlow's compiled loop. A second one stops
+    at the end of the step under way, training or validation: the KeyboardInterrupt
+    is raised here, in Python, because raised inside TensorFlow's own calls back
+    into Python it can be printed as a traceback and lost. A third raises at once."""
 
     def __init__(self):
         super().__init__()
-        self.pressed = False
+        self.pressed = self.again = False
         self._previous = None
 
     def on_train_begin(self, logs=None):
@@ -152,12 +154,25 @@ class StopOnCtrlC(keras.callbacks.Callback):
             self._previous = signal.signal(signal.SIGINT, self._stop)
 
     def _stop(self, signum, frame):
+        if self.pressed:
+            self.again = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            return
         self.pressed = True
         self.model.stop_training = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
         # os.write, not print: a handler that prints while the interrupted code is
         # printing raises "reentrant call" inside the stream.
         os.write(2, b"\nStopping after this step and its validation; Ctrl-C again stops at once.\n")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._halt()
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._halt()
+
+    def _halt(self) -> None:
+        if self.again:
+            raise KeyboardInterrupt
 
     def on_train_end(self, logs=None):
         if self._previous is not None:
