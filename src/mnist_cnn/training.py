@@ -472,7 +472,7 @@ def fit(
             verbose=0,  # RunProgress shows it instead
         )
     except BaseException as error:
-        # A second Ctrl-C raises wherever Python is, and inside TensorFlow's loop that
+        # A third Ctrl-C raises wherever Python is, and inside TensorFlow's loop that
         # can surface as another error (a SystemError from a half-done list operation).
         if not (isinstance(error, KeyboardInterrupt) or ctrl_c.pressed):
             if checkpoint.best_epoch is None:  # a full disk, say: nothing worth keeping
