@@ -90,13 +90,14 @@ def test_reference_has_a_page_per_module(hooks):
     assert hooks.reference_page("mnist_cnn.imaging.decode") == "reference/imaging/decode.md"
 
 
-def test_the_layout_names_every_module_and_folder_of_the_package():
+def test_the_layout_names_every_module_and_folder_of_the_package(hooks):
     """docs/index.md's layout is where a newcomer learns what each file does."""
     layout = (DOCS / "index.md").read_text().split("## Layout", 1)[1].split("```")[1]
-    package = ROOT / "src" / "mnist_cnn"
+    package = hooks.PACKAGE
+    subpackages = [path for path in package.iterdir() if (path / "__init__.py").is_file()]
     names = {
         path.name + ("/" if path.is_dir() else "")
-        for folder in (package, package / "imaging", package / "server")
+        for folder in (package, *subpackages)
         for path in folder.iterdir()
         if path.name != "__init__.py" and not path.name.startswith((".", "__"))
     }
