@@ -199,6 +199,48 @@ def test_digits_in_two_rows_are_two_lines_each_digit_whole():
     assert np.abs(np.subtract(corners, [[54, 20], [94, 20], [54, 140], [94, 140]])).max() <= 8
 
 
+def ruled(page: np.ndarray, kind: str, boxes: list, rng) -> np.ndarray:
+    """Ink coverage with rules drawn over it: the lines of "ruled" or "squared" paper
+    (half as dark as the pen, 2 px), or a "box" round the digits or an "underline"
+    touching each of them, drawn with the pen."""
+    lines = np.zeros_like(page)
+    if kind in ("ruled", "squared"):
+        lines[int(rng.integers(5, 30)) :: 45] = 0.5
+        lines[1:] = np.maximum(lines[1:], lines[:-1])
+    if kind == "squared":
+        lines[:, int(rng.integers(5, 30)) :: 45] = 0.5
+        lines[:, 1:] = np.maximum(lines[:, 1:], lines[:, :-1])
+    if kind == "box":
+        lines[12:16, 12:-12] = lines[-16:-12, 12:-12] = 0.9
+        lines[12:-12, 12:16] = lines[12:-12, -16:-12] = 0.9
+    if kind == "underline":
+        bottom = min(box[3] for box in boxes) - 3
+        lines[bottom : bottom + 5, 8:-8] = 0.9
+    return np.maximum(page, lines)
+
+
+@pytest.mark.parametrize("kind", ["ruled", "box", "underline"])
+def test_digits_on_ruled_paper_in_a_box_or_underlined_are_found_whole(digit_images, kind):
+    """A line that touches digits would join them into one blob: rules are taken out
+    (`imaging.rules`), each digit found whole with its own box."""
+    x, _ = digit_images
+    rng = np.random.default_rng(5)
+    for trial in range(3):
+        chosen = rng.choice(len(x), 3 + trial, replace=False)
+        alphas = [coverage(d, int(rng.integers(90, 130))) for d in x[chosen]]
+        xs = list(np.cumsum([30] + [a.shape[1] - 15 for a in alphas[:-1]]))
+        ys = [int(rng.integers(20, 50)) for _ in alphas]
+        page, boxes = place(alphas, (240, xs[-1] + alphas[-1].shape[1] + 30), xs, ys)
+        # (Under light uneven enough to lift only parts of the lines above the
+        # threshold, the parts left are shorter than a rule and stay.)
+        found = extract_digits(encode(photograph(ruled(page, kind, boxes, rng), rng, light=0.1)))
+        assert len(found) == len(chosen), (kind, trial, [d.box for d in found], boxes)
+        for digit, box in zip(found, boxes, strict=True):
+            # (An underline hides what of a digit's base runs along it.)
+            off = np.abs(np.subtract(digit.box, box))
+            assert np.all(off <= [8, 8, 8, 15 if kind == "underline" else 8]), (digit.box, box)
+
+
 def test_a_digit_written_lightly_beside_dark_ones_is_found():
     gray = drawing([(50, 40, 50, 160), ("ellipse", (100, 40, 170, 160))]).copy()  # "10" ...
     light = drawing([(240, 40, 240, 160)], width=6)  # ... and a thin, light "1"

@@ -68,6 +68,9 @@ class ImagingParams:
     min_separation: float = 6.0
 
     # -- segmentation ---------------------------------------------------------------------
+    # A straight line this many times as long as the digits are tall is a rule (ruled or
+    # squared paper, a box, an underline), taken out of the ink (`rules`).
+    rule: float = 2.0
     # Components smaller than this share of the largest one are dirt.
     speck: float = 0.04
     # Pieces overlapping this share of the narrower one's width are one digit.

@@ -23,6 +23,7 @@ from mnist_cnn.imaging.normalise import digit_ink, ink_region, thicken_hairline,
 from mnist_cnn.imaging.page import paper_only
 from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
 from mnist_cnn.imaging.resample import shrink
+from mnist_cnn.imaging.rules import remove_rules
 from mnist_cnn.imaging.segment import Piece, group_lines, image_box, segment, union
 
 
@@ -157,6 +158,7 @@ def _analyse(
     if found is None:
         return None
     smooth, mask, threshold = found
+    smooth, mask = remove_rules(smooth, mask, threshold, params)
     # 4. The digits, in reading order, and their strokes' depth.
     pieces = segment(mask, params)
     return _Found(smooth, mask, threshold, factor, shape, pieces, stroke_depth(mask))

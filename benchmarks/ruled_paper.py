@@ -1,0 +1,129 @@
+"""Numbers written on ruled or squared paper, in a box or underlined: are they read?
+
+People write numbers in notebooks and on forms. A line that touches the digits joins
+them into one blob of ink, so the image pipeline takes such lines out first
+(`mnist_cnn.imaging.rules`). This script measures what that gives: numbers of 2-5
+MNIST test digits drawn apart (`mnist_cnn.numbers`, 3 times MNIST's size) on
+
+- plain paper, as a reference;
+- ruled paper, lines every 30 or 45 px (half to three quarters of a digit's height)
+  and as dark as a pencil (35-50% of the pen);
+- squared paper, lines both ways every 25-45 px;
+- a box drawn round the number with the pen, 5-15 px off its ink;
+- an underline drawn with the pen, touching the lowest digit.
+
+Each is photographed: light grey paper, the lines under the ink, sensor noise and JPEG.
+A number is read right when its digits are exactly the truth; "wrong but ok" counts
+readings that are wrong and say ok anyway.
+
+    python benchmarks/ruled_paper.py                     # 200 numbers per kind of paper
+    python benchmarks/ruled_paper.py --numbers 50 --seed 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+from whole_numbers import print_header
+
+from mnist_cnn import data
+from mnist_cnn.inference import DigitReader
+from mnist_cnn.numbers import NumberStyle, make_numbers
+
+SCALE = 3  # numbers drawn this many times MNIST's size (digits about 60 px tall)
+MARGIN = 30  # paper around the number, px
+PAPERS = ("plain", "ruled", "squared", "box", "underline")
+
+
+def enlarge(image: np.ndarray) -> np.ndarray:
+    """White-on-black uint8 ink -> ink coverage 0-1, `SCALE` times as large."""
+    height, width = image.shape
+    larger = Image.fromarray(image.astype(np.float32), mode="F").resize(
+        (width * SCALE, height * SCALE), Image.BICUBIC
+    )
+    return np.clip(np.asarray(larger) / 255.0, 0.0, 1.0)
+
+
+def lines(ink: np.ndarray, paper: str, rng: np.random.Generator) -> np.ndarray:
+    """The coverage of the lines of `paper` for a page holding `ink` (with margins)."""
+    height, width = ink.shape
+    drawn = np.zeros_like(ink)
+    rows = np.flatnonzero(ink.max(axis=1) > 0.5)
+    cols = np.flatnonzero(ink.max(axis=0) > 0.5)
+    if paper in ("ruled", "squared"):
+        step = int(rng.choice([30, 45])) if paper == "ruled" else int(rng.integers(25, 46))
+        dark = rng.uniform(0.35, 0.5)
+        start = int(rng.integers(0, step))
+        for row in range(start, height, step):
+            drawn[row : row + 2] = dark
+        if paper == "squared":
+            for col in range(int(rng.integers(0, step)), width, step):
+                drawn[:, col : col + 2] = dark
+    elif paper == "box":
+        gap = int(rng.integers(5, 16))
+        top, bottom = max(0, rows[0] - gap), min(height - 4, rows[-1] + gap)
+        left, right = max(0, cols[0] - gap), min(width - 4, cols[-1] + gap)
+        drawn[top : top + 4, left:right] = drawn[bottom : bottom + 4, left:right] = 1.0
+        drawn[top : bottom + 4, left : left + 4] = drawn[top : bottom + 4, right : right + 4] = 1.0
+    elif paper == "underline":
+        row = rows[-1] - 2
+        reach = int(rng.integers(10, MARGIN))
+        drawn[row : row + 4, max(0, cols[0] - reach) : cols[-1] + reach] = 1.0
+    return drawn
+
+
+def photograph(ink: np.ndarray, paper: str, rng: np.random.Generator) -> bytes:
+    """Ink coverage -> JPEG of the number on `paper`: pen 20 on paper 235, noise."""
+    ink = np.pad(ink, MARGIN)
+    coverage = np.maximum(ink, lines(ink, paper, rng))
+    gray = 235.0 - 215.0 * coverage + rng.normal(0, 3, coverage.shape)
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--numbers", type=int, default=200, help="numbers per kind of paper")
+    parser.add_argument("--seed", type=int, default=0, help="for the numbers and the papers")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    reader = DigitReader.load("default", litert=True)
+    x_test, y_test = data.load_test_set()
+    style = NumberStyle(lengths=(2, 5), spacing=(0.1, 0.35))
+    numbers = make_numbers(x_test, y_test, args.numbers, seed=args.seed, style=style)
+    print_header(
+        reader,
+        f"{args.numbers} numbers of 2-5 MNIST test digits drawn apart, {SCALE} times "
+        f"MNIST's size, on each kind of paper; seed {args.seed}\n",
+    )
+    print("| paper | numbers | read right | sure (ok) | wrong but ok | ms/number |")
+    print("|---|---|---|---|---|---|")
+    for paper in PAPERS:
+        rng = np.random.default_rng([args.seed, PAPERS.index(paper)])
+        right = sure = wrong_ok = 0
+        start = time.perf_counter()
+        for image, text in zip(numbers.images, numbers.texts, strict=True):
+            reading = reader.read_image(photograph(enlarge(image), paper, rng))
+            read = "".join("?" if d.label is None else str(d.label) for d in reading.digits)
+            ok = reading.status == "ok"
+            right += read == text
+            sure += read == text and ok
+            wrong_ok += read != text and ok
+        ms = (time.perf_counter() - start) * 1000 / len(numbers.texts)
+        n = len(numbers.texts)
+        print(
+            f"| {paper} | {n} | {right / n:.2%} | {sure / n:.2%} | {wrong_ok / n:.2%} | {ms:.1f} |"
+        )
+    print(f"\n{time.perf_counter() - started:.0f} s in all")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

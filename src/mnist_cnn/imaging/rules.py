@@ -1,0 +1,250 @@
+"""Rules: the lines of ruled and squared paper, a box drawn round a number, an
+underline, taken out of the ink before it is segmented.
+
+A line that touches digits joins them into one blob, which segmentation would cut
+at random or read as one wide digit. A rule is told from a digit's own strokes by
+its length: a straight line (up to a few degrees off the horizontal or the
+vertical, and gently curved, as on a photographed page) at least `params.rule`
+times as long as the digits are tall. A rule is taken out only where it is alone:
+where a digit crosses it or runs along it, the ink stays the digit's.
+
+>>> page = np.zeros((60, 200), bool)
+>>> page[10:50, 40:46] = page[10:50, 120:126] = True     # two "1"s ...
+>>> page[50:53, 5:195] = True                            # ... underlined
+>>> page[28:31, 5:195] = True                            # ... struck through
+>>> smooth, kept = remove_rules(page * 200.0, page, 100.0)
+>>> int(kept[50:53].sum()), int(kept[29].sum()), int(kept[10:48].sum())  # "1"s whole
+(0, 12, 456)
+>>> float(smooth[51, 80]), float(smooth[20, 42])         # the lines' ink is gone too
+(0.0, 200.0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from mnist_cnn.imaging.ink import stroke_width
+from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
+
+
+def remove_rules(
+    smooth: np.ndarray,
+    mask: np.ndarray,
+    threshold: float,
+    params: ImagingParams = DEFAULT_PARAMS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ink without its rules: out of the mask, and their ink, soft edges included,
+    cleared from the smoothed ink map; where a digit crosses a rule, both keep it.
+
+    Lines are found in all the ink a digit's crop shows (down to `params.edge` of the
+    threshold): a printed line lighter than the pen breaks up at the threshold. The digits' height
+    is that of the tallest piece of ink left without the lines sure to be no digit's
+    (`_digit_height`); horizontal lines `params.rule` times as long are rules.
+    Where there are such rules, vertical lines are rules too if as long, if they are
+    the sides of a box, or if they run from the image's top edge to its bottom one,
+    half as long again as the digits are tall (squared paper). Without rules across,
+    no vertical line is one: a "1" alone is a vertical line as long as the image.
+
+    Args:
+        smooth: the smoothed ink map of a whole image (`ink.ink_mask`).
+        mask: its ink mask.
+        threshold: the ink threshold that made the mask.
+        params: `rule` and `edge`.
+
+    Returns:
+        `smooth` and `mask` without the rules (the same arrays if there are none).
+
+    Example:
+        >>> sheet = np.zeros((100, 200), bool)
+        >>> sheet[20:80, 98:103] = True                      # a "1" ...
+        >>> sheet[[30, 60], :] = True                        # ... on ruled paper
+        >>> _, kept = remove_rules(sheet * 255.0, sheet, 128.0)
+        >>> int(kept[[30, 60]].sum()), int(kept[20:80, 98:103].sum())
+        (10, 300)
+    """
+    width, level = stroke_width(mask), params.edge * threshold
+    across = _lines(smooth, level, width) if width > 0 else []
+    if not across:
+        return smooth, mask
+    down = [line.T for line in _lines(smooth.T, level, width)]
+    # The lines sure to be no digit's (a "1" alone is a vertical line as long as the
+    # image): the sides of a box drawn with lines across half the image or more, and
+    # lines from the image's top edge to its bottom one (squared paper).
+    long = [line for line in across if _extent(line.band, 1) >= mask.shape[1] / 2]
+    corners = [end for line in long for end in _ends(line.band, axis=1)]
+    sides = [line for line in down if _near(_ends(line.band, 0), corners, 3 * width)]
+    edge_to_edge = [line for line in down if _edge_to_edge(line.band)]
+    # The digits: the ink left without those and the long lines across.
+    sure = long + sides + edge_to_edge
+    digits = _pieces(mask & ~np.any([line.alone for line in sure], axis=0))
+    if not digits:  # the lines are the digits ("1"s, a "7" cropped tight)
+        return smooth, mask
+    height = max(rows.stop - rows.start for rows, _ in digits)
+    # (Bits of lines not found, which may reach the edges, are less tall.)
+    digits = [(rows, cols) for rows, cols in digits if rows.stop - rows.start >= height / 2]
+    first, last = min(cols.start for _, cols in digits), max(cols.stop for _, cols in digits)
+    # A rule is long, and reaches well past the digits or ends in a box's corners: the
+    # strokes of digits that touch do neither. A line alone must reach past both ends
+    # of the digits, as ruled lines and a generous underline do: a digit's bar may
+    # reach past one end.
+    side_ends = [end for line in sides for end in _ends(line.band, axis=0)]
+    rules, reach = [], []
+    for line in across:
+        if _extent(line.band, 1) >= params.rule * height:
+            past = _reaches_past(line.band, first, last, height / 2, width)
+            if any(past) or _near(_ends(line.band, 1), side_ends, 3 * width):
+                rules.append(line)
+                reach.append(all(past))
+    if len(rules) < 2 and not any(reach):
+        return smooth, mask
+    # (A "1" half as tall again as the tallest digit would be no digit.)
+    rules += sides + [line for line in down if _extent(line.band, 0) >= 1.5 * height]
+    out = np.any([line.alone for line in rules], axis=0)
+    kept = mask & ~out
+    # Their soft edges too (the number model reads all the ink of a line of digits).
+    gone = ndimage.binary_dilation(out, iterations=3) & ~kept
+    return np.where(gone, 0.0, smooth).astype(smooth.dtype), kept
+
+
+@dataclass(frozen=True)
+class _Line:
+    """A straight line of ink: its band, and where it is alone in it (no digit crosses
+    it or runs along it there): what is taken out of a rule."""
+
+    band: np.ndarray
+    alone: np.ndarray
+    thickness: float  # across it, where it is thinnest
+
+    @property
+    def T(self) -> _Line:  # noqa: N802 (as NumPy's)
+        return _Line(self.band.T, self.alone.T, self.thickness)
+
+
+def _lines(ink: np.ndarray, level: float, width: float) -> list[_Line]:
+    """The horizontal lines in a smoothed ink map: where ink above `level` covers
+    three quarters of 8 stroke widths along a row of a copy thickened across by half
+    a stroke width each way (so that a line a little off the horizontal stays one run
+    for a while); the runs joined into lines, and each line's band followed along
+    its length (`_band`); lines thicker than the pen are digits that touch."""
+    shown = ink > level
+    thick = ndimage.maximum_filter1d(shown, 2 * max(1, round(width / 2)) + 1, axis=0)
+    length = 2 * max(4, round(4 * width)) + 1
+    # Runs three quarters inked: a faint line breaks up here and there.
+    inked = ndimage.uniform_filter1d(thick.astype(np.float32), length, axis=1) >= 0.75
+    runs = ndimage.maximum_filter1d(inked, length, axis=1) & thick
+    labels, _ = ndimage.label(runs & shown, structure=np.ones((3, 3), bool))
+    lines = []
+    for i, (rows, cols) in enumerate(ndimage.find_objects(labels), start=1):
+        if cols.stop - cols.start < length:  # a bit of a run
+            continue
+        found = labels[rows, cols] == i
+        # Lines joined by a digit that crosses both are told apart by their rows.
+        profile = found.sum(axis=1)
+        stripes, _ = ndimage.label(profile >= profile.max() / 4)
+        for top, bottom in (
+            (rows.start + s.start, rows.start + s.stop) for (s,) in ndimage.find_objects(stripes)
+        ):
+            reach = round(width / 2) + 1  # the run's thickening, and a pixel
+            line = np.zeros(ink.shape, bool)
+            line[max(0, top - reach) : bottom + reach, cols] = True
+            line &= labels == i
+            if (band := _band(line, shown, width, length)) is not None:
+                lines.append(band)
+    return lines
+
+
+def _band(found: np.ndarray, ink: np.ndarray, width: float, window: int) -> _Line | None:
+    """One horizontal line, `found` in the image's ink: its band, where it is alone,
+    and its thickness; None where it is thicker than the pen or not straight (the
+    strokes of digits that touch: bars and tops at different heights).
+
+    Its thickness is where it is thinnest (the 10th percentile of its columns), for
+    digits that cross it or run along it make it thicker, sometimes most of the way;
+    its band, the ink within half that and a pixel of its middle row. It is alone
+    where it is thicker by at most half a stroke width or 2 pixels (a stroke that
+    crosses it adds its width). The middle is taken where it is alone; where nothing
+    is beside it either, it keeps within 2 pixels or its thickness of a parabola (a
+    page photographed curves its lines gently). It is followed across the rest and
+    smoothed by a median over `window` columns."""
+    rows_at, cols_at = np.nonzero(found)
+    box = slice(rows_at.min(), rows_at.max() + 1), slice(cols_at.min(), cols_at.max() + 1)
+    part = found[box]
+    count = part.sum(axis=0)
+    typical = float(np.percentile(count[count > 0], 10))
+    if typical > 1.25 * width:
+        return None
+    alone = (count > 0) & (count <= typical + max(2.0, width / 2))
+    rows = np.arange(part.shape[0])[:, None]
+    middle = (part[:, alone] * rows).sum(axis=0) / count[alone]
+    at = np.flatnonzero(alone)
+    bare = count[alone] <= typical + 2  # nothing beside it: its middle is the line's own
+    if bare.sum() >= 3:
+        bend = middle[bare] - np.polyval(np.polyfit(at[bare], middle[bare], 2), at[bare])
+        if np.percentile(np.abs(bend), 90) > max(2.0, typical):
+            return None
+    middle = np.interp(np.arange(part.shape[1]), np.flatnonzero(alone), middle)
+    middle = ndimage.median_filter(middle, size=window, mode="nearest")
+    # The band reaches past the rows found (a line's soft edges), by a stroke width.
+    pad = int(np.ceil(width)) + 2
+    top, bottom = max(0, box[0].start - pad), min(ink.shape[0], box[0].stop + pad)
+    rows = np.arange(top, bottom)[:, None] - box[0].start
+    band = np.zeros(ink.shape, bool)
+    band[top:bottom, box[1]] = ink[top:bottom, box[1]] & (np.abs(rows - middle) <= typical / 2 + 1)
+    alone_band = np.zeros(ink.shape, bool)
+    alone_band[top:bottom, box[1]] = band[top:bottom, box[1]] & alone
+    return _Line(band, alone_band, typical)
+
+
+def _pieces(mask: np.ndarray) -> list[tuple[slice, slice]]:
+    """The boxes of the pieces of ink in `mask` but for specks (smaller than 4% of the
+    largest, such as where two lines cross)."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return []
+    areas = np.bincount(labels.ravel())[1:]
+    boxes = ndimage.find_objects(labels)
+    return [box for box, area in zip(boxes, areas, strict=True) if area >= 0.04 * areas.max()]
+
+
+def _reaches_past(
+    line: np.ndarray, first: int, last: int, by: float, width: float
+) -> tuple[bool, bool]:
+    """Whether a horizontal line reaches `by` pixels past column `first`, and past
+    `last`, or to the image's edge there where the digits keep a stroke width off it."""
+    cols = np.flatnonzero(line.any(axis=0))
+    end = line.shape[1] - 1
+    before = cols[0] <= first - by or (cols[0] <= 1 and first > width)
+    after = cols[-1] >= last + by or (cols[-1] >= end - 1 and last < end - width)
+    return bool(before), bool(after)
+
+
+def _extent(line: np.ndarray, axis: int) -> int:
+    """How far a line reaches along `axis`, in pixels."""
+    span = np.flatnonzero(line.any(axis=1 - axis))
+    return int(span[-1] - span[0] + 1) if span.size else 0
+
+
+def _ends(line: np.ndarray, axis: int) -> list[tuple[int, int]]:
+    """The two ends (row, column) of a line along `axis`."""
+    span = np.flatnonzero(line.any(axis=1 - axis))
+    ends = []
+    for at in (span[0], span[-1]):
+        across = np.flatnonzero(line[:, at] if axis == 1 else line[at])
+        middle = int(across[len(across) // 2])
+        ends.append((middle, int(at)) if axis == 1 else (int(at), middle))
+    return ends
+
+
+def _near(points: list[tuple[int, int]], others: list[tuple[int, int]], reach: float) -> bool:
+    """Whether each of `points` lies within `reach` of one of `others` (the ends of
+    two lines: a box's corners)."""
+    return all(any(np.hypot(r - r2, c - c2) <= reach for r2, c2 in others) for r, c in points)
+
+
+def _edge_to_edge(line: np.ndarray) -> bool:
+    """Whether a vertical line runs from the image's top edge to its bottom one."""
+    rows = np.flatnonzero(line.any(axis=1))
+    return bool(rows[0] <= 2 and rows[-1] >= len(line) - 3)
