@@ -158,10 +158,14 @@ def _analyse(
     if found is None:
         return None
     smooth, mask, threshold = found
-    smooth, mask = remove_rules(smooth, mask, threshold, params)
+    depth = stroke_depth(mask)
+    # The lines of ruled or squared paper, a box or an underline, out of the ink.
+    smooth, kept = remove_rules(smooth, mask, threshold, params, stroke_width(mask, depth))
+    if kept is not mask:
+        mask, depth = kept, stroke_depth(kept)
     # 4. The digits, in reading order, and their strokes' depth.
     pieces = segment(mask, params)
-    return _Found(smooth, mask, threshold, factor, shape, pieces, stroke_depth(mask))
+    return _Found(smooth, mask, threshold, factor, shape, pieces, depth)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ def remove_rules(
     mask: np.ndarray,
     threshold: float,
     params: ImagingParams = DEFAULT_PARAMS,
+    width: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ink without its rules: out of the mask, and their ink, soft edges included,
     cleared from the smoothed ink map; where a digit crosses a rule, both keep it.
@@ -53,6 +54,7 @@ def remove_rules(
         mask: its ink mask.
         threshold: the ink threshold that made the mask.
         params: `rule` and `edge`.
+        width: the mask's stroke width, if measured already (`ink.stroke_width`).
 
     Returns:
         `smooth` and `mask` without the rules (the same arrays if there are none).
@@ -65,7 +67,8 @@ def remove_rules(
         >>> int(kept[[30, 60]].sum()), int(kept[20:80, 98:103].sum())
         (10, 300)
     """
-    width, level = stroke_width(mask), params.edge * threshold
+    width = stroke_width(mask) if width is None else width
+    level = params.edge * threshold
     across = _lines(smooth, level, width) if width > 0 else []
     if not across:
         return smooth, mask
@@ -130,8 +133,10 @@ def _lines(ink: np.ndarray, level: float, width: float) -> list[_Line]:
     for a while); the runs joined into lines, and each line's band followed along
     its length (`_band`); lines thicker than the pen are digits that touch."""
     shown = ink > level
-    thick = ndimage.maximum_filter1d(shown, 2 * max(1, round(width / 2)) + 1, axis=0)
     length = 2 * max(4, round(4 * width)) + 1
+    if np.count_nonzero(shown.any(axis=0)) < length:  # too narrow for a line (one digit)
+        return []
+    thick = ndimage.maximum_filter1d(shown, 2 * max(1, round(width / 2)) + 1, axis=0)
     # Runs three quarters inked: a faint line breaks up here and there.
     inked = ndimage.uniform_filter1d(thick.astype(np.float32), length, axis=1) >= 0.75
     runs = ndimage.maximum_filter1d(inked, length, axis=1) & thick
