@@ -41,13 +41,14 @@ def remove_rules(
     cleared from the smoothed ink map; where a digit crosses a rule, both keep it.
 
     Lines are found in all the ink a digit's crop shows (down to `params.edge` of the
-    threshold): a printed line lighter than the pen breaks up at the threshold. The digits' height
-    is that of the tallest piece of ink left without the lines sure to be no digit's
-    (`_digit_height`); horizontal lines `params.rule` times as long are rules.
-    Where there are such rules, vertical lines are rules too if as long, if they are
-    the sides of a box, or if they run from the image's top edge to its bottom one,
-    half as long again as the digits are tall (squared paper). Without rules across,
-    no vertical line is one: a "1" alone is a vertical line as long as the image.
+    threshold): a printed line lighter than the pen breaks up at the threshold. The
+    digits' height is that of the tallest piece of ink left without the lines sure to
+    be no digit's. A line across is a rule when `params.rule` times as long, and when
+    it reaches half a digit's height past the digits at both ends (or to the image's
+    edge where they keep off it), or at one end if there is another such line, or
+    ends in the corners of a box. Where there are rules across, lines down are rules
+    too when half as tall again as the tallest digit, or the sides of a box. Without
+    rules across, no line down is one: a "1" alone is as tall as the image.
 
     Args:
         smooth: the smoothed ink map of a whole image (`ink.ink_mask`).
@@ -119,11 +120,10 @@ class _Line:
 
     band: np.ndarray
     alone: np.ndarray
-    thickness: float  # across it, where it is thinnest
 
     @property
     def T(self) -> _Line:  # noqa: N802 (as NumPy's)
-        return _Line(self.band.T, self.alone.T, self.thickness)
+        return _Line(self.band.T, self.alone.T)
 
 
 def _lines(ink: np.ndarray, level: float, width: float) -> list[_Line]:
@@ -131,7 +131,7 @@ def _lines(ink: np.ndarray, level: float, width: float) -> list[_Line]:
     three quarters of 8 stroke widths along a row of a copy thickened across by half
     a stroke width each way (so that a line a little off the horizontal stays one run
     for a while); the runs joined into lines, and each line's band followed along
-    its length (`_band`); lines thicker than the pen are digits that touch."""
+    its length (`_band`), unless thicker than the pen or bent (digits that touch)."""
     shown = ink > level
     length = 2 * max(4, round(4 * width)) + 1
     if np.count_nonzero(shown.any(axis=0)) < length:  # too narrow for a line (one digit)
@@ -162,9 +162,9 @@ def _lines(ink: np.ndarray, level: float, width: float) -> list[_Line]:
 
 
 def _band(found: np.ndarray, ink: np.ndarray, width: float, window: int) -> _Line | None:
-    """One horizontal line, `found` in the image's ink: its band, where it is alone,
-    and its thickness; None where it is thicker than the pen or not straight (the
-    strokes of digits that touch: bars and tops at different heights).
+    """One horizontal line, `found` in the image's ink: its band and where it is
+    alone; None where it is thicker than the pen or not straight (the strokes of
+    digits that touch: bars and tops at different heights).
 
     Its thickness is where it is thinnest (the 10th percentile of its columns), for
     digits that cross it or run along it make it thicker, sometimes most of the way;
@@ -200,7 +200,7 @@ def _band(found: np.ndarray, ink: np.ndarray, width: float, window: int) -> _Lin
     band[top:bottom, box[1]] = ink[top:bottom, box[1]] & (np.abs(rows - middle) <= typical / 2 + 1)
     alone_band = np.zeros(ink.shape, bool)
     alone_band[top:bottom, box[1]] = band[top:bottom, box[1]] & alone
-    return _Line(band, alone_band, typical)
+    return _Line(band, alone_band)
 
 
 def _pieces(mask: np.ndarray) -> list[tuple[slice, slice]]:
