@@ -65,16 +65,21 @@ def test_load_runs_a_row_and_a_burst_per_worker_count(tmp_path):
     assert len(bursts) == 2 and all("slowest" in " ".join(row) for row in bursts)
 
 
-def test_ruled_paper_reads_numbers_on_each_kind_of_paper(mnist_dir):
+def table_rows(mnist_dir, script: str, *args: str) -> list[list[str]]:
+    """Run a benchmark script on the real MNIST files: the cells of its table rows."""
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "ruled_paper.py"), "--numbers", "4"],
+        [sys.executable, str(BENCHMARKS / script), *args],
         capture_output=True,
         text=True,
         timeout=300,
         env=os.environ | {"MNIST_DATA_DIR": str(mnist_dir)},
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    rows = [line.split("|")[1:-1] for line in result.stdout.splitlines()]
+    return [line.split("|")[1:-1] for line in result.stdout.splitlines()]
+
+
+def test_ruled_paper_reads_numbers_on_each_kind_of_paper(mnist_dir):
+    rows = table_rows(mnist_dir, "ruled_paper.py", "--numbers", "4")
     papers = [r for r in rows if len(r) == 6 and r[1].strip() == "4"]
     assert [r[0].strip() for r in papers] == ["plain", "ruled", "squared", "box", "underline"]
     right = [float(r[2].strip().rstrip("%")) for r in papers]
@@ -83,15 +88,7 @@ def test_ruled_paper_reads_numbers_on_each_kind_of_paper(mnist_dir):
 
 def test_whole_numbers_quick_mode_reads_mnist_numbers_and_real_strings(mnist_dir):
     # Four numbers per spacing from the real MNIST test set, four real strings.
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "whole_numbers.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ | {"MNIST_DATA_DIR": str(mnist_dir)},
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    rows = [line.split("|")[1:-1] for line in result.stdout.splitlines()]
+    rows = table_rows(mnist_dir, "whole_numbers.py", "--quick")
     conditions = [r for r in rows if len(r) == 10 and r[2].strip() == "4"]
     assert len(conditions) == 12
     apart = [float(r[5].strip().rstrip("%")) for r in conditions[:3]]
