@@ -9,6 +9,7 @@ MNIST test digits drawn apart (`mnist_cnn.numbers`, 3 times MNIST's size) on
 - ruled paper, lines every 30 or 45 px (half to three quarters of a digit's height)
   and as dark as a pencil (35-50% of the pen);
 - squared paper, lines both ways every 25-45 px;
+- a notebook's margin: one line down, top to bottom, 10-25 px left of the number;
 - a box drawn round the number with the pen, 5-15 px off its ink;
 - an underline drawn with the pen, touching the lowest digit.
 
@@ -37,7 +38,7 @@ from mnist_cnn.numbers import NumberStyle, make_numbers
 
 SCALE = 3  # numbers drawn this many times MNIST's size (digits about 60 px tall)
 MARGIN = 30  # paper around the number, px
-PAPERS = ("plain", "ruled", "squared", "box", "underline")
+PAPERS = ("plain", "ruled", "squared", "margin", "box", "underline")
 
 
 def enlarge(image: np.ndarray) -> np.ndarray:
@@ -64,6 +65,9 @@ def lines(ink: np.ndarray, paper: str, rng: np.random.Generator) -> np.ndarray:
         if paper == "squared":
             for col in range(int(rng.integers(0, step)), width, step):
                 drawn[:, col : col + 2] = dark
+    elif paper == "margin":
+        col = max(0, cols[0] - int(rng.integers(10, 26)))
+        drawn[:, col : col + 2] = rng.uniform(0.35, 0.5)
     elif paper == "box":
         gap = int(rng.integers(5, 16))
         top, bottom = max(0, rows[0] - gap), min(height - 4, rows[-1] + gap)

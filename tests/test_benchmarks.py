@@ -81,7 +81,8 @@ def table_rows(mnist_dir, script: str, *args: str) -> list[list[str]]:
 def test_ruled_paper_reads_numbers_on_each_kind_of_paper(mnist_dir):
     rows = table_rows(mnist_dir, "ruled_paper.py", "--numbers", "4")
     papers = [r for r in rows if len(r) == 6 and r[1].strip() == "4"]
-    assert [r[0].strip() for r in papers] == ["plain", "ruled", "squared", "box", "underline"]
+    kinds = ["plain", "ruled", "squared", "margin", "box", "underline"]
+    assert [r[0].strip() for r in papers] == kinds
     right = [float(r[2].strip().rstrip("%")) for r in papers]
     assert right[0] >= 50 and right[1] >= 50, right  # lines across the digits are taken out
 

@@ -201,8 +201,8 @@ def test_digits_in_two_rows_are_two_lines_each_digit_whole():
 
 def ruled(page: np.ndarray, kind: str, boxes: list, rng) -> np.ndarray:
     """Ink coverage with rules drawn over it: the lines of "ruled" or "squared" paper
-    (half as dark as the pen, 2 px), or a "box" round the digits or an "underline"
-    touching each of them, drawn with the pen."""
+    or a notebook's "margin" (half as dark as the pen, 2-3 px), or a "box" round the
+    digits or an "underline" touching each of them, drawn with the pen."""
     lines = np.zeros_like(page)
     if kind in ("ruled", "squared"):
         lines[int(rng.integers(5, 30)) :: 45] = 0.5
@@ -210,6 +210,8 @@ def ruled(page: np.ndarray, kind: str, boxes: list, rng) -> np.ndarray:
     if kind == "squared":
         lines[:, int(rng.integers(5, 30)) :: 45] = 0.5
         lines[:, 1:] = np.maximum(lines[:, 1:], lines[:, :-1])
+    if kind == "margin":
+        lines[:, 12:15] = 0.5
     if kind == "box":
         lines[12:16, 12:-12] = lines[-16:-12, 12:-12] = 0.9
         lines[12:-12, 12:16] = lines[12:-12, -16:-12] = 0.9
@@ -219,7 +221,7 @@ def ruled(page: np.ndarray, kind: str, boxes: list, rng) -> np.ndarray:
     return np.maximum(page, lines)
 
 
-@pytest.mark.parametrize("kind", ["ruled", "box", "underline"])
+@pytest.mark.parametrize("kind", ["ruled", "margin", "box", "underline"])
 def test_digits_on_ruled_paper_in_a_box_or_underlined_are_found_whole(digit_images, kind):
     """A line that touches digits would join them into one blob: rules are taken out
     (`imaging.rules`), each digit found whole with its own box."""

@@ -17,7 +17,8 @@ uint8 arrays, one per digit, in reading order, one module per step:
    ink), so that shadows and gradients cancel; Otsu's threshold on a slightly
    blurred copy gives the ink mask, unless the "ink" does not stand out from the
    background noise;
-   `rules`: the lines of ruled or squared paper, a box or an underline taken out;
+   `rules`: the lines of ruled or squared paper, a margin, a box or an underline
+   taken out;
 3. `segment`: connected components of the ink; specks dropped, broken strokes
    merged, dots and dashes dropped, touching digits cut at the thinnest column;
 4. `normalise`: each digit as MNIST was made: hairlines thickened, longer side to

@@ -1,5 +1,5 @@
-"""Rules: the lines of ruled and squared paper, a box drawn round a number, an
-underline, taken out of the ink before it is segmented.
+"""Rules: the lines of ruled and squared paper, a notebook's margin, a box drawn
+round a number, an underline, taken out of the ink before it is segmented.
 
 A line that touches digits joins them into one blob, which segmentation would cut
 at random or read as one wide digit. A rule is told from a digit's own strokes by
@@ -48,7 +48,9 @@ def remove_rules(
     edge where they keep off it), or at one end if there is another such line, or
     ends in the corners of a box. Where there are rules across, lines down are rules
     too when half as tall again as the tallest digit, or the sides of a box. Without
-    rules across, no line down is one: a "1" alone is as tall as the image.
+    rules across, a line down is one only from the image's top edge to its bottom
+    one, reaching half a digit past the digits both ways (a notebook's margin): a "1"
+    alone is as tall as the image.
 
     Args:
         smooth: the smoothed ink map of a whole image (`ink.ink_mask`).
@@ -71,18 +73,22 @@ def remove_rules(
     width = stroke_width(mask) if width is None else width
     level = params.edge * threshold
     across = _lines(smooth, level, width) if width > 0 else []
-    if not across:
+    # Without lines across, only a line down from edge to edge can be a rule.
+    shown = smooth > level
+    if not across and not (width > 0 and shown[:3].any() and shown[-3:].any()):
         return smooth, mask
     down = [line.T for line in _lines(smooth.T, level, width)]
     # The lines sure to be no digit's (a "1" alone is a vertical line as long as the
     # image): the sides of a box drawn with lines across half the image or more, and
-    # lines from the image's top edge to its bottom one (squared paper).
+    # lines from the image's top edge to its bottom one (squared paper, a margin).
     long = [line for line in across if _extent(line.band, 1) >= mask.shape[1] / 2]
     corners = [end for line in long for end in _ends(line.band, axis=1)]
     sides = [line for line in down if _near(_ends(line.band, 0), corners, 3 * width)]
     edge_to_edge = [line for line in down if _edge_to_edge(line.band)]
     # The digits: the ink left without those and the long lines across.
     sure = long + sides + edge_to_edge
+    if not sure:
+        return smooth, mask
     digits = _pieces(mask & ~np.any([line.alone for line in sure], axis=0))
     if not digits:  # the lines are the digits ("1"s, a "7" cropped tight)
         return smooth, mask
@@ -102,10 +108,22 @@ def remove_rules(
             if any(past) or _near(_ends(line.band, 1), side_ends, 3 * width):
                 rules.append(line)
                 reach.append(all(past))
-    if len(rules) < 2 and not any(reach):
+    if len(rules) >= 2 or any(reach):
+        # (A "1" half as tall again as the tallest digit would be no digit.)
+        rules += sides + [line for line in down if _extent(line.band, 0) >= 1.5 * height]
+    else:
+        # Lines down alone: from edge to edge and half a digit past the digits both
+        # ways, as a notebook's margin is (a "1" taller than the digits beside it
+        # still stands on their line).
+        top = min(rows.start for rows, _ in digits)
+        bottom = max(rows.stop for rows, _ in digits)
+        rules = [
+            line
+            for line in edge_to_edge
+            if all(_reaches_past(line.band.T, top, bottom, height / 2, width))
+        ]
+    if not rules:
         return smooth, mask
-    # (A "1" half as tall again as the tallest digit would be no digit.)
-    rules += sides + [line for line in down if _extent(line.band, 0) >= 1.5 * height]
     out = np.any([line.alone for line in rules], axis=0)
     kept = mask & ~out
     # Their soft edges too (the number model reads all the ink of a line of digits).
