@@ -44,13 +44,13 @@ def remove_rules(
     threshold): a printed line lighter than the pen breaks up at the threshold. The
     digits' height is that of the tallest piece of ink left without the lines sure to
     be no digit's. A line across is a rule when `params.rule` times as long, and when
-    it reaches half a digit's height past the digits at both ends (or to the image's
-    edge where they keep off it), or at one end if there is another such line, or
-    ends in the corners of a box. Where there are rules across, lines down are rules
-    too when half as tall again as the tallest digit, or the sides of a box. Without
-    rules across, a line down is one only from the image's top edge to its bottom
-    one, reaching half a digit past the digits both ways (a notebook's margin): a "1"
-    alone is as tall as the image.
+    it reaches a quarter of a digit's height past the digits at both ends, or half a
+    digit's height past one end where there is another such line (or, either way, to
+    the image's edge where they keep off it), or when it ends in a box's corners.
+    Where there are rules across, lines down are rules too when half as tall again as
+    the tallest digit, or the sides of a box. Without rules across, a line down is one
+    only from the image's top edge to its bottom one, reaching half a digit past the
+    digits both ways (a notebook's margin): a "1" alone is as tall as the image.
 
     Args:
         smooth: the smoothed ink map of a whole image (`ink.ink_mask`).
@@ -96,18 +96,19 @@ def remove_rules(
     # (Bits of lines not found, which may reach the edges, are less tall.)
     digits = [(rows, cols) for rows, cols in digits if rows.stop - rows.start >= height / 2]
     first, last = min(cols.start for _, cols in digits), max(cols.stop for _, cols in digits)
-    # A rule is long, and reaches well past the digits or ends in a box's corners: the
+    # A rule is long, and reaches past the digits or ends in a box's corners: the
     # strokes of digits that touch do neither. A line alone must reach past both ends
-    # of the digits, as ruled lines and a generous underline do: a digit's bar may
-    # reach past one end.
+    # of the digits, as ruled lines and underlines do: a digit's bar may reach well
+    # past one end.
     side_ends = [end for line in sides for end in _ends(line.band, axis=0)]
     rules, reach = [], []
     for line in across:
         if _extent(line.band, 1) >= params.rule * height:
             past = _reaches_past(line.band, first, last, height / 2, width)
-            if any(past) or _near(_ends(line.band, 1), side_ends, 3 * width):
+            both = all(_reaches_past(line.band, first, last, height / 4, width))
+            if any(past) or both or _near(_ends(line.band, 1), side_ends, 3 * width):
                 rules.append(line)
-                reach.append(all(past))
+                reach.append(both)
     if len(rules) >= 2 or any(reach):
         # (A "1" half as tall again as the tallest digit would be no digit.)
         rules += sides + [line for line in down if _extent(line.band, 0) >= 1.5 * height]
