@@ -71,13 +71,14 @@ def remove_rules(
         (10, 300)
     """
     width = stroke_width(mask) if width is None else width
-    level = params.edge * threshold
-    across = _lines(smooth, level, width) if width > 0 else []
-    # Without lines across, only a line down from edge to edge can be a rule.
-    shown = smooth > level
-    if not across and not (width > 0 and shown[:3].any() and shown[-3:].any()):
+    if width <= 0:
         return smooth, mask
-    down = [line.T for line in _lines(smooth.T, level, width)]
+    shown = smooth > params.edge * threshold
+    across = _lines(shown, width)
+    # Without lines across, only a line down from edge to edge can be a rule.
+    if not across and not (shown[:3].any() and shown[-3:].any()):
+        return smooth, mask
+    down = [line.T for line in _lines(shown.T, width)]
     # The lines sure to be no digit's (a "1" alone is a vertical line as long as the
     # image): the sides of a box drawn with lines across half the image or more, and
     # lines from the image's top edge to its bottom one (squared paper, a margin).
@@ -104,9 +105,9 @@ def remove_rules(
     rules, reach = [], []
     for line in across:
         if _extent(line.band, 1) >= params.rule * height:
-            past = _reaches_past(line.band, first, last, height / 2, width)
-            both = all(_reaches_past(line.band, first, last, height / 4, width))
-            if any(past) or both or _near(_ends(line.band, 1), side_ends, 3 * width):
+            past = _overshoot(line.band, first, last, width)
+            both = min(past) >= height / 4
+            if max(past) >= height / 2 or both or _near(_ends(line.band, 1), side_ends, 3 * width):
                 rules.append(line)
                 reach.append(both)
     if len(rules) >= 2 or any(reach):
@@ -121,7 +122,7 @@ def remove_rules(
         rules = [
             line
             for line in edge_to_edge
-            if all(_reaches_past(line.band.T, top, bottom, height / 2, width))
+            if min(_overshoot(line.band.T, top, bottom, width)) >= height / 2
         ]
     if not rules:
         return smooth, mask
@@ -145,13 +146,13 @@ class _Line:
         return _Line(self.band.T, self.alone.T)
 
 
-def _lines(ink: np.ndarray, level: float, width: float) -> list[_Line]:
-    """The horizontal lines in a smoothed ink map: where ink above `level` covers
-    three quarters of 8 stroke widths along a row of a copy thickened across by half
-    a stroke width each way (so that a line a little off the horizontal stays one run
-    for a while); the runs joined into lines, and each line's band followed along
-    its length (`_band`), unless thicker than the pen or bent (digits that touch)."""
-    shown = ink > level
+def _lines(shown: np.ndarray, width: float) -> list[_Line]:
+    """The horizontal lines in `shown`, all the ink a digit's crop would show: where
+    it covers three quarters of 8 stroke widths along a row of a copy thickened across
+    by half a stroke width each way (so that a line a little off the horizontal stays
+    one run for a while); the runs joined into lines, and each line's band followed
+    along its length (`_band`), unless thicker than the pen or bent (digits that
+    touch)."""
     length = 2 * max(4, round(4 * width)) + 1
     if np.count_nonzero(shown.any(axis=0)) < length:  # too narrow for a line (one digit)
         return []
@@ -160,6 +161,7 @@ def _lines(ink: np.ndarray, level: float, width: float) -> list[_Line]:
     inked = ndimage.uniform_filter1d(thick.astype(np.float32), length, axis=1) >= 0.75
     runs = ndimage.maximum_filter1d(inked, length, axis=1) & thick
     labels, _ = ndimage.label(runs & shown, structure=np.ones((3, 3), bool))
+    reach = round(width / 2) + 1  # a stripe's rows and the run's thickening, and a pixel
     lines = []
     for i, (rows, cols) in enumerate(ndimage.find_objects(labels), start=1):
         if cols.stop - cols.start < length:  # a bit of a run
@@ -168,22 +170,21 @@ def _lines(ink: np.ndarray, level: float, width: float) -> list[_Line]:
         # Lines joined by a digit that crosses both are told apart by their rows.
         profile = found.sum(axis=1)
         stripes, _ = ndimage.label(profile >= profile.max() / 4)
-        for top, bottom in (
-            (rows.start + s.start, rows.start + s.stop) for (s,) in ndimage.find_objects(stripes)
-        ):
-            reach = round(width / 2) + 1  # the run's thickening, and a pixel
-            line = np.zeros(ink.shape, bool)
-            line[max(0, top - reach) : bottom + reach, cols] = True
-            line &= labels == i
-            if (band := _band(line, shown, width, length)) is not None:
-                lines.append(band)
+        for (stripe,) in ndimage.find_objects(stripes):
+            part = found[max(0, stripe.start - reach) : stripe.stop + reach]
+            top = rows.start + max(0, stripe.start - reach)
+            if (line := _band(part, top, cols, shown, width, length)) is not None:
+                lines.append(line)
     return lines
 
 
-def _band(found: np.ndarray, ink: np.ndarray, width: float, window: int) -> _Line | None:
-    """One horizontal line, `found` in the image's ink: its band and where it is
-    alone; None where it is thicker than the pen or not straight (the strokes of
-    digits that touch: bars and tops at different heights).
+def _band(
+    part: np.ndarray, top: int, cols: slice, shown: np.ndarray, width: float, window: int
+) -> _Line | None:
+    """One horizontal line, found as `part` of `shown` (its rows from `top`, its
+    columns `cols`): its band and where it is alone; None where it is thicker than the
+    pen or not straight (the strokes of digits that touch: bars and tops at
+    different heights).
 
     Its thickness is where it is thinnest (the 10th percentile of its columns), for
     digits that cross it or run along it make it thicker, sometimes most of the way;
@@ -193,9 +194,10 @@ def _band(found: np.ndarray, ink: np.ndarray, width: float, window: int) -> _Lin
     is beside it either, it keeps within 2 pixels or its thickness of a parabola (a
     page photographed curves its lines gently). It is followed across the rest and
     smoothed by a median over `window` columns."""
-    rows_at, cols_at = np.nonzero(found)
-    box = slice(rows_at.min(), rows_at.max() + 1), slice(cols_at.min(), cols_at.max() + 1)
-    part = found[box]
+    rows_at, cols_at = np.nonzero(part)
+    part = part[rows_at.min() : rows_at.max() + 1, cols_at.min() : cols_at.max() + 1]
+    top += int(rows_at.min())
+    cols = slice(cols.start + int(cols_at.min()), cols.start + int(cols_at.max()) + 1)
     count = part.sum(axis=0)
     typical = float(np.percentile(count[count > 0], 10))
     if typical > 1.25 * width:
@@ -209,16 +211,16 @@ def _band(found: np.ndarray, ink: np.ndarray, width: float, window: int) -> _Lin
         bend = middle[bare] - np.polyval(np.polyfit(at[bare], middle[bare], 2), at[bare])
         if np.percentile(np.abs(bend), 90) > max(2.0, typical):
             return None
-    middle = np.interp(np.arange(part.shape[1]), np.flatnonzero(alone), middle)
+    middle = np.interp(np.arange(part.shape[1]), at, middle)
     middle = ndimage.median_filter(middle, size=window, mode="nearest")
     # The band reaches past the rows found (a line's soft edges), by a stroke width.
     pad = int(np.ceil(width)) + 2
-    top, bottom = max(0, box[0].start - pad), min(ink.shape[0], box[0].stop + pad)
-    rows = np.arange(top, bottom)[:, None] - box[0].start
-    band = np.zeros(ink.shape, bool)
-    band[top:bottom, box[1]] = ink[top:bottom, box[1]] & (np.abs(rows - middle) <= typical / 2 + 1)
-    alone_band = np.zeros(ink.shape, bool)
-    alone_band[top:bottom, box[1]] = band[top:bottom, box[1]] & alone
+    r0, r1 = max(0, top - pad), min(shown.shape[0], top + part.shape[0] + pad)
+    near = np.abs(np.arange(r0, r1)[:, None] - top - middle) <= typical / 2 + 1
+    band = np.zeros(shown.shape, bool)
+    band[r0:r1, cols] = shown[r0:r1, cols] & near
+    alone_band = np.zeros(shown.shape, bool)
+    alone_band[r0:r1, cols] = band[r0:r1, cols] & alone
     return _Line(band, alone_band)
 
 
@@ -233,16 +235,15 @@ def _pieces(mask: np.ndarray) -> list[tuple[slice, slice]]:
     return [box for box, area in zip(boxes, areas, strict=True) if area >= 0.04 * areas.max()]
 
 
-def _reaches_past(
-    line: np.ndarray, first: int, last: int, by: float, width: float
-) -> tuple[bool, bool]:
-    """Whether a horizontal line reaches `by` pixels past column `first`, and past
-    `last`, or to the image's edge there where the digits keep a stroke width off it."""
+def _overshoot(line: np.ndarray, first: int, last: int, width: float) -> tuple[float, float]:
+    """How far a horizontal line reaches past column `first`, and past `last`, in
+    pixels; without end where it runs to the image's edge and the digits keep a
+    stroke width off it."""
     cols = np.flatnonzero(line.any(axis=0))
     end = line.shape[1] - 1
-    before = cols[0] <= first - by or (cols[0] <= 1 and first > width)
-    after = cols[-1] >= last + by or (cols[-1] >= end - 1 and last < end - width)
-    return bool(before), bool(after)
+    before = np.inf if cols[0] <= 1 and first > width else float(first - cols[0])
+    after = np.inf if cols[-1] >= end - 1 and last < end - width else float(cols[-1] - last)
+    return before, after
 
 
 def _extent(line: np.ndarray, axis: int) -> int:
