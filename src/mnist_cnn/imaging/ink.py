@@ -210,18 +210,23 @@ def otsu_threshold(values: np.ndarray) -> float:
     return float(np.nanargmax(np.nan_to_num(between, nan=-1.0)))
 
 
-def noise_sigma(shape: tuple[int, ...]) -> float:
+def noise_sigma(shape: tuple[int, ...], height: float | None = None) -> float:
     """The blur, in pixels, that smooths JPEG and sensor noise in an image of `shape`.
 
+    It grows with the image, as digits usually do, but no more than a thirtieth of
+    the digits' `height` where that is known: in a large photo of a page, digits 20 px
+    tall have strokes 3 px wide, which a blur sized for the page melts into blobs.
+
     Example:
-        >>> noise_sigma((100, 300)), noise_sigma((1024, 700))
-        (0.75, 1.5)
+        >>> noise_sigma((100, 300)), noise_sigma((1024, 700)), noise_sigma((1024, 700), 24)
+        (0.75, 1.5, 0.8)
     """
-    return float(np.clip(max(shape) / 400, 0.5, 1.5))
+    size = max(shape) / 400 if height is None else min(max(shape) / 400, height / 30)
+    return float(np.clip(size, 0.5, 1.5))
 
 
 def ink_mask(
-    ink: np.ndarray, params: ImagingParams = DEFAULT_PARAMS
+    ink: np.ndarray, params: ImagingParams = DEFAULT_PARAMS, blur: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Where the ink is: Otsu's threshold on a slightly blurred ink map, with faint
     strokes raised first (`even_out`) and faint digits kept whole (`faint_digits`).
@@ -230,6 +235,8 @@ def ink_mask(
         ink: an ink map from `ink_map`.
         params: `min_contrast` and `min_separation` tell ink from paper texture and
             noise; `faint_gain` and `weak` keep faint digits.
+        blur: the Gaussian's sigma against noise, pixels; None: `noise_sigma`'s for
+            the image's size.
 
     Returns:
         The smoothed ink, its thresholded mask and the threshold; None if there is no
@@ -243,7 +250,7 @@ def ink_mask(
         >>> ink_mask(np.full((20, 20), 10, np.float32)) is None   # too faint
         True
     """
-    smooth = ndimage.gaussian_filter(ink, noise_sigma(ink.shape))
+    smooth = ndimage.gaussian_filter(ink, noise_sigma(ink.shape) if blur is None else blur)
     if smooth.max() < params.min_contrast:
         return None
     smooth = even_out(smooth, params)

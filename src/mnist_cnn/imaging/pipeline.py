@@ -18,7 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnist_cnn.imaging.decode import MAX_PIXELS, ImageSource, load_reduced
-from mnist_cnn.imaging.ink import ink_box, ink_map, ink_mask, stroke_depth, stroke_width
+from mnist_cnn.imaging.ink import (
+    ink_box,
+    ink_map,
+    ink_mask,
+    noise_sigma,
+    stroke_depth,
+    stroke_width,
+)
 from mnist_cnn.imaging.normalise import digit_ink, ink_region, thicken_hairline, to_mnist
 from mnist_cnn.imaging.page import paper_only
 from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
@@ -138,6 +145,8 @@ def _find(
 def _bold(found: _Found, params: ImagingParams) -> bool:
     """Whether every digit `found` is `params.quick_height` tall and the strokes are
     `params.quick_stroke` wide: enough to read them at that size."""
+    if not found.pieces:  # digits too small to be found at all: look closer
+        return False
     tall = all(rows.stop - rows.start >= params.quick_height for rows, _, _ in found.pieces)
     return tall and stroke_width(found.mask, found.depth) >= params.quick_stroke
 
@@ -153,8 +162,31 @@ def _analyse(
     # 2. The ink, white on black, without the background and its lighting (and
     # without the desk around a photographed sheet of paper).
     ink = ink_map(paper_only(work, params), params)
-    # 3. Where the ink is, unless it is only noise.
-    found = ink_mask(ink, params)
+    # 3. Where the ink is, unless it is only noise, and 4. the digits in it.
+    blur = noise_sigma(ink.shape)
+    found = _digits(ink, params, blur, factor, shape)
+    if found is None or not found.pieces:
+        return found
+    # Digits small for the image (a large photo of a page) are found again less
+    # blurred, in the region around them: a blur sized for the image melts them.
+    height = float(np.median([rows.stop - rows.start for rows, _, _ in found.pieces]))
+    sharper = noise_sigma(ink.shape, height)
+    if sharper < blur - 0.1:
+        rows, cols, _ = union(found.pieces)
+        margin = round(2 * height)
+        top, left = max(0, rows.start - margin), max(0, cols.start - margin)
+        region = np.s_[top : rows.stop + margin, left : cols.stop + margin]
+        again = _digits(ink[region], params, sharper, factor, shape)
+        if again is not None:
+            found = _placed(again, (top, left), ink.shape)
+    return found
+
+
+def _digits(
+    ink: np.ndarray, params: ImagingParams, blur: float, factor: float, shape: tuple[int, int]
+) -> _Found | None:
+    """Steps 3-4 of `_analyse`, the ink map smoothed by a Gaussian of `blur` pixels."""
+    found = ink_mask(ink, params, blur)
     if found is None:
         return None
     smooth, mask, threshold = found
@@ -163,9 +195,23 @@ def _analyse(
     smooth, kept = remove_rules(smooth, mask, threshold, params, stroke_width(mask, depth))
     if kept is not mask:
         mask, depth = kept, stroke_depth(kept)
-    # 4. The digits, in reading order, and their strokes' depth.
+    # The digits, in reading order, and their strokes' depth.
     pieces = segment(mask, params)
     return _Found(smooth, mask, threshold, factor, shape, pieces, depth)
+
+
+def _placed(found: _Found, origin: tuple[int, int], shape: tuple[int, int]) -> _Found:
+    """What was found in a region of an image whose top left corner is at `origin`, as
+    if found in the whole image of `shape` (working pixels)."""
+    top, left = origin
+    region = np.s_[top : top + found.mask.shape[0], left : left + found.mask.shape[1]]
+    smooth, mask, depth = np.zeros(shape, np.float32), np.zeros(shape, bool), np.zeros(shape)
+    smooth[region], mask[region], depth[region] = found.smooth, found.mask, found.depth
+    pieces = [
+        (slice(rows.start + top, rows.stop + top), slice(cols.start + left, cols.stop + left), own)
+        for rows, cols, own in found.pieces
+    ]
+    return dataclasses.replace(found, smooth=smooth, mask=mask, pieces=pieces, depth=depth)
 
 
 @dataclass(frozen=True)
