@@ -33,6 +33,7 @@ from mnist_cnn.imaging import (
     segment,
 )
 from mnist_cnn.imaging.page import _hull, find_page
+from mnist_cnn.imaging.strip import tilt
 from mnist_cnn.inference import DigitReader
 
 
@@ -175,6 +176,46 @@ def test_several_digits_left_to_right_with_boxes(digit_images):
         assert len(found) == len(chosen)
         for digit, box in zip(found, boxes, strict=True):
             assert np.abs(np.subtract(digit.box, box)).max() <= 5, (digit.box, box)
+
+
+def test_small_digits_on_a_large_page_are_found_sharp(digit_images):
+    """A page photographed whole: digits 20 px tall on a 1000x750 photo (and on a
+    2000x1500 one, analysed at half size). A blur sized for the page would melt their
+    strokes into blobs: their inputs are compared with those of the same digits drawn
+    large and clean."""
+    x, _ = digit_images
+    rng = np.random.default_rng(4)
+    distances = []
+    for width in (1000, 2000):
+        height = 20 * width // 1000
+        chosen = rng.choice(len(x), 4, replace=False)
+        alphas = [coverage(d, height) for d in x[chosen]]
+        left, top = int(rng.integers(50, width // 2)), int(rng.integers(50, width // 2))
+        xs = [left + i * (alphas[0].shape[1] - height // 4) for i in range(4)]
+        page, boxes = place(alphas, (width * 3 // 4, width), xs, [top] * 4)
+        found = extract_digits(encode(photograph(page, rng, light=0.1, noise=3.0, blur=0.5)))
+        assert len(found) == 4, (width, [d.box for d in found], boxes)
+        for digit, box, drawn in zip(found, boxes, x[chosen], strict=True):
+            assert np.abs(np.subtract(digit.box, box)).max() <= 3 * width // 1000, (digit.box, box)
+            large = np.kron(np.pad(255 - drawn, 10, constant_values=255), np.ones((4, 4), np.uint8))
+            (clean,) = extract_digits(large)
+            distances.append(np.abs(digit.pixels.astype(float) - clean.pixels).mean())
+    # (Blurred as for the page: 18-21 grey levels of 255 away on average.)
+    assert np.mean(distances) < 15, distances
+
+
+def test_a_line_written_uphill_is_one_line(digit_images):
+    x, _ = digit_images
+    rng = np.random.default_rng(6)
+    for degrees in (-20, 12, 20):
+        alphas = [coverage(d, 100) for d in x[rng.choice(len(x), 5, replace=False)]]
+        xs = [40 + i * (alphas[0].shape[1] - 20) for i in range(5)]
+        page, _ = place(alphas, (240, xs[-1] + alphas[-1].shape[1] + 40), xs, [40] * 5)
+        turned = np.clip(ndimage.rotate(page, degrees, order=1), 0, 1)
+        (line,) = imaging.extract_lines(encode(photograph(turned, rng)))
+        assert len(line.crops) == 5, degrees
+        # Its slope, about the tangent of the angle (a photo turned anticlockwise: uphill).
+        assert abs(tilt(line.ink) + np.tan(np.radians(degrees))) < 0.1
 
 
 def test_broken_strokes_are_one_digit():

@@ -1,10 +1,11 @@
 """Reading a line with the number model and the digit model together (stand-ins for both)."""
 
 import numpy as np
+from scipy import ndimage
 
 from mnist_cnn import ctc, number_reader
 from mnist_cnn.imaging import extract_lines
-from mnist_cnn.imaging.strip import LEFT, to_strip
+from mnist_cnn.imaging.strip import LEFT, tilt, to_strip
 
 
 def page(*rings_at: int, width: int = 260, half_width: int = 24) -> np.ndarray:
@@ -216,3 +217,36 @@ def test_a_piece_far_from_the_digits_the_number_model_read_stays_a_digit_of_its_
     assert reading.crops == line.crops  # not joined: the two are far apart
     assert reading.probabilities.argmax(axis=1).tolist() == [7, 0]
     assert reading.agreement < 0.01  # the number model did not read a second digit
+
+
+def reads_by_slope(level: int, sloping: int):
+    """A stand-in number model that reads `level` zeros in a level strip and `sloping`
+    zeros in one whose ink slopes, each sure, spread evenly along the ink."""
+
+    def logits(strips):
+        frames = np.full((strips.shape[0], 64, ctc.CLASSES), np.log(1e-4 / 10))
+        frames[:, :, ctc.BLANK] = np.log(0.9999)
+        for frame, strip in zip(frames, strips[..., 0], strict=True):
+            count = sloping if abs(tilt(strip, rise=0.0)) > 0.15 else level
+            cols = np.flatnonzero(strip.max(axis=0) > 0)
+            for k in range(count):
+                t = int((cols[0] + k * (cols[-1] - cols[0]) / count) // ctc.FRAME) + 1
+                frame[t] = np.log(1e-4 / 10)
+                frame[t, 1] = np.log(0.9999)
+        return frames
+
+    return logits
+
+
+def test_a_line_that_slopes_is_also_read_level_and_the_likelier_reading_kept():
+    gray = ndimage.rotate(page(50, 130, 210, width=260), 20, order=1, cval=230)
+    (line,) = extract_lines(gray)  # three zeros written uphill
+    assert len(line.crops) == 3 and tilt(line.ink) < -0.2
+    # Read as it is, the number model misses a digit; sheared level, it reads all three.
+    (reading,) = number_reader.read_lines([line], reads_by_slope(3, 2), digit_model(0, 0.99))
+    assert reading.probabilities.argmax(axis=1).tolist() == [0, 0, 0]
+    assert reading.agreement > 0.9
+    # Where the reading as it is is the likelier one, it stands.
+    (reading,) = number_reader.read_lines([line], reads_by_slope(2, 3), digit_model(0, 0.99))
+    assert reading.probabilities.argmax(axis=1).tolist() == [0, 0, 0]
+    assert reading.agreement > 0.9

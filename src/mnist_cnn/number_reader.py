@@ -37,7 +37,10 @@ The number model also reads a line stretched `WIDER` times sideways, unless it r
 one digit in each piece and each piece is no wider than a digit. Digits that overlap
 then span more of its frames, and one it missed (a 1 inside its neighbour, one of
 two equal digits that merged) may be read. That reading is kept where it finds more
-digits and the two views, averaged, find it likelier.
+digits and the two views, averaged, find it likelier. A line that rises or falls
+(written uphill, photographed turned) is also read sheared level
+(`mnist_cnn.imaging.strip.level`), and that reading kept where the two views find it
+likelier: its strip is no longer shrunk to fit the slope's height.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from PIL import Image
 from mnist_cnn import ctc
 from mnist_cnn.imaging import DigitCrop, Line, ink_box, to_mnist
 from mnist_cnn.imaging.resample import resize
-from mnist_cnn.imaging.strip import LEFT, SIZE, to_strip
+from mnist_cnn.imaging.strip import LEFT, SIZE, level, tilt, to_strip
 from mnist_cnn.preprocessing import preprocess
 
 # The weight of the digit model's probabilities for a digit the number model read in a
@@ -103,11 +106,14 @@ class LineReading:
     agreement: float | None = None
 
 
-def line_strips(lines: list[Line], wider: float = 1.0) -> tuple[np.ndarray, list[float]]:
+def line_strips(
+    lines: list[Line], wider: float = 1.0, flat: bool = False
+) -> tuple[np.ndarray, list[float]]:
     """The number model's inputs for `lines`: preprocessed strips (N, H, W, 1) and the
     scale of each from its line's ink (`mnist_cnn.imaging.strip.to_strip`), each line
-    first stretched `wider` times sideways."""
-    made = [to_strip(_stretched(line.ink, wider)) for line in lines]
+    first sheared level if `flat` and it is not, and stretched `wider` times sideways."""
+    inks = [level(line.ink, tilt(line.ink)) if flat else line.ink for line in lines]
+    made = [to_strip(_stretched(ink, wider)) for ink in inks]
     strips = preprocess(np.stack([strip for strip, _ in made]), SIZE)
     return strips, [scale * wider for _, scale in made]
 
@@ -141,9 +147,16 @@ def read_lines(
     # A line of one piece no wider than tall is one digit: the number model is not asked.
     numbers = [line for line in lines if not _one_digit(line)]
     first = _views(numbers, number_logits)
+    # A line that rises or falls, read again levelled: one more call, for such lines only.
+    flat = _views([n for n in numbers if tilt(n.ink)], number_logits, flat=True)
+    flat = {key: view for key, view in flat.items() if not _likelier(first[key], view)}
+    first |= flat
     # A second look, stretched, unless the number model read one digit in each piece and
-    # each piece is no wider than a digit (digits apart, as most are drawn): one call.
-    wide = _views([n for n in numbers if not _one_each(n, first[id(n)].text)], number_logits, WIDER)
+    # each piece is no wider than a digit (digits apart, as most are drawn): one call
+    # (two, where lines were levelled).
+    again = [n for n in numbers if not _one_each(n, first[id(n)].text)]
+    wide = _views([n for n in again if id(n) not in flat], number_logits, WIDER)
+    wide |= _views([n for n in again if id(n) in flat], number_logits, WIDER, flat=True)
     # Whether each digit's probabilities are the number model's (alone or with the
     # digit model's vote), rather than the digit model's own: the vote weighs those.
     readings, mixed, start = [], [], 0
@@ -213,13 +226,16 @@ class _View:
 
 
 def _views(
-    lines: list[Line], number_logits: Callable[[np.ndarray], np.ndarray], wider: float = 1.0
+    lines: list[Line],
+    number_logits: Callable[[np.ndarray], np.ndarray],
+    wider: float = 1.0,
+    flat: bool = False,
 ) -> dict[int, _View]:
-    """The number model's reading of each of `lines` (stretched `wider` times
-    sideways), in one call, by the line's id."""
+    """The number model's reading of each of `lines` (levelled if `flat`, stretched
+    `wider` times sideways), in one call, by the line's id."""
     if not lines:
         return {}
-    strips, scales = line_strips(lines, wider)
+    strips, scales = line_strips(lines, wider, flat)
     logits = np.asarray(number_logits(strips), np.float64)
     views = {}
     for line, frames, scale in zip(lines, logits, scales, strict=True):

@@ -227,28 +227,55 @@ def _thinnest_column(own: np.ndarray, thin: float) -> tuple[int, bool]:
 def group_lines(pieces: list[Piece], overlap: float = 0.5) -> list[list[Piece]]:
     """Digits -> lines of digits: top to bottom, each left to right.
 
-    A digit joins the line whose rows it overlaps by at least `overlap` of the lower
-    of the two heights; a digit that overlaps none starts a line of its own.
+    Taken left to right, a digit joins the line it goes on, the closest if several
+    do: one whose last two digits' rows it overlaps by at least `overlap` of the lower
+    of the two heights (digits written a little up or down), or whose centre line (the
+    straight line through its digits' centres) passes within `overlap` of a digit's
+    height of the digit's centre (a line written uphill). A digit that goes on none
+    starts a line of its own.
 
     Example:
         >>> def at(top, left): return (slice(top, top + 20), slice(left, left + 10), None)
         >>> lines = group_lines([at(0, 50), at(40, 0), at(3, 0)])
         >>> [[p[1].start for p in line] for line in lines]
         [[0, 50], [0]]
+        >>> len(group_lines([at(0, 0), at(6, 15), at(12, 30), at(18, 45), at(24, 60)]))
+        1
     """
     lines: list[list[Piece]] = []
-    for piece in sorted(pieces, key=lambda p: (p[0].start + p[0].stop, p[1].start)):
-        rows = piece[0]
+    for piece in sorted(pieces, key=lambda p: (p[1].start, p[0].start)):
+        x, y, height = _centre(piece)
+        best, closest = None, np.inf
         for line in lines:
-            top, bottom = min(p[0].start for p in line), max(p[0].stop for p in line)
-            shared = min(rows.stop, bottom) - max(rows.start, top)
-            if shared >= overlap * min(rows.stop - rows.start, bottom - top):
-                line.append(piece)
-                break
-        else:
+            top, bottom = min(p[0].start for p in line[-2:]), max(p[0].stop for p in line[-2:])
+            shared = min(piece[0].stop, bottom) - max(piece[0].start, top)
+            on_rows = shared >= overlap * min(height, bottom - top)
+            off = abs(y - _centre_line(line, x))
+            reach = overlap * max(height, float(np.median([_centre(p)[2] for p in line])))
+            if (on_rows or off <= reach) and off < closest:
+                best, closest = line, off
+        if best is None:
             lines.append([piece])
+        else:
+            best.append(piece)
     lines.sort(key=lambda line: min(p[0].start for p in line))
-    return [sorted(line, key=lambda p: p[1].start) for line in lines]
+    return lines
+
+
+def _centre(piece: Piece) -> tuple[float, float, float]:
+    """A piece's box: its centre (x, y) and its height."""
+    rows, cols, _ = piece
+    return (cols.start + cols.stop) / 2, (rows.start + rows.stop) / 2, rows.stop - rows.start
+
+
+def _centre_line(line: list[Piece], x: float) -> float:
+    """Where the straight line through the centres of a line's digits is at column `x`:
+    their mean height until they span half a digit's height sideways."""
+    xs, ys, heights = np.array([_centre(piece) for piece in line]).T
+    if np.ptp(xs) < np.median(heights) / 2:
+        return float(ys.mean())
+    slope, intercept = np.polyfit(xs, ys, 1)
+    return float(slope * x + intercept)
 
 
 def union(pieces: list[Piece]) -> Piece:

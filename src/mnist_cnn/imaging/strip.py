@@ -4,9 +4,9 @@ What MNIST's 28x28 field is to one digit, the strip is to a number: white ink on
 black, its ink box scaled to `INK_HEIGHT` pixels high (the width follows, so digits
 keep their shape), placed `LEFT` pixels from the left and centred vertically in a
 `HEIGHT` x `WIDTH` field. A line too long for the field at that height is scaled
-down until it fits. Training strips (numbers composed of MNIST digits) and the
-strips of lines found in images both go through `to_strip`, so the model sees the
-same kind of input in both.
+down until it fits. A line that rises or falls can be sheared level first (`level`).
+Training strips (numbers composed of MNIST digits) and the strips of lines found in
+images both go through `to_strip`, so the model sees the same kind of input in both.
 
 >>> line = np.zeros((40, 90)); line[5:35, 10:80] = 255
 >>> strip, scale = to_strip(line)
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 from mnist_cnn.imaging.ink import ink_box
 from mnist_cnn.imaging.resample import resize
@@ -26,6 +27,7 @@ HEIGHT = 32  # the strip's height ...
 WIDTH = 256  # ... and width: room for 10 digits written apart
 INK_HEIGHT = 24  # the ink box's height in it (MNIST: 20 of 28)
 LEFT = 4  # pixels of black before the first stroke
+RISE = 0.25  # a line rising or falling by this share of its height is not level
 SIZE = (HEIGHT, WIDTH)  # for `mnist_cnn.preprocessing.preprocess`
 
 
@@ -63,3 +65,58 @@ def to_strip(
     top = (height - size[1]) // 2
     strip[top : top + size[1], LEFT : LEFT + size[0]] = small
     return strip, scale
+
+
+def tilt(ink: np.ndarray, rise: float = RISE) -> float:
+    """The slope of a line of digits that rises or falls (rows per column; positive:
+    downhill), or 0.0 for a line that is level enough as it is.
+
+    The slope is the least-squares line through the ink, each pixel weighted by its
+    ink. Lines no wider than tall (a digit alone), and lines whose slope across them
+    comes to less than `rise` of their height (digits written a little up or down in
+    a level line), count as level.
+
+    Example:
+        >>> ink = np.zeros((30, 60), np.float32)
+        >>> for x in range(60): ink[x // 3 : x // 3 + 10, x] = 255   # downhill, 1 in 3
+        >>> round(tilt(ink), 2), tilt(np.pad(np.ones((6, 60)), 2))      # and a level one
+        (0.33, 0.0)
+    """
+    ink = np.asarray(ink, np.float32)
+    rows, cols = ink.shape
+    y, x = np.nonzero(ink > 0)
+    if cols <= rows or x.size < 2:
+        return 0.0
+    weight = ink[y, x]
+    dx = x - np.average(x, weights=weight)
+    slope = float(np.sum(weight * dx * y) / max(float(np.sum(weight * dx * dx)), 1e-9))
+    return slope if abs(slope) * (cols - 1) >= rise * rows else 0.0
+
+
+def level(ink: np.ndarray, slope: float) -> np.ndarray:
+    """A line of digits sloping `slope` rows per column (`tilt`), sheared level.
+
+    A line written uphill, or photographed turned, fills a box far taller than its
+    digits, which `to_strip` would shrink. Shearing each column up or down instead of
+    turning the line leaves its digits slanted, as handwriting often is, and keeps
+    every column where it was, so the strip's columns still map to the line's.
+
+    Returns:
+        float32 ink, cropped to the rows that hold ink.
+
+    Example:
+        >>> ink = np.zeros((30, 60), np.float32)
+        >>> for x in range(60): ink[x // 3 : x // 3 + 10, x] = 255
+        >>> level(ink, tilt(ink)).shape               # 30 rows down to 10 and the steps
+        (12, 60)
+    """
+    ink = np.asarray(ink, np.float32)
+    rows, cols = ink.shape
+    # Output row r of column c is input row r + slope * c + offset.
+    offset = min(0.0, -slope * (cols - 1))
+    height = rows + int(np.ceil(abs(slope) * (cols - 1))) + 1
+    levelled = ndimage.affine_transform(
+        ink, [[1.0, slope], [0.0, 1.0]], offset=[offset, 0.0], output_shape=(height, cols), order=1
+    )
+    held = np.flatnonzero(levelled.max(axis=1) > 0)
+    return levelled[held[0] : held[-1] + 1] if held.size else levelled
