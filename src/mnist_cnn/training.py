@@ -162,7 +162,8 @@ class StopOnCtrlC(keras.callbacks.Callback):
         self.model.stop_training = True
         # os.write, not print: a handler that prints while the interrupted code is
         # printing raises "reentrant call" inside the stream.
-        os.write(2, b"\nStopping after this step and its validation; Ctrl-C again stops at once.\n")
+        message = "Stopping after this step and its validation; Ctrl-C again skips the validation."
+        os.write(2, f"\n{message}\n".encode())
 
     def on_train_batch_end(self, batch, logs=None):
         self._halt()
