@@ -26,9 +26,9 @@ import time
 
 import numpy as np
 from PIL import Image
-from ruled_paper import MARGIN, SCALE, enlarge
+from ruled_paper import MARGIN
 from scipy import ndimage
-from whole_numbers import print_header
+from whole_numbers import SCALE, enlarge, print_header
 
 from mnist_cnn import data
 from mnist_cnn.inference import DigitReader
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         right = sure = wrong_ok = 0
         spent = 0.0
         for image, text in zip(numbers.images, numbers.texts, strict=True):
-            photo = photograph(enlarge(image), condition, rng)
+            photo = photograph(enlarge(image) / 255.0, condition, rng)
             start = time.perf_counter()
             reading = reader.read_image(photo)
             spent += time.perf_counter() - start

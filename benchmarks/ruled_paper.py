@@ -30,24 +30,14 @@ import time
 
 import numpy as np
 from PIL import Image
-from whole_numbers import print_header
+from whole_numbers import SCALE, enlarge, print_header
 
 from mnist_cnn import data
 from mnist_cnn.inference import DigitReader
 from mnist_cnn.numbers import NumberStyle, make_numbers
 
-SCALE = 3  # numbers drawn this many times MNIST's size (digits about 60 px tall)
 MARGIN = 30  # paper around the number, px
 PAPERS = ("plain", "ruled", "squared", "margin", "box", "underline")
-
-
-def enlarge(image: np.ndarray) -> np.ndarray:
-    """White-on-black uint8 ink -> ink coverage 0-1, `SCALE` times as large."""
-    height, width = image.shape
-    larger = Image.fromarray(image.astype(np.float32), mode="F").resize(
-        (width * SCALE, height * SCALE), Image.BICUBIC
-    )
-    return np.clip(np.asarray(larger) / 255.0, 0.0, 1.0)
 
 
 def lines(ink: np.ndarray, paper: str, rng: np.random.Generator) -> np.ndarray:
@@ -114,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         right = sure = wrong_ok = 0
         start = time.perf_counter()
         for image, text in zip(numbers.images, numbers.texts, strict=True):
-            reading = reader.read_image(photograph(enlarge(image), paper, rng))
+            reading = reader.read_image(photograph(enlarge(image) / 255.0, paper, rng))
             read = "".join("?" if d.label is None else str(d.label) for d in reading.digits)
             ok = reading.status == "ok"
             right += read == text
