@@ -1,4 +1,4 @@
-"""Numbers photographed as people photograph them: turned, or small on a large page.
+"""Numbers photographed as people photograph them: turned, small, or in a shadow.
 
 A number written on a sheet and photographed is rarely level and rarely fills the
 photo. This script measures how the reader copes: numbers of 2-5 MNIST test digits
@@ -8,7 +8,9 @@ photographed (light grey paper, sensor noise, JPEG) as
 - level, as a reference;
 - turned 10 or 20 degrees either way (a line written uphill, a photo taken askew);
 - small on a page: the number shrunk to digits about 36 px tall, somewhere on a
-  1500x1125 or a 3000x2250 photo of paper lit unevenly (a page photographed whole).
+  1500x1125 or a 3000x2250 photo of paper lit unevenly (a page photographed whole);
+- in a shadow: the page 45% darker from a column somewhere across the number on,
+  its edge soft (a Gaussian of 3-20 px), as a hand or a phone casts.
 
 A number is read right when its digits are exactly the truth; "wrong but ok" counts
 readings that are wrong and say ok anyway.
@@ -34,7 +36,7 @@ from mnist_cnn import data
 from mnist_cnn.inference import DigitReader
 from mnist_cnn.numbers import NumberStyle, make_numbers
 
-CONDITIONS = ("level", "turned 10", "turned 20", "small, 1500 px", "small, 3000 px")
+CONDITIONS = ("level", "turned 10", "turned 20", "small, 1500 px", "small, 3000 px", "shadow")
 SMALL = 0.6  # the small numbers' scale: digits about 36 px tall
 
 
@@ -56,8 +58,12 @@ def photograph(ink: np.ndarray, condition: str, rng: np.random.Generator) -> byt
         page[top : top + small.shape[0], left : left + small.shape[1]] = small
     else:
         page = np.pad(ink, MARGIN)
-    # Paper lit unevenly: up to 15% darker towards one side.
+    # Paper lit unevenly: up to 15% darker towards one side; or in a shadow from a column on.
     light = 1.0 - 0.15 * np.linspace(0, 1, page.shape[1])[None, :: 1 if rng.random() < 0.5 else -1]
+    if condition == "shadow":
+        shade = np.ones(page.shape[1])
+        shade[int(rng.integers(page.shape[1] // 4, 3 * page.shape[1] // 4)) :] = 0.55
+        light = ndimage.gaussian_filter1d(shade, rng.uniform(3, 20))[None, :]
     gray = light * (235.0 - 215.0 * np.clip(page, 0, 1)) + rng.normal(0, 3, page.shape)
     buffer = io.BytesIO()
     Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=85)

@@ -204,6 +204,25 @@ def test_small_digits_on_a_large_page_are_found_sharp(digit_images):
     assert np.mean(distances) < 15, distances
 
 
+def test_digits_in_a_shadow_across_the_page_are_found(digit_images):
+    """A shadow (a hand, a phone) darkens part of the page by 45%: a broad dark blob,
+    not ink; the background estimate must follow it rather than take it for a stroke."""
+    x, _ = digit_images
+    rng = np.random.default_rng(8)
+    for trial in range(3):
+        alphas = [coverage(d, 100) for d in x[rng.choice(len(x), 4, replace=False)]]
+        xs = [30 + i * (alphas[0].shape[1] - 20) for i in range(4)]
+        page, boxes = place(alphas, (220, xs[-1] + alphas[-1].shape[1] + 30), xs, [40] * 4)
+        gray = photograph(page, rng, light=0.0, noise=3.0).astype(np.float32)
+        shade = np.ones(gray.shape[1])
+        shade[boxes[1 + trial % 2][2] + 10 :] = 0.55  # from beside the second or third digit
+        gray *= ndimage.gaussian_filter1d(shade, 3 + 8 * trial)[None, :]
+        found = extract_digits(encode(gray.astype(np.uint8)))
+        assert len(found) == 4, (trial, [d.box for d in found], boxes)
+        for digit, box in zip(found, boxes, strict=True):
+            assert np.abs(np.subtract(digit.box, box)).max() <= 6, (digit.box, box)
+
+
 def test_a_line_written_uphill_is_one_line(digit_images):
     x, _ = digit_images
     rng = np.random.default_rng(6)

@@ -186,7 +186,7 @@ def _background(
     first = level(longer)
     ink = np.abs(small - first)
     mask = ink > max(otsu_threshold(ink), params.min_contrast / 2)
-    size = np.clip(3 * stroke_width(mask), params.min_window * longer, longer)
+    size = np.clip(3 * ridge_width(mask), params.min_window * longer, longer)
     return resize(level(max(3, round(float(size)))), (width, height), Image.BILINEAR)
 
 
@@ -407,6 +407,25 @@ def stroke_width(mask: np.ndarray, depth: np.ndarray | None = None) -> float:
     if not mask.any():
         return 0.0
     return max(0.0, 4.0 * float(depth[mask].mean()) - 2.0)
+
+
+def ridge_width(mask: np.ndarray) -> float:
+    """The typical width in pixels of the strokes in a binary image, from the depth of
+    their middle lines (the pixels deepest within 2 px; the median): each stroke counts
+    by its length, so that a broad blob (the shadow of a hand over the page) weighs as a
+    short stroke, not as its area, as it does in `stroke_width`.
+
+    Example:
+        >>> strokes = np.zeros((60, 200), bool); strokes[5:55, 10:17] = strokes[5:55, 30:37] = True
+        >>> shadowed = strokes.copy(); shadowed[:, 100:] = True
+        >>> round(ridge_width(strokes)), round(ridge_width(shadowed)), round(stroke_width(shadowed))
+        (7, 7, 44)
+    """
+    depth = stroke_depth(mask)
+    ridge = mask & (depth >= ndimage.maximum_filter(depth, size=5))
+    if not ridge.any():
+        return 0.0
+    return max(0.0, 2.0 * float(np.median(depth[ridge])) - 1.0)
 
 
 def stroke_depth(mask: np.ndarray) -> np.ndarray:
