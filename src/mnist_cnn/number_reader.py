@@ -39,8 +39,8 @@ then span more of its frames, and one it missed (a 1 inside its neighbour, one o
 two equal digits that merged) may be read. That reading is kept where it finds more
 digits and the two views, averaged, find it likelier. A line that rises or falls
 (written uphill, photographed turned) is also read sheared level
-(`mnist_cnn.imaging.strip.level`), and that reading kept where the two views find it
-likelier: its strip is no longer shrunk to fit the slope's height.
+(`mnist_cnn.imaging.strip.level`), whose strip is no longer shrunk to fit the slope's
+height; that reading is kept unless the two views find the one as it is likelier.
 """
 
 from __future__ import annotations
