@@ -21,20 +21,13 @@ readings that are wrong and say ok anyway.
 
 from __future__ import annotations
 
-import argparse
 import io
 import sys
-import time
 
 import numpy as np
 from PIL import Image
-from ruled_paper import MARGIN
+from ruled_paper import MARGIN, measure
 from scipy import ndimage
-from whole_numbers import SCALE, enlarge, print_header
-
-from mnist_cnn import data
-from mnist_cnn.inference import DigitReader
-from mnist_cnn.numbers import NumberStyle, make_numbers
 
 CONDITIONS = ("level", "turned 10", "turned 20", "small, 1500 px", "small, 3000 px", "shadow")
 SMALL = 0.6  # the small numbers' scale: digits about 36 px tall
@@ -71,44 +64,7 @@ def photograph(ink: np.ndarray, condition: str, rng: np.random.Generator) -> byt
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--numbers", type=int, default=200, help="numbers per condition")
-    parser.add_argument("--seed", type=int, default=0, help="for the numbers and the photos")
-    args = parser.parse_args(argv)
-
-    started = time.perf_counter()
-    reader = DigitReader.load("default", litert=True)
-    x_test, y_test = data.load_test_set()
-    style = NumberStyle(lengths=(2, 5), spacing=(0.1, 0.35))
-    numbers = make_numbers(x_test, y_test, args.numbers, seed=args.seed, style=style)
-    print_header(
-        reader,
-        f"{args.numbers} numbers of 2-5 MNIST test digits drawn apart, {SCALE} times "
-        f"MNIST's size, photographed each way; seed {args.seed}\n",
-    )
-    print("| photo | numbers | read right | sure (ok) | wrong but ok | ms/number |")
-    print("|---|---|---|---|---|---|")
-    for condition in CONDITIONS:
-        rng = np.random.default_rng([args.seed, CONDITIONS.index(condition)])
-        right = sure = wrong_ok = 0
-        spent = 0.0
-        for image, text in zip(numbers.images, numbers.texts, strict=True):
-            photo = photograph(enlarge(image) / 255.0, condition, rng)
-            start = time.perf_counter()
-            reading = reader.read_image(photo)
-            spent += time.perf_counter() - start
-            read = "".join("?" if d.label is None else str(d.label) for d in reading.digits)
-            ok = reading.status == "ok"
-            right += read == text
-            sure += read == text and ok
-            wrong_ok += read != text and ok
-        n = len(numbers.texts)
-        print(
-            f"| {condition} | {n} | {right / n:.2%} | {sure / n:.2%} | {wrong_ok / n:.2%} "
-            f"| {spent * 1000 / n:.1f} |"
-        )
-    print(f"\n{time.perf_counter() - started:.0f} s in all")
-    return 0
+    return measure(CONDITIONS, photograph, "photo", argv, __doc__)
 
 
 if __name__ == "__main__":
