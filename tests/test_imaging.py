@@ -462,9 +462,12 @@ def test_a_large_bold_drawing_is_analysed_smaller_and_read_the_same(monkeypatch)
 
     sizes = []
     analyse = pipeline._analyse
-    monkeypatch.setattr(
-        pipeline, "_analyse", lambda gray, size, *a: sizes.append(size) or analyse(gray, size, *a)
-    )
+
+    def spy(gray, size, *args, **kwargs):
+        sizes.append(size)
+        return analyse(gray, size, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_analyse", spy)
     strokes = [(60, 40, 60, 200), ("ellipse", (130, 40, 230, 200)), (300, 40, 300, 200)]  # "101"
     params = ImagingParams()
     for width, analysed in ((24, [256]), (3, [256, 1024])):  # a thick brush; a thin pen

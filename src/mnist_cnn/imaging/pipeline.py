@@ -124,7 +124,8 @@ def _find(
     shape = shape or gray.shape
     found = None
     if max(gray.shape) ** 2 > 2 * params.quick_size**2:  # it has at least twice the pixels
-        found = _analyse(gray, params.quick_size, params, shape)
+        # (Digits small enough there to be found again less blurred are not kept.)
+        found = _analyse(gray, params.quick_size, params, shape, sharpen=False)
         if found is not None and not _bold(found, params):
             found = None
     if found is None:
@@ -152,10 +153,15 @@ def _bold(found: _Found, params: ImagingParams) -> bool:
 
 
 def _analyse(
-    gray: np.ndarray, size: int, params: ImagingParams, shape: tuple[int, int]
+    gray: np.ndarray,
+    size: int,
+    params: ImagingParams,
+    shape: tuple[int, int],
+    sharpen: bool = True,
 ) -> _Found | None:
     """Steps 1-3 and the pieces of step 4 at `size` pixels on the longer side (or less,
-    if `gray` is smaller)."""
+    if `gray` is smaller); digits small for the image found again less blurred if
+    `sharpen`."""
     # 1. A working copy of bounded size; `factor` maps its pixels back.
     work, factor = shrink(gray, size)
     factor *= max(shape) / max(gray.shape)
@@ -165,7 +171,7 @@ def _analyse(
     # 3. Where the ink is, unless it is only noise, and 4. the digits in it.
     blur = noise_sigma(ink.shape)
     found = _digits(ink, params, blur, factor, shape)
-    if found is None or not found.pieces:
+    if found is None or not found.pieces or not sharpen:
         return found
     # Digits small for the image (a large photo of a page) are found again less
     # blurred, in the region around them: a blur sized for the image melts them.
