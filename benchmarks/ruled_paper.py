@@ -7,7 +7,8 @@ MNIST test digits drawn apart (`mnist_cnn.numbers`, 3 times MNIST's size) on
 
 - plain paper, as a reference;
 - ruled paper, lines every 30 or 45 px (half to three quarters of a digit's height)
-  and as dark as a pencil (35-50% of the pen);
+  and as dark as a pencil (35-50% of the pen); and the same photographed turned 5-10
+  degrees either way;
 - squared paper, lines both ways every 25-45 px;
 - a notebook's margin: one line down, top to bottom, 10-25 px left of the number;
 - a box drawn round the number with the pen, 5-15 px off its ink;
@@ -31,6 +32,7 @@ from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 from whole_numbers import SCALE, enlarge, print_header
 
 from mnist_cnn import data
@@ -38,7 +40,7 @@ from mnist_cnn.inference import DigitReader
 from mnist_cnn.numbers import NumberStyle, make_numbers
 
 MARGIN = 30  # paper around the number, px
-PAPERS = ("plain", "ruled", "squared", "margin", "box", "underline")
+PAPERS = ("plain", "ruled", "ruled, turned", "squared", "margin", "box", "underline")
 
 
 def lines(ink: np.ndarray, paper: str, rng: np.random.Generator) -> np.ndarray:
@@ -47,7 +49,7 @@ def lines(ink: np.ndarray, paper: str, rng: np.random.Generator) -> np.ndarray:
     drawn = np.zeros_like(ink)
     rows = np.flatnonzero(ink.max(axis=1) > 0.5)
     cols = np.flatnonzero(ink.max(axis=0) > 0.5)
-    if paper in ("ruled", "squared"):
+    if paper in ("ruled", "ruled, turned", "squared"):
         step = int(rng.choice([30, 45])) if paper == "ruled" else int(rng.integers(25, 46))
         dark = rng.uniform(0.35, 0.5)
         start = int(rng.integers(0, step))
@@ -76,6 +78,9 @@ def photograph(ink: np.ndarray, paper: str, rng: np.random.Generator) -> bytes:
     """Ink coverage -> JPEG of the number on `paper`: pen 20 on paper 235, noise."""
     ink = np.pad(ink, MARGIN)
     coverage = np.maximum(ink, lines(ink, paper, rng))
+    if paper == "ruled, turned":
+        angle = rng.uniform(5, 10) * rng.choice([-1, 1])
+        coverage = np.clip(ndimage.rotate(coverage, angle, order=1), 0, 1)
     gray = 235.0 - 215.0 * coverage + rng.normal(0, 3, coverage.shape)
     buffer = io.BytesIO()
     Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=85)

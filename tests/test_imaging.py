@@ -303,6 +303,25 @@ def test_digits_on_ruled_paper_in_a_box_or_underlined_are_found_whole(digit_imag
             assert np.all(off <= [8, 8, 8, 15 if kind == "underline" else 8]), (digit.box, box)
 
 
+def test_rules_of_a_page_photographed_turned_are_taken_out(digit_images):
+    """A page photographed a few degrees turned: its rules cross the digits aslant and
+    are taken out as level ones are; the digits are found as on the page without them."""
+    x, _ = digit_images
+    rng = np.random.default_rng(7)
+    for trial in range(8):
+        chosen = rng.choice(len(x), 4, replace=False)
+        alphas = [coverage(d, int(rng.integers(60, 90))) for d in x[chosen]]
+        xs = list(np.cumsum([40] + [a.shape[1] - 10 for a in alphas[:-1]]))
+        page, boxes = place(alphas, (200, xs[-1] + alphas[-1].shape[1] + 40), xs, [60] * 4)
+        lined = ruled(page, "ruled", boxes, rng)
+        angle = (-8, 6)[trial % 2]
+        turned = [np.clip(ndimage.rotate(p, angle), 0, 1) for p in (page, lined)]
+        found = [extract_digits(encode(photograph(p, rng, light=0.1))) for p in turned]
+        assert len(found[1]) == len(found[0]) == 4, [[d.box for d in f] for f in found]
+        off = np.abs(np.subtract([d.box for d in found[1]], [d.box for d in found[0]]))
+        assert off.max() <= 8, (trial, off)
+
+
 def test_a_digit_written_lightly_beside_dark_ones_is_found():
     gray = drawing([(50, 40, 50, 160), ("ellipse", (100, 40, 170, 160))]).copy()  # "10" ...
     light = drawing([(240, 40, 240, 160)], width=6)  # ... and a thin, light "1"

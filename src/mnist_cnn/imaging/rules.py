@@ -3,8 +3,9 @@ round a number, an underline, taken out of the ink before it is segmented.
 
 A line that touches digits joins them into one blob, which segmentation would cut
 at random or read as one wide digit. A rule is told from a digit's own strokes by
-its length: a straight line (up to a few degrees off the horizontal or the
-vertical, and gently curved, as on a photographed page) at least `params.rule`
+its length: a straight line (up to about 11 degrees off the horizontal or the
+vertical, as on a page photographed turned, and gently curved, as on a photographed
+page) at least `params.rule`
 times as long as the digits are tall. A rule is taken out only where it is alone:
 where a digit crosses it or runs along it, the ink stays the digit's.
 
@@ -107,6 +108,10 @@ def remove_rules(
         if _extent(line.band, 1) >= params.rule * height:
             past = _overshoot(line.band, first, last, width)
             both = min(past) >= height / 4
+            # (A digit's slanting stroke may reach well past one end: a turned page's
+            # rules reach past both.)
+            if line.turned and not both:
+                continue
             if max(past) >= height / 2 or both or _near(_ends(line.band, 1), side_ends, 3 * width):
                 rules.append(line)
                 reach.append(both)
@@ -140,17 +145,19 @@ class _Line:
 
     band: np.ndarray
     alone: np.ndarray
+    turned: bool = False  # more than about 2 degrees off the horizontal
 
     @property
     def T(self) -> _Line:  # noqa: N802 (as NumPy's)
-        return _Line(self.band.T, self.alone.T)
+        return _Line(self.band.T, self.alone.T, self.turned)
 
 
 def _lines(shown: np.ndarray, width: float) -> list[_Line]:
-    """The horizontal lines in `shown`, all the ink a digit's crop would show: where
-    it covers three quarters of 8 stroke widths along a row of a copy thickened across
-    by half a stroke width each way (so that a line a little off the horizontal stays
-    one run for a while); the runs joined into lines, and each line's band followed
+    """The lines across `shown` (up to about 11 degrees off the horizontal), all the
+    ink a digit's crop would show: where it covers three quarters of 8 stroke widths
+    along a row of a copy thickened across by half a stroke width each way (so that a
+    line a little off the horizontal stays one run for a while); the runs joined, told
+    apart by their rows along their slope (`_along`), and each line's band followed
     along its length (`_band`), unless thicker than the pen or bent (digits that
     touch)."""
     length = 2 * max(4, round(4 * width)) + 1
@@ -167,19 +174,52 @@ def _lines(shown: np.ndarray, width: float) -> list[_Line]:
         if cols.stop - cols.start < length:  # a bit of a run
             continue
         found = labels[rows, cols] == i
-        # Lines joined by a digit that crosses both are told apart by their rows.
-        profile = found.sum(axis=1)
+        # Lines joined by a digit that crosses both are told apart by their rows, counted
+        # along their slope (a page photographed turned). Each rises above the ink of
+        # the digits it crosses, whose rows a turned line shares, by half the run's
+        # width or more; else the run is only digits' ink.
+        at_row, at_col = np.nonzero(found)
+        along, slope = _along(at_row, at_col)
+        profile = ndimage.white_tophat(np.bincount(along), 2 * round(width) + 3)
+        if profile.max() < found.shape[1] / 2:
+            along, slope, profile = at_row, 0.0, np.bincount(at_row)
         stripes, _ = ndimage.label(profile >= profile.max() / 4)
         for (stripe,) in ndimage.find_objects(stripes):
-            part = found[max(0, stripe.start - reach) : stripe.stop + reach]
-            top = rows.start + max(0, stripe.start - reach)
-            if (line := _band(part, top, cols, shown, width, length)) is not None:
+            mine = (along >= stripe.start - reach) & (along < stripe.stop + reach)
+            part = np.zeros_like(found)
+            part[at_row[mine], at_col[mine]] = True
+            line = _band(part, rows.start, cols, shown, width, length, abs(slope) > TURNED)
+            if line is not None:
                 lines.append(line)
     return lines
 
 
+TURNED = 0.035  # rows per column: about 2 degrees
+
+
+def _along(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, float]:
+    """The rows of pixels counted along the slope (up to 0.2 rows a column, about 11
+    degrees, to 0.01) where most of them fall into one row, from 0, and that slope: the
+    straight lines' among them."""
+
+    def peak(slope: float) -> tuple[int, float]:
+        along = np.rint(rows - slope * cols).astype(int)
+        return int(np.bincount(along - along.min()).max()), -abs(slope)
+
+    coarse = max(np.linspace(-0.2, 0.2, 11), key=peak)
+    slope = max(coarse + np.linspace(-0.02, 0.02, 5), key=peak)
+    along = np.rint(rows - slope * cols).astype(int)
+    return along - along.min(), float(slope)
+
+
 def _band(
-    part: np.ndarray, top: int, cols: slice, shown: np.ndarray, width: float, window: int
+    part: np.ndarray,
+    top: int,
+    cols: slice,
+    shown: np.ndarray,
+    width: float,
+    window: int,
+    turned: bool = False,
 ) -> _Line | None:
     """One horizontal line, found as `part` of `shown` (its rows from `top`, its
     columns `cols`): its band and where it is alone; None where it is thicker than the
@@ -198,7 +238,7 @@ def _band(
     part = part[rows_at.min() : rows_at.max() + 1, cols_at.min() : cols_at.max() + 1]
     top += int(rows_at.min())
     cols = slice(cols.start + int(cols_at.min()), cols.start + int(cols_at.max()) + 1)
-    count = part.sum(axis=0)
+    count = part.sum(axis=0).astype(float)
     typical = float(np.percentile(count[count > 0], 10))
     if typical > 1.25 * width:
         return None
@@ -211,17 +251,52 @@ def _band(
         bend = middle[bare] - np.polyval(np.polyfit(at[bare], middle[bare], 2), at[bare])
         if np.percentile(np.abs(bend), 90) > max(2.0, typical):
             return None
-    middle = np.interp(np.arange(part.shape[1]), at, middle)
-    middle = ndimage.median_filter(middle, size=window, mode="nearest")
+    course = top + np.interp(np.arange(part.shape[1]), at, middle)
+    middle = top + ndimage.median_filter(course - top, size=window, mode="nearest")
+    reach = typical / 2 + 1
+    if turned:
+        # A turned line is found as runs a window long: its ends, shorter, are
+        # followed on along its course while its ink goes on.
+        before = _follow(shown, course[: 2 * window][::-1], cols.start, -1, reach, width)
+        after = _follow(shown, course[-2 * window :], cols.stop - 1, 1, reach, width)
+        count = np.concatenate([before[1][::-1], count, after[1]])
+        middle = np.concatenate([before[0][::-1], middle, after[0]])
+        cols = slice(cols.start - len(before[0]), cols.stop + len(after[0]))
+        alone = (count > 0) & (count <= typical + max(2.0, width / 2))
     # The band reaches past the rows found (a line's soft edges), by a stroke width.
     pad = int(np.ceil(width)) + 2
-    r0, r1 = max(0, top - pad), min(shown.shape[0], top + part.shape[0] + pad)
-    near = np.abs(np.arange(r0, r1)[:, None] - top - middle) <= typical / 2 + 1
+    r0 = max(0, int(middle.min() - reach) - pad)
+    r1 = min(shown.shape[0], int(middle.max() + reach) + 1 + pad)
+    near = np.abs(np.arange(r0, r1)[:, None] - middle) <= reach
     band = np.zeros(shown.shape, bool)
     band[r0:r1, cols] = shown[r0:r1, cols] & near
     alone_band = np.zeros(shown.shape, bool)
     alone_band[r0:r1, cols] = band[r0:r1, cols] & alone
-    return _Line(band, alone_band)
+    return _Line(band, alone_band, turned)
+
+
+def _follow(
+    shown: np.ndarray, course: np.ndarray, end: int, step: int, reach: float, width: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A line's course followed on from column `end` towards the image's edge (`step`
+    -1 or 1), along the straight line fitted to `course` (its middle rows, from further
+    in to `end`): the middle row and the ink within `reach` of it of each column it
+    goes on through, up to its last ink before a gap of more than a stroke width."""
+    cols = np.arange(end + step, shown.shape[1] if step > 0 else -1, step)
+    if len(course) < 2 or not len(cols):
+        return np.zeros(0), np.zeros(0)
+    slope, start = np.polyfit(np.arange(len(course)), course, 1)
+    middle = start + slope * (len(course) + np.arange(len(cols)))
+    offsets = np.arange(-int(reach), int(reach) + 1)
+    rows = np.rint(middle)[None, :].astype(int) + offsets[:, None]
+    inside = (rows >= 0) & (rows < shown.shape[0])
+    count = (shown[rows.clip(0, shown.shape[0] - 1), cols] & inside).sum(axis=0)
+    # The first gap longer than a stroke width ends it.
+    labels, _ = ndimage.label(count == 0)
+    long_gaps = np.flatnonzero((np.bincount(labels.ravel()) > width)[labels] & (labels > 0))
+    inked = np.flatnonzero(count[: long_gaps[0] if len(long_gaps) else len(cols)])
+    n = int(inked[-1]) + 1 if len(inked) else 0
+    return middle[:n], count[:n].astype(float)
 
 
 def _pieces(mask: np.ndarray) -> list[tuple[slice, slice]]:
