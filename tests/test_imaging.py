@@ -872,6 +872,22 @@ def test_a_large_image_takes_no_full_size_copy():
     assert peak < 32 * 2**20  # a full-size float copy alone would be 64 MB
 
 
+def test_a_page_of_squared_paper_is_read_in_bounded_memory():
+    """Hundreds of grid lines are each a rule candidate: each keeps only its own band."""
+    page = np.full((1024, 1024), 235, np.uint8)
+    for k in range(3):  # lines 3 px wide every 16 px, both ways
+        page[k::16] = page[:, k::16] = 40
+    page[300:700, 480:520] = 20  # a "1"
+    tracemalloc.start()
+    try:
+        found = extract_digits(encode(page, "PNG"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(found) == 1
+    assert peak < 160 * 2**20  # two full-size masks a line: over 400 MB
+
+
 def sheet_on_desk(digit: np.ndarray, seed: int, desk: bool = True) -> tuple[np.ndarray, tuple]:
     """A photo of `digit` written on a white sheet lying on a grey desk (or, with
     `desk` False, the same photo with the sheet filling the frame): the sheet anywhere

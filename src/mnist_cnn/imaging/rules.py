@@ -83,15 +83,15 @@ def remove_rules(
     # The lines sure to be no digit's (a "1" alone is a vertical line as long as the
     # image): the sides of a box drawn with lines across half the image or more, and
     # lines from the image's top edge to its bottom one (squared paper, a margin).
-    long = [line for line in across if _extent(line.band, 1) >= mask.shape[1] / 2]
-    corners = [end for line in long for end in _ends(line.band, axis=1)]
-    sides = [line for line in down if _near(_ends(line.band, 0), corners, 3 * width)]
-    edge_to_edge = [line for line in down if _edge_to_edge(line.band)]
+    long = [line for line in across if _extent(line, 1) >= mask.shape[1] / 2]
+    corners = [end for line in long for end in _ends(line, axis=1)]
+    sides = [line for line in down if _near(_ends(line, 0), corners, 3 * width)]
+    edge_to_edge = [line for line in down if _edge_to_edge(line)]
     # The digits: the ink left without those and the long lines across.
     sure = long + sides + edge_to_edge
     if not sure:
         return smooth, mask
-    digits = _pieces(mask & ~np.any([line.alone for line in sure], axis=0))
+    digits = _pieces(mask & ~_alone(sure, mask.shape))
     if not digits:  # the lines are the digits ("1"s, a "7" cropped tight)
         return smooth, mask
     height = max(rows.stop - rows.start for rows, _ in digits)
@@ -102,22 +102,22 @@ def remove_rules(
     # strokes of digits that touch do neither. A line alone must reach past both ends
     # of the digits, as ruled lines and underlines do: a digit's bar may reach well
     # past one end.
-    side_ends = [end for line in sides for end in _ends(line.band, axis=0)]
+    side_ends = [end for line in sides for end in _ends(line, axis=0)]
     rules, reach = [], []
     for line in across:
-        if _extent(line.band, 1) >= params.rule * height:
-            past = _overshoot(line.band, first, last, width)
+        if _extent(line, 1) >= params.rule * height:
+            past = _overshoot(line, first, last, width)
             both = min(past) >= height / 4
             # (A digit's slanting stroke may reach well past one end: a turned page's
             # rules reach past both.)
             if line.turned and not both:
                 continue
-            if max(past) >= height / 2 or both or _near(_ends(line.band, 1), side_ends, 3 * width):
+            if max(past) >= height / 2 or both or _near(_ends(line, 1), side_ends, 3 * width):
                 rules.append(line)
                 reach.append(both)
     if len(rules) >= 2 or any(reach):
         # (A "1" half as tall again as the tallest digit would be no digit.)
-        rules += sides + [line for line in down if _extent(line.band, 0) >= 1.5 * height]
+        rules += sides + [line for line in down if _extent(line, 0) >= 1.5 * height]
     else:
         # Lines down alone: from edge to edge and half a digit past the digits both
         # ways, as a notebook's margin is (a "1" taller than the digits beside it
@@ -127,11 +127,11 @@ def remove_rules(
         rules = [
             line
             for line in edge_to_edge
-            if min(_overshoot(line.band.T, top, bottom, width)) >= height / 2
+            if min(_overshoot(line.T, top, bottom, width)) >= height / 2
         ]
     if not rules:
         return smooth, mask
-    out = np.any([line.alone for line in rules], axis=0)
+    out = _alone(rules, mask.shape)
     kept = mask & ~out
     # Their soft edges too (the number model reads all the ink of a line of digits).
     gone = ndimage.binary_dilation(out, iterations=3) & ~kept
@@ -141,15 +141,29 @@ def remove_rules(
 @dataclass(frozen=True)
 class _Line:
     """A straight line of ink: its band, and where it is alone in it (no digit crosses
-    it or runs along it there): what is taken out of a rule."""
+    it or runs along it there): what is taken out of a rule. Both are cropped, their
+    first pixel at `origin` (row, column) of an image of `shape`: a page of squared
+    paper holds hundreds of lines."""
 
     band: np.ndarray
     alone: np.ndarray
+    origin: tuple[int, int]
+    shape: tuple[int, int]
     turned: bool = False  # more than about 2 degrees off the horizontal
 
     @property
     def T(self) -> _Line:  # noqa: N802 (as NumPy's)
-        return _Line(self.band.T, self.alone.T, self.turned)
+        flip = self.origin[::-1], self.shape[::-1]
+        return _Line(self.band.T, self.alone.T, *flip, self.turned)
+
+
+def _alone(lines: list[_Line], shape: tuple[int, int]) -> np.ndarray:
+    """Where `lines` are alone, as a mask of `shape`."""
+    out = np.zeros(shape, bool)
+    for line in lines:
+        (top, left), (rows, cols) = line.origin, line.alone.shape
+        out[top : top + rows, left : left + cols] |= line.alone
+    return out
 
 
 def _lines(shown: np.ndarray, width: float) -> list[_Line]:
@@ -268,11 +282,8 @@ def _band(
     r0 = max(0, int(middle.min() - reach) - pad)
     r1 = min(shown.shape[0], int(middle.max() + reach) + 1 + pad)
     near = np.abs(np.arange(r0, r1)[:, None] - middle) <= reach
-    band = np.zeros(shown.shape, bool)
-    band[r0:r1, cols] = shown[r0:r1, cols] & near
-    alone_band = np.zeros(shown.shape, bool)
-    alone_band[r0:r1, cols] = band[r0:r1, cols] & alone
-    return _Line(band, alone_band, turned)
+    band = shown[r0:r1, cols] & near
+    return _Line(band, band & alone, (r0, cols.start), shown.shape, turned)
 
 
 def _follow(
@@ -310,31 +321,33 @@ def _pieces(mask: np.ndarray) -> list[tuple[slice, slice]]:
     return [box for box, area in zip(boxes, areas, strict=True) if area >= 0.04 * areas.max()]
 
 
-def _overshoot(line: np.ndarray, first: int, last: int, width: float) -> tuple[float, float]:
+def _overshoot(line: _Line, first: int, last: int, width: float) -> tuple[float, float]:
     """How far a horizontal line reaches past column `first`, and past `last`, in
     pixels; without end where it runs to the image's edge and the digits keep a
     stroke width off it."""
-    cols = np.flatnonzero(line.any(axis=0))
+    cols = np.flatnonzero(line.band.any(axis=0)) + line.origin[1]
     end = line.shape[1] - 1
     before = np.inf if cols[0] <= 1 and first > width else float(first - cols[0])
     after = np.inf if cols[-1] >= end - 1 and last < end - width else float(cols[-1] - last)
     return before, after
 
 
-def _extent(line: np.ndarray, axis: int) -> int:
+def _extent(line: _Line, axis: int) -> int:
     """How far a line reaches along `axis`, in pixels."""
-    span = np.flatnonzero(line.any(axis=1 - axis))
+    span = np.flatnonzero(line.band.any(axis=1 - axis))
     return int(span[-1] - span[0] + 1) if span.size else 0
 
 
-def _ends(line: np.ndarray, axis: int) -> list[tuple[int, int]]:
+def _ends(line: _Line, axis: int) -> list[tuple[int, int]]:
     """The two ends (row, column) of a line along `axis`."""
-    span = np.flatnonzero(line.any(axis=1 - axis))
+    band, (top, left) = line.band, line.origin
+    span = np.flatnonzero(band.any(axis=1 - axis))
     ends = []
     for at in (span[0], span[-1]):
-        across = np.flatnonzero(line[:, at] if axis == 1 else line[at])
+        across = np.flatnonzero(band[:, at] if axis == 1 else band[at])
         middle = int(across[len(across) // 2])
-        ends.append((middle, int(at)) if axis == 1 else (int(at), middle))
+        end = (middle, int(at)) if axis == 1 else (int(at), middle)
+        ends.append((end[0] + top, end[1] + left))
     return ends
 
 
@@ -344,7 +357,7 @@ def _near(points: list[tuple[int, int]], others: list[tuple[int, int]], reach: f
     return all(any(np.hypot(r - r2, c - c2) <= reach for r2, c2 in others) for r, c in points)
 
 
-def _edge_to_edge(line: np.ndarray) -> bool:
+def _edge_to_edge(line: _Line) -> bool:
     """Whether a vertical line runs from the image's top edge to its bottom one."""
-    rows = np.flatnonzero(line.any(axis=1))
-    return bool(rows[0] <= 2 and rows[-1] >= len(line) - 3)
+    rows = np.flatnonzero(line.band.any(axis=1)) + line.origin[0]
+    return bool(rows[0] <= 2 and rows[-1] >= line.shape[0] - 3)
