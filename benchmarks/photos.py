@@ -10,7 +10,9 @@ photographed (light grey paper, sensor noise, JPEG) as
 - small on a page: the number shrunk to digits about 36 px tall, somewhere on a
   1500x1125 or a 3000x2250 photo of paper lit unevenly (a page photographed whole);
 - in a shadow: the page 45% darker from a column somewhere across the number on,
-  its edge soft (a Gaussian of 3-20 px), as a hand or a phone casts.
+  its edge soft (a Gaussian of 3-20 px), as a hand or a phone casts;
+- dim: taken in poor light, paper 90 and pen 30 with sensor noise of s.d. 8 and JPEG
+  quality 70 (the noise's blotches as large as a stroke is wide).
 
 A number is read right when its digits are exactly the truth; "wrong but ok" counts
 readings that are wrong and say ok anyway.
@@ -29,7 +31,15 @@ from PIL import Image
 from ruled_paper import MARGIN, measure
 from scipy import ndimage
 
-CONDITIONS = ("level", "turned 10", "turned 20", "small, 1500 px", "small, 3000 px", "shadow")
+CONDITIONS = (
+    "level",
+    "turned 10",
+    "turned 20",
+    "small, 1500 px",
+    "small, 3000 px",
+    "shadow",
+    "dim",
+)
 SMALL = 0.6  # the small numbers' scale: digits about 36 px tall
 
 
@@ -57,9 +67,12 @@ def photograph(ink: np.ndarray, condition: str, rng: np.random.Generator) -> byt
         shade = np.ones(page.shape[1])
         shade[int(rng.integers(page.shape[1] // 4, 3 * page.shape[1] // 4)) :] = 0.55
         light = ndimage.gaussian_filter1d(shade, rng.uniform(3, 20))[None, :]
-    gray = light * (235.0 - 215.0 * np.clip(page, 0, 1)) + rng.normal(0, 3, page.shape)
+    paper, pen, noise, quality = (
+        (90.0, 30.0, 8.0, 70) if condition == "dim" else (235.0, 20.0, 3.0, 85)
+    )
+    gray = light * (paper - (paper - pen) * np.clip(page, 0, 1)) + rng.normal(0, noise, page.shape)
     buffer = io.BytesIO()
-    Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=85)
+    Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
 
 

@@ -90,10 +90,10 @@ def test_ruled_paper_reads_numbers_on_each_kind_of_paper(mnist_dir):
 def test_photos_reads_numbers_turned_and_small_on_a_large_page(mnist_dir):
     rows = table_rows(mnist_dir, "photos.py", "--numbers", "4")
     photos = [r for r in rows if len(r) == 6 and r[1].strip() == "4"]
-    kinds = ["level", "turned 10", "turned 20", "small, 1500 px", "small, 3000 px", "shadow"]
+    kinds = ["level", "turned 10", "turned 20", "small, 1500 px", "small, 3000 px", "shadow", "dim"]
     assert [r[0].strip() for r in photos] == kinds
     right = [float(r[2].strip().rstrip("%")) for r in photos]
-    assert right[1] >= 50 and right[4] >= 50, right  # levelled; found less blurred
+    assert min(right[1], right[4], right[6]) >= 50, right  # levelled; less blurred; more
 
 
 def test_whole_numbers_quick_mode_reads_mnist_numbers_and_real_strings(mnist_dir):

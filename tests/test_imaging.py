@@ -333,6 +333,22 @@ def test_a_digit_written_lightly_beside_dark_ones_is_found():
     assert len(extract_digits(noisy.astype(np.uint8))) == 3
 
 
+def test_digits_in_a_dim_noisy_photo_are_found_and_its_noise_is_not(digit_images):
+    """Poor light: grey paper, ink only 60 levels darker, sensor noise in blotches
+    (JPEG). The ink map is blurred more until its threshold stands clear of the noise."""
+    x, _ = digit_images
+    rng = np.random.default_rng(3)
+    for trial in range(6):
+        chosen = rng.choice(len(x), 3, replace=False)
+        alphas = [coverage(d, 60) for d in x[chosen]]
+        page, boxes = place(alphas, (150, 316), [20, 92, 164], [30] * 3)
+        dim = 90 - 60 * page + rng.normal(0, 8, page.shape)
+        found = extract_digits(encode(np.clip(dim, 0, 255).astype(np.uint8), quality=70))
+        assert len(found) == 3, (trial, [d.box for d in found], boxes)
+        off = np.abs(np.subtract([d.box for d in found], boxes))
+        assert off.max() <= 8, (trial, off)
+
+
 def test_specks_and_dots_are_dropped():
     gray = drawing([(150, 40, 150, 160)]).copy()  # a 1 ...
     gray[20:23, 30:33] = 0  # ... with two specks of dirt ...

@@ -234,7 +234,8 @@ def ink_mask(
     Args:
         ink: an ink map from `ink_map`.
         params: `min_contrast` and `min_separation` tell ink from paper texture and
-            noise; `faint_gain` and `weak` keep faint digits.
+            noise, `min_clearance` and `max_blur` how much more a noisy image is
+            blurred; `faint_gain` and `weak` keep faint digits.
         blur: the Gaussian's sigma against noise, pixels; None: `noise_sigma`'s for
             the image's size.
 
@@ -250,13 +251,21 @@ def ink_mask(
         >>> ink_mask(np.full((20, 20), 10, np.float32)) is None   # too faint
         True
     """
-    smooth = ndimage.gaussian_filter(ink, noise_sigma(ink.shape) if blur is None else blur)
+    base = noise_sigma(ink.shape) if blur is None else blur
+    smooth = ndimage.gaussian_filter(ink, base)
     if smooth.max() < params.min_contrast:
         return None
-    smooth = even_out(smooth, params)
-    threshold = max(otsu_threshold(smooth), params.min_contrast / 2)
-    mask = smooth > threshold
-    if not _stands_out(smooth, mask, params.min_separation):
+    # A noisy image is blurred more until the threshold stands clear of its noise.
+    for more in (2.0, 3.0, None):
+        smooth = even_out(smooth, params)
+        threshold = max(otsu_threshold(smooth), params.min_contrast / 2)
+        mask = smooth > threshold
+        level, spread = _paper(smooth, mask)
+        clear = (threshold - level) / spread >= params.min_clearance
+        if clear or more is None or base >= params.max_blur:
+            break
+        smooth = ndimage.gaussian_filter(ink, min(base * more, params.max_blur))
+    if not mask.any() or (np.median(smooth[mask]) - level) / spread < params.min_separation:
         return None
     low = max(params.weak * threshold, params.min_contrast / 2)
     return smooth, mask | faint_digits(smooth, mask, low), threshold
@@ -340,13 +349,10 @@ def even_out(smooth: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.n
     return np.minimum(smooth * gain, top).astype(np.float32)
 
 
-def _stands_out(smooth: np.ndarray, mask: np.ndarray, separation: float) -> bool:
-    """Whether the ink in `mask` stands `separation` noise deviations above the paper.
-
-    Noise such as random pixels has an Otsu threshold too; real ink stands far out
-    of the background, measured away from the strokes' soft edges. (Dilating only
-    the box around the ink gives the same edges, faster.)
-    """
+def _paper(smooth: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """The paper's level in `smooth` and its noise's deviation (robust, plus one), away
+    from the ink in `mask` and the strokes' soft edges. (Dilating only the box around
+    the ink gives the same edges, faster.)"""
     edges = np.zeros_like(mask)
     box = ink_box(mask, margin=2)
     if box is not None:
@@ -355,11 +361,9 @@ def _stands_out(smooth: np.ndarray, mask: np.ndarray, separation: float) -> bool
     if paper.size < 16:
         paper = smooth[~mask]
     if not paper.size:
-        return True
+        return 0.0, 1.0
     level = float(np.median(paper))
-    spread = 1.4826 * float(np.median(np.abs(paper - level))) + 1.0
-    # (Written as "not below" so that no ink at all, a NaN, counts as standing out.)
-    return not (float(np.median(smooth[mask])) - level) / spread < separation
+    return level, 1.4826 * float(np.median(np.abs(paper - level))) + 1.0
 
 
 # -- measures of the ink -------------------------------------------------------------------

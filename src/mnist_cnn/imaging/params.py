@@ -66,6 +66,11 @@ class ImagingParams:
     weak: float = 0.35
     # Ink must stand this many noise deviations above the background (else it is noise).
     min_separation: float = 6.0
+    # The ink threshold must stand this many above it, else the noise's blotches pass it
+    # (a dim, noisy photo): the ink map is then blurred twice or three times as much, to
+    # at most `max_blur` pixels.
+    min_clearance: float = 8.0
+    max_blur: float = 3.0
 
     # -- segmentation ---------------------------------------------------------------------
     # A straight line this many times as long as the digits are tall is a rule (ruled or
