@@ -5,9 +5,9 @@ A line that touches digits joins them into one blob, which segmentation would cu
 at random or read as one wide digit. A rule is told from a digit's own strokes by
 its length: a straight line (up to about 11 degrees off the horizontal or the
 vertical, as on a page photographed turned, and gently curved, as on a photographed
-page) at least `params.rule`
-times as long as the digits are tall. A rule is taken out only where it is alone:
-where a digit crosses it or runs along it, the ink stays the digit's.
+page) at least `params.rule` times as long as the digits are tall. A rule is taken
+out only where it is alone: where a digit crosses it or runs along it, the ink stays
+the digit's.
 
 >>> page = np.zeros((60, 200), bool)
 >>> page[10:50, 40:46] = page[10:50, 120:126] = True     # two "1"s ...
@@ -247,7 +247,8 @@ def _band(
     crosses it adds its width). The middle is taken where it is alone; where nothing
     is beside it either, it keeps within 2 pixels or its thickness of a parabola (a
     page photographed curves its lines gently). It is followed across the rest and
-    smoothed by a median over `window` columns."""
+    smoothed by a median over `window` columns; a `turned` line's ends, which the
+    runs that found it miss, are followed on to its last ink (`_follow`)."""
     rows_at, cols_at = np.nonzero(part)
     part = part[rows_at.min() : rows_at.max() + 1, cols_at.min() : cols_at.max() + 1]
     top += int(rows_at.min())
@@ -266,7 +267,7 @@ def _band(
         if np.percentile(np.abs(bend), 90) > max(2.0, typical):
             return None
     course = top + np.interp(np.arange(part.shape[1]), at, middle)
-    middle = top + ndimage.median_filter(course - top, size=window, mode="nearest")
+    middle = ndimage.median_filter(course, size=window, mode="nearest")
     reach = typical / 2 + 1
     if turned:
         # A turned line is found as runs a window long: its ends, shorter, are
