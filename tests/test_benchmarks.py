@@ -78,22 +78,27 @@ def table_rows(mnist_dir, script: str, *args: str) -> list[list[str]]:
     return [line.split("|")[1:-1] for line in result.stdout.splitlines()]
 
 
+def read_right(mnist_dir, script: str) -> dict[str, float]:
+    """What `script` reads right of 4 numbers of each kind, by kind, in its order."""
+    rows = table_rows(mnist_dir, script, "--numbers", "4")
+    kinds = [r for r in rows if len(r) == 6 and r[1].strip() == "4"]
+    return {r[0].strip(): float(r[2].strip().rstrip("%")) for r in kinds}
+
+
 def test_ruled_paper_reads_numbers_on_each_kind_of_paper(mnist_dir):
-    rows = table_rows(mnist_dir, "ruled_paper.py", "--numbers", "4")
-    papers = [r for r in rows if len(r) == 6 and r[1].strip() == "4"]
+    right = read_right(mnist_dir, "ruled_paper.py")
     kinds = ["plain", "ruled", "ruled, turned", "squared", "margin", "box", "underline"]
-    assert [r[0].strip() for r in papers] == kinds
-    right = [float(r[2].strip().rstrip("%")) for r in papers]
-    assert min(right[:3]) >= 50, right  # lines across the digits are taken out, turned too
+    assert list(right) == kinds
+    # Lines across the digits are taken out, turned too.
+    assert min(right["plain"], right["ruled"], right["ruled, turned"]) >= 50, right
 
 
 def test_photos_reads_numbers_turned_and_small_on_a_large_page(mnist_dir):
-    rows = table_rows(mnist_dir, "photos.py", "--numbers", "4")
-    photos = [r for r in rows if len(r) == 6 and r[1].strip() == "4"]
+    right = read_right(mnist_dir, "photos.py")
     kinds = ["level", "turned 10", "turned 20", "small, 1500 px", "small, 3000 px", "shadow", "dim"]
-    assert [r[0].strip() for r in photos] == kinds
-    right = [float(r[2].strip().rstrip("%")) for r in photos]
-    assert min(right[1], right[4], right[6]) >= 50, right  # levelled; less blurred; more
+    assert list(right) == kinds
+    # Levelled; found less blurred; blurred more.
+    assert min(right["turned 10"], right["small, 3000 px"], right["dim"]) >= 50, right
 
 
 def test_whole_numbers_quick_mode_reads_mnist_numbers_and_real_strings(mnist_dir):

@@ -107,12 +107,13 @@ class LineReading:
 
 
 def line_strips(
-    lines: list[Line], wider: float = 1.0, flat: bool = False
+    lines: list[Line], wider: float = 1.0, inks: list[np.ndarray] | None = None
 ) -> tuple[np.ndarray, list[float]]:
     """The number model's inputs for `lines`: preprocessed strips (N, H, W, 1) and the
-    scale of each from its line's ink (`mnist_cnn.imaging.strip.to_strip`), each line
-    first sheared level if `flat` and it is not, and stretched `wider` times sideways."""
-    inks = [level(line.ink, tilt(line.ink)) if flat else line.ink for line in lines]
+    scale of each from its line's ink (`mnist_cnn.imaging.strip.to_strip`), or from
+    `inks`, one for each line (such as a levelled copy), stretched `wider` times
+    sideways."""
+    inks = [line.ink for line in lines] if inks is None else inks
     made = [to_strip(_stretched(ink, wider)) for ink in inks]
     strips = preprocess(np.stack([strip for strip, _ in made]), SIZE)
     return strips, [scale * wider for _, scale in made]
@@ -148,7 +149,9 @@ def read_lines(
     numbers = [line for line in lines if not _one_digit(line)]
     first = _views(numbers, number_logits)
     # A line that rises or falls, read again levelled: one more call, for such lines only.
-    flat = _views([n for n in numbers if tilt(n.ink)], number_logits, flat=True)
+    levelled = {id(n): level(n.ink, slope) for n in numbers if (slope := tilt(n.ink))}
+    sloping = [n for n in numbers if id(n) in levelled]
+    flat = _views(sloping, number_logits, levelled=levelled)
     flat = {key: view for key, view in flat.items() if not _likelier(first[key], view)}
     first |= flat
     # A second look, stretched, unless the number model read one digit in each piece and
@@ -156,7 +159,7 @@ def read_lines(
     # (two, where lines were levelled).
     again = [n for n in numbers if not _one_each(n, first[id(n)].text)]
     wide = _views([n for n in again if id(n) not in flat], number_logits, WIDER)
-    wide |= _views([n for n in again if id(n) in flat], number_logits, WIDER, flat=True)
+    wide |= _views([n for n in again if id(n) in flat], number_logits, WIDER, levelled)
     # Whether each digit's probabilities are the number model's (alone or with the
     # digit model's vote), rather than the digit model's own: the vote weighs those.
     readings, mixed, start = [], [], 0
@@ -229,13 +232,15 @@ def _views(
     lines: list[Line],
     number_logits: Callable[[np.ndarray], np.ndarray],
     wider: float = 1.0,
-    flat: bool = False,
+    levelled: dict[int, np.ndarray] | None = None,
 ) -> dict[int, _View]:
-    """The number model's reading of each of `lines` (levelled if `flat`, stretched
-    `wider` times sideways), in one call, by the line's id."""
+    """The number model's reading of each of `lines` (its levelled ink instead, by the
+    line's id, if `levelled`; stretched `wider` times sideways), in one call, by the
+    line's id."""
     if not lines:
         return {}
-    strips, scales = line_strips(lines, wider, flat)
+    inks = None if levelled is None else [levelled[id(line)] for line in lines]
+    strips, scales = line_strips(lines, wider, inks)
     logits = np.asarray(number_logits(strips), np.float64)
     views = {}
     for line, frames, scale in zip(lines, logits, scales, strict=True):
