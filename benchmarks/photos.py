@@ -1,4 +1,4 @@
-"""Numbers photographed as people photograph them: turned, small, or in a shadow.
+"""Numbers photographed as people photograph them: turned, small, shadowed or dim.
 
 A number written on a sheet and photographed is rarely level and rarely fills the
 photo. This script measures how the reader copes: numbers of 2-5 MNIST test digits
@@ -12,7 +12,13 @@ photographed (light grey paper, sensor noise, JPEG) as
 - in a shadow: the page 45% darker from a column somewhere across the number on,
   its edge soft (a Gaussian of 3-20 px), as a hand or a phone casts;
 - dim: taken in poor light, paper 90 and pen 30 with sensor noise of s.d. 8 and JPEG
-  quality 70 (the noise's blotches as large as a stroke is wide).
+  quality 70 (the noise's blotches as large as a stroke is wide);
+- glare: a flash's reflection, a bright spot over the number (up to 120 levels,
+  falling to a third at 0.3 of the photo's sides, half as strong on ink) on paper
+  exposed at 200, so that the paper under it is blown out to white;
+- on a desk: the number on a slip of paper just larger than it (30 px of margin: up
+  to 2.8 times as long as wide, as a cheque or a note), turned 2-8 degrees, lying on
+  a desk of grey 50-150 that fills a photo 1.2-1.5 times the slip's size.
 
 A number is read right when its digits are exactly the truth; "wrong but ok" counts
 readings that are wrong and say ok anyway.
@@ -39,6 +45,8 @@ CONDITIONS = (
     "small, 3000 px",
     "shadow",
     "dim",
+    "glare",
+    "on a desk",
 )
 SMALL = 0.6  # the small numbers' scale: digits about 36 px tall
 
@@ -67,13 +75,35 @@ def photograph(ink: np.ndarray, condition: str, rng: np.random.Generator) -> byt
         shade = np.ones(page.shape[1])
         shade[int(rng.integers(page.shape[1] // 4, 3 * page.shape[1] // 4)) :] = 0.55
         light = ndimage.gaussian_filter1d(shade, rng.uniform(3, 20))[None, :]
-    paper, pen, noise, quality = (
-        (90.0, 30.0, 8.0, 70) if condition == "dim" else (235.0, 20.0, 3.0, 85)
-    )
-    gray = light * (paper - (paper - pen) * np.clip(page, 0, 1)) + rng.normal(0, noise, page.shape)
+    paper, pen, noise, quality = {
+        "dim": (90.0, 30.0, 8.0, 70),
+        "glare": (200.0, 20.0, 3.0, 85),
+    }.get(condition, (235.0, 20.0, 3.0, 85))
+    page = np.clip(page, 0, 1)
+    gray = light * (paper - (paper - pen) * page)
+    if condition == "glare":
+        rows, cols = np.indices(page.shape) / np.array(page.shape)[:, None, None]
+        spot = np.exp(
+            -((rows - rng.uniform(0.2, 0.8)) ** 2 + (cols - rng.uniform(0.2, 0.8)) ** 2) / 0.09
+        )
+        gray += 120.0 * spot * (1 - 0.5 * page)
+    if condition == "on a desk":
+        gray = on_desk(gray, rng)
+    gray += rng.normal(0, noise, gray.shape)
     buffer = io.BytesIO()
     Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
+
+
+def on_desk(slip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A photo of `slip` (grey levels) turned a little on a darker desk around it."""
+    turned = ndimage.rotate(slip, rng.uniform(2, 8) * rng.choice([-1, 1]), order=1, cval=-1.0)
+    size = (np.array(turned.shape) * rng.uniform(1.2, 1.5)).astype(int)
+    photo = np.full(size, rng.uniform(50, 150))
+    top, left = (int(rng.integers(0, n - t + 1)) for n, t in zip(size, turned.shape, strict=True))
+    region = photo[top : top + turned.shape[0], left : left + turned.shape[1]]
+    region[turned >= 0] = turned[turned >= 0]  # -1: beyond the slip
+    return photo
 
 
 def main(argv: list[str] | None = None) -> int:

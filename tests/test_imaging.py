@@ -349,6 +349,25 @@ def test_digits_in_a_dim_noisy_photo_are_found_and_its_noise_is_not(digit_images
         assert off.max() <= 8, (trial, off)
 
 
+def test_digits_under_a_glare_are_found(digit_images):
+    """A flash's reflection over the digits blows the paper out to white: lighter than
+    the border by far more pixels than the ink is darker, yet broad, so no ink."""
+    x, _ = digit_images
+    rng = np.random.default_rng(4)
+    rows, cols = np.indices((150, 316)) / np.array([150, 316])[:, None, None]
+    for trial in range(6):
+        chosen = rng.choice(len(x), 3, replace=False)
+        alphas = [coverage(d, 60) for d in x[chosen]]
+        page, boxes = place(alphas, (150, 316), [20, 92, 164], [30] * 3)
+        centre = rng.uniform(0.3, 0.7, 2)
+        spot = np.exp(-((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2) / 0.09)
+        photo = 200 - 180 * page + 120 * spot * (1 - page / 2) + rng.normal(0, 3, page.shape)
+        found = extract_digits(encode(np.clip(photo, 0, 255).astype(np.uint8)))
+        assert len(found) == 3, (trial, [d.box for d in found], boxes)
+        off = np.abs(np.subtract([d.box for d in found], boxes))
+        assert off.max() <= 8, (trial, off)
+
+
 def test_specks_and_dots_are_dropped():
     gray = drawing([(150, 40, 150, 160)]).copy()  # a 1 ...
     gray[20:23, 30:33] = 0  # ... with two specks of dirt ...
@@ -954,6 +973,27 @@ def test_a_sheet_photographed_on_a_darker_desk_is_read_as_paper(digit_images, mo
     assert same >= 11
 
 
+def test_a_slip_of_paper_with_a_number_on_a_desk_is_read_as_paper(digit_images):
+    """A slip or a cheque is longer than a sheet for its width (3 to 1 here), as a bold
+    white "1" is; it holds writing, which the "1" does not."""
+    x, _ = digit_images
+    rng = np.random.default_rng(6)
+    for trial in range(4):
+        alphas = [coverage(d, 50) for d in x[rng.choice(len(x), 4, replace=False)]]
+        ink, boxes = place(alphas, (110, 330), [20, 95, 170, 245], [25] * 4)
+        slip = 225 * (1 - 0.85 * ink)
+        turn = rng.uniform(-8, 8)
+        turned = ndimage.rotate(slip, turn, order=1, cval=-1)  # -1: beyond the slip
+        photo = np.full((260, 480), rng.uniform(60, 140))
+        top, left = (np.subtract(photo.shape, turned.shape) // 2).astype(int)
+        inside = photo[top : top + turned.shape[0], left : left + turned.shape[1]]
+        inside[turned >= 0] = turned[turned >= 0]
+        photo += rng.normal(0, 3, photo.shape)
+        gray = np.clip(photo, 0, 255).astype(np.uint8)
+        assert find_page(gray) is not None, trial
+        assert len(extract_digits(encode(gray, quality=85))) == 4, trial
+
+
 def test_the_convex_hull_fills_the_region_to_its_outline():
     region = np.zeros((40, 60), bool)
     region[5:35, 10:14] = True  # an L: a bar down ...
@@ -978,5 +1018,16 @@ def test_no_sheet_is_seen_where_there_is_none(digit_images):
     white_on_black = np.pad(x[0], 20)  # MNIST style
     board = np.full((200, 300), 40.0) + rng.normal(0, 4, (200, 300))  # chalk on a board
     board[50:150, 140:150] = 200
-    for image in (lit, white_on_black, board, 255 - lit):
+    one = np.full((100, 70), 40.0) + rng.normal(0, 4, (100, 70))  # a bold "1", cropped
+    one[10:90, 23:47] = 200  # a third of the image, 3.3 times as long as wide
+    ruled = np.full((120, 300), 220.0)  # the paper between two rules: long, written on
+    ruled[20:23] = ruled[97:100] = 60
+    ruled[40:80, 100:106] = ruled[40:80, 150:156] = 30
+    zeros = np.full((120, 240), 40.0) + rng.normal(0, 4, (120, 240))  # bold white 0s ...
+    zeros[30:90, 40:200] = 200  # ... that touch: long, with holes inside ...
+    for left in range(40, 200, 40):
+        zeros[54:66, left + 14 : left + 26] = 40
+    for left in range(70, 190, 40):
+        zeros[30:40, left : left + 20] = zeros[80:90, left : left + 20] = 40  # ... and notches
+    for image in (lit, white_on_black, board, 255 - lit, one, ruled, zeros):
         assert find_page(image) is None

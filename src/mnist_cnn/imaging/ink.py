@@ -135,12 +135,28 @@ def _fit_plane(
     return plane, residual, spread
 
 
+def _broad(detail: np.ndarray) -> np.ndarray:
+    """What of `detail` is broad: its median within a third of the image, on a copy 24
+    pixels long (for speed). A glare, a shadow; not strokes, which fill less than half
+    of any such window."""
+    coarse, _ = shrink(detail, 24)
+    median = ndimage.median_filter(coarse, size=max(3, max(coarse.shape) // 3), mode="nearest")
+    return resize(median, detail.shape[::-1], Image.BILINEAR)
+
+
 def _ink_is_darker(detail: np.ndarray, spread: float) -> bool:
     """Whether the pixels far from the background plane (`detail`: their distance to
     it) lie more below it than above it."""
     far = max(8.0, 4 * float(spread))  # well beyond the noise of the background
     darker = -detail[detail < -far].sum()
     lighter = detail[detail > far].sum()
+    if darker and lighter:
+        # Each pixel counts by no more than it stands out from its broad surroundings:
+        # a flash's glare lies far above the plane, over more pixels than the ink lies
+        # below it, but it is no stroke.
+        narrow = detail - _broad(detail)
+        low, high = np.minimum(-detail, -narrow), np.minimum(detail, narrow)
+        darker, lighter = low[low > far].sum(), high[high > far].sum()
     if darker == lighter == 0:
         # Nothing stands that far out: a tight crop, whose ink on every side widens
         # the spread. The plane still follows the background on most of the border,

@@ -4,9 +4,10 @@ The ink step reads the image's border as background. In a photo of a sheet on a
 desk the border is the desk, so the whole bright sheet would look like light ink
 on a dark ground, and its outline like a big "0". So before the ink step, a sheet
 is looked for: the largest bright region, large, a rectangle at whatever angle
-(a digit, even a bold one, is no rectangle), not a bar, mostly paper, lying inside the
-photo with the desk around it, and a sharp step darker across its edge (a lighting
-gradient is no edge). If there is one, everything outside it is painted the sheet's
+(a digit, even a bold one, is no rectangle), not a bar (a long slip or cheque has
+writing on it and paper all along its edge), mostly paper, lying inside the photo
+with the desk around it, and a sharp step darker across its edge (a lighting
+gradient is no edge) to a desk darker all over (not the paper beyond a rule). If there is one, everything outside it is painted the sheet's
 level, as if the paper filled the photo.
 
 >>> photo = np.full((90, 120), 80.0)                # a grey desk ...
@@ -65,14 +66,16 @@ def find_page(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.nd
     inside = sheet & ~ndimage.binary_erosion(sheet, iterations=3)
     outside = ndimage.binary_dilation(sheet, iterations=3) & ~sheet
     step = np.median(small[inside]) - np.median(small[outside]) if outside.any() else 0.0
+    desk = np.median(small[~sheet])
     is_sheet = (
         sheet.mean() >= params.page_area  # large ...
         and _lies_on_desk(sheet, params)  # ... inside the photo, the desk around it ...
         and _rectangularity(sheet) >= params.page_rectangle  # ... a rectangle ...
-        and _elongation(sheet) <= params.page_elongation  # ... not a bar ...
+        and _not_a_bar(sheet, bright, params)  # ... not a bar ...
         and bright[sheet].mean() >= params.page_paper  # ... mostly paper, not strokes ...
         and step >= params.desk_contrast  # ... and darker ...
-        and np.median(small[~sheet]) >= params.desk_level  # ... yet not a drawing's black.
+        and np.median(small[sheet]) - desk >= params.desk_contrast  # ... all over ...
+        and desk >= params.desk_level  # ... yet not a drawing's black.
     )
     if not is_sheet:
         return None
@@ -83,6 +86,23 @@ def find_page(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.nd
     # Back to `gray`'s size: each pixel takes the small pixel it falls in.
     rows, cols = (np.arange(n) * m // n for n, m in zip(gray.shape, small.shape, strict=True))
     return sheet[np.ix_(rows, cols)]
+
+
+def _not_a_bar(sheet: np.ndarray, bright: np.ndarray, params: ImagingParams) -> bool:
+    """Whether `sheet` is short enough for a sheet of paper, or long (a slip, a cheque)
+    with writing on it, unlike a bold white stroke, and paper all along its edge,
+    unlike bold white digits that touch (the ground between their strokes reaches the
+    edge of their hull)."""
+    elongation = _elongation(sheet)
+    if elongation <= params.page_elongation:
+        return True
+    inside = ndimage.binary_erosion(sheet, iterations=2)
+    rim = inside & ~ndimage.binary_erosion(inside, iterations=3)
+    return (
+        elongation <= params.slip_elongation
+        and (inside & ~bright).sum() >= params.page_writing * inside.sum()
+        and bright[rim].mean() >= params.slip_margin
+    )
 
 
 def _lies_on_desk(region: np.ndarray, params: ImagingParams) -> bool:

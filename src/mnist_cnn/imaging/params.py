@@ -42,14 +42,22 @@ class ImagingParams:
     page_rectangle: float = 0.88
     # ... no longer than this for its width (A4 paper: 1.41; a digit: 1.5-2, a "1" more) ...
     page_elongation: float = 1.6
+    # ... or, up to this long (a cheque: 2.3-2.9; a slip with a number on it), with
+    # writing on it: dark marks inside over at least `page_writing` of it (a bold
+    # white "1" has none), and paper over `slip_margin` of its edge (a string of bold
+    # white digits has the ground between them there) ...
+    slip_elongation: float = 6.0
+    page_writing: float = 0.01
+    slip_margin: float = 0.9
     # ... bright over this share of its convex hull (a white digit on black is not:
     # strokes fill half their hull or less) ...
     page_paper: float = 0.7
     # ... with the desk over this share of the image's border (the sheet touching two
     # of its sides at most) ...
     desk_border: float = 0.3
-    # ... and, across the sheet's edge, at least this many grey levels darker (as much
-    # as the ink step takes for ink on such paper) ...
+    # ... and, across the sheet's edge and in its median, at least this many grey levels
+    # darker (as much as the ink step takes for ink on such paper; the paper between
+    # two rules is no sheet, the rest of the page around it is paper too) ...
     desk_contrast: float = 24.0
     # ... yet no darker than this: a background of pure black is a digital image's (a
     # bold white digit on black), not a desk in a photo.
