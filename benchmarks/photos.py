@@ -1,4 +1,4 @@
-"""Numbers photographed as people photograph them: turned, small, shadowed or dim.
+"""Numbers photographed as people photograph them: turned, small, shadowed, on a desk.
 
 A number written on a sheet and photographed is rarely level and rarely fills the
 photo. This script measures how the reader copes: numbers of 2-5 MNIST test digits

@@ -7,8 +7,9 @@ is looked for: the largest bright region, large, a rectangle at whatever angle
 (a digit, even a bold one, is no rectangle), not a bar (a long slip or cheque has
 writing on it and paper all along its edge), mostly paper, lying inside the photo
 with the desk around it, and a sharp step darker across its edge (a lighting
-gradient is no edge) to a desk darker all over (not the paper beyond a rule). If there is one, everything outside it is painted the sheet's
-level, as if the paper filled the photo.
+gradient is no edge) to a desk darker all over (not the paper beyond a rule). If
+there is one, everything outside it is painted the sheet's level, as if the paper
+filled the photo.
 
 >>> photo = np.full((90, 120), 80.0)                # a grey desk ...
 >>> photo[15:80, 20:105] = 225                      # ... a white sheet on it ...
@@ -100,7 +101,7 @@ def _not_a_bar(sheet: np.ndarray, bright: np.ndarray, params: ImagingParams) -> 
     rim = inside & ~ndimage.binary_erosion(inside, iterations=3)
     return (
         elongation <= params.slip_elongation
-        and (inside & ~bright).sum() >= params.page_writing * inside.sum()
+        and (inside & ~bright).sum() >= params.slip_writing * inside.sum()
         and bright[rim].mean() >= params.slip_margin
     )
 

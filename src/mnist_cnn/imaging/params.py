@@ -43,11 +43,11 @@ class ImagingParams:
     # ... no longer than this for its width (A4 paper: 1.41; a digit: 1.5-2, a "1" more) ...
     page_elongation: float = 1.6
     # ... or, up to this long (a cheque: 2.3-2.9; a slip with a number on it), with
-    # writing on it: dark marks inside over at least `page_writing` of it (a bold
+    # writing on it: dark marks inside over at least `slip_writing` of it (a bold
     # white "1" has none), and paper over `slip_margin` of its edge (a string of bold
     # white digits has the ground between them there) ...
     slip_elongation: float = 6.0
-    page_writing: float = 0.01
+    slip_writing: float = 0.01
     slip_margin: float = 0.9
     # ... bright over this share of its convex hull (a white digit on black is not:
     # strokes fill half their hull or less) ...
