@@ -17,8 +17,9 @@ photographed (light grey paper, sensor noise, JPEG) as
   falling to a third at 0.3 of the photo's sides, half as strong on ink) on paper
   exposed at 200, so that the paper under it is blown out to white;
 - on a desk: the number on a slip of paper just larger than it (30 px of margin: up
-  to 2.8 times as long as wide, as a cheque or a note), turned 2-8 degrees, lying on
-  a desk of grey 50-150 that fills a photo 1.2-1.5 times the slip's size.
+  to 2.8 times as long as wide, as a cheque or a note), turned up to 10 degrees, lying
+  on a desk of grey 50-150 that fills a photo 1.2-1.7 times the slip's size (as
+  `mnist_cnn.renderings` lays a sheet on a desk).
 
 A number is read right when its digits are exactly the truth; "wrong but ok" counts
 readings that are wrong and say ok anyway.
@@ -36,6 +37,8 @@ import numpy as np
 from PIL import Image
 from ruled_paper import MARGIN, measure
 from scipy import ndimage
+
+from mnist_cnn.renderings import on_desk
 
 CONDITIONS = (
     "level",
@@ -93,17 +96,6 @@ def photograph(ink: np.ndarray, condition: str, rng: np.random.Generator) -> byt
     buffer = io.BytesIO()
     Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
-
-
-def on_desk(slip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A photo of `slip` (grey levels) turned a little on a darker desk around it."""
-    turned = ndimage.rotate(slip, rng.uniform(2, 8) * rng.choice([-1, 1]), order=1, cval=-1.0)
-    size = (np.array(turned.shape) * rng.uniform(1.2, 1.5)).astype(int)
-    photo = np.full(size, rng.uniform(50, 150))
-    top, left = (int(rng.integers(0, n - t + 1)) for n, t in zip(size, turned.shape, strict=True))
-    region = photo[top : top + turned.shape[0], left : left + turned.shape[1]]
-    region[turned >= 0] = turned[turned >= 0]  # -1: beyond the slip
-    return photo
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,9 +70,19 @@ def render(ink: np.ndarray, kind: str, rng: np.random.Generator) -> bytes:
 
 
 def _sheet_on_desk(coverage: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The "photo" page of `coverage` turned up to `TURN` degrees and laid at random on
-    a desk `DESK` times its size, as float grey levels."""
-    sheet = _page_photo(coverage, rng, dark_ink=True)
+    """The "photo" page of `coverage` laid on a desk (`on_desk`), as float grey levels."""
+    return on_desk(_page_photo(coverage, rng, dark_ink=True), rng)
+
+
+def on_desk(sheet: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A photo of `sheet` (float grey levels) turned up to `TURN` degrees and laid at
+    random on a noisy desk `DESK` times its size, of a grey in `DESK_LEVEL`.
+
+    Example:
+        >>> photo = on_desk(np.full((40, 100), 220.0), np.random.default_rng(0))
+        >>> photo.shape[1] >= 120 and bool(photo.min() < 160 < photo.max())
+        True
+    """
     angle = rng.uniform(-TURN, TURN)
     turned = ndimage.rotate(sheet, angle, order=1)
     cover = np.clip(ndimage.rotate(np.ones(sheet.shape), angle, order=1), 0, 1)
