@@ -120,13 +120,15 @@ def strip(digits, rng, dark_ink=True):
 
 
 def drawing(strokes, size=(200, 300), width=12):
-    """White paper with black pen strokes: lines [(x0, y0, x1, y1), ...] and ellipses
-    ("ellipse", box)."""
+    """White paper with black pen strokes: lines [(x0, y0, x1, y1), ...], ellipses
+    ("ellipse", box) and boxes ("box", box, width)."""
     image = Image.new("L", (size[1], size[0]), 255)
     pen = ImageDraw.Draw(image)
     for stroke in strokes:
         if stroke[0] == "ellipse":
             pen.ellipse(stroke[1], outline=0, width=width)
+        elif stroke[0] == "box":
+            pen.rectangle(stroke[1], outline=0, width=stroke[2])
         else:
             pen.line(stroke, fill=0, width=width)
     return np.asarray(image)
@@ -301,6 +303,45 @@ def test_digits_on_ruled_paper_in_a_box_or_underlined_are_found_whole(digit_imag
             # (An underline hides what of a digit's base runs along it.)
             off = np.abs(np.subtract(digit.box, box))
             assert np.all(off <= [8, 8, 8, 15 if kind == "underline" else 8]), (digit.box, box)
+
+
+def test_a_box_round_two_bold_digits_is_taken_out():
+    """A box round two digits is less than twice as wide as they are tall, and its
+    sides shorter than the run that finds a line of bold strokes; a "1" just inside a
+    side is a digit, not the side."""
+    for one in (60, 50):
+        box = ("box", (32, 32, 188, 168), 5)
+        gray = drawing([(one, 50, one, 150), ("ellipse", (100, 50, 170, 150)), box], (200, 220), 16)
+        found = extract_digits(gray)
+        assert len(found) == 2, [d.box for d in found]
+        off = np.subtract(
+            [d.box for d in found], [(one - 8, 50, one + 8, 150), (100, 50, 170, 150)]
+        )
+        assert np.abs(off).max() <= 6, [d.box for d in found]
+        # Photographed turned a few degrees, its lines turned too.
+        turned = ndimage.rotate(255 - gray.astype(np.float32), 6, order=1, cval=0)
+        found = extract_digits((255 - np.clip(turned, 0, 255)).astype(np.uint8))
+        assert len(found) == 2, [d.box for d in found]
+
+
+def test_an_underline_a_stroke_width_past_both_ends_is_taken_out():
+    """An underline under two digits reaching just past them (by a stroke width, not by
+    a quarter of their height): no digit's bar reaches past both ends of the digits."""
+    seven, one = [(40, 50, 110, 50), (110, 50, 70, 150)], [(150, 50, 150, 150)]
+    gray = drawing([*seven, *one, (22, 153, 172, 153)], size=(200, 200))
+    found = extract_digits(gray)
+    assert len(found) == 2, [d.box for d in found]
+    off = np.subtract([d.box for d in found], [(40, 44, 116, 150), (144, 44, 156, 150)])
+    assert np.all(np.abs(off) <= [8, 8, 8, 12]), [d.box for d in found]
+
+
+def test_a_bar_that_reaches_past_one_end_of_the_digits_stays():
+    """The tops of two 7s joined into one long bar reach past the digits' left end
+    only (at the right, the second 7's stem meets the bar): they stay the 7s' ink."""
+    gray = drawing([(20, 40, 200, 40), (100, 40, 70, 160), (200, 40, 170, 160)], (200, 230))
+    found = extract_digits(gray)
+    assert found and all(d.box[1] <= 36 for d in found), [d.box for d in found]
+    assert min(d.box[0] for d in found) <= 22, [d.box for d in found]
 
 
 def test_rules_of_a_page_photographed_turned_are_taken_out(digit_images):

@@ -22,6 +22,7 @@ the digit's.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,9 +48,12 @@ def remove_rules(
     be no digit's. A line across is a rule when `params.rule` times as long, and when
     it reaches a quarter of a digit's height past the digits at both ends, or half a
     digit's height past one end where there is another such line (or, either way, to
-    the image's edge where they keep off it), or when it ends in a box's corners.
-    Where there are rules across, lines down are rules too when half as tall again as
-    the tallest digit, or the sides of a box. Without rules across, a line down is one
+    the image's edge where they keep off it), or when it ends in a box's corners. An
+    underline (under all the digits, level, alone half its length) need reach only a
+    stroke width past both ends; a line past both ends need be only 0.75 `params.rule`
+    times as long; a box's top and bottom, round the digits, however short. Where there
+    are rules across, lines down are rules too when half as tall again as the tallest
+    digit, or the sides of a box. Without rules across, a line down is one
     only from the image's top edge to its bottom one, reaching half a digit past the
     digits both ways (a notebook's margin): a "1" alone is as tall as the image.
 
@@ -79,13 +83,23 @@ def remove_rules(
     # Without lines across, only a line down from edge to edge can be a rule.
     if not across and not (shown[:3].any() and shown[-3:].any()):
         return smooth, mask
-    down = [line.T for line in _lines(shown.T, width)]
     # The lines sure to be no digit's (a "1" alone is a vertical line as long as the
     # image): the sides of a box drawn with lines across half the image or more, and
     # lines from the image's top edge to its bottom one (squared paper, a margin).
     long = [line for line in across if _extent(line, 1) >= mask.shape[1] / 2]
+    # The sides of a box round all the ink (its top and bottom lines reach its first
+    # and last rows and columns) may be shorter than the run that finds a line (bold
+    # digits).
+    ends = np.array([end for line in long if not line.turned for end in _ends(line, axis=1)])
+    inked = [np.flatnonzero(mask.any(axis=1 - axis))[[0, -1]] for axis in (0, 1)]
+    round_all = len(ends) > 0 and all(
+        ends[:, axis].min() <= first + 2 * width and ends[:, axis].max() >= last - 2 * width
+        for axis, (first, last) in enumerate(inked)
+    )
+    tall = int(np.ptp(ends[:, 0])) if round_all else 0
+    down = [line.T for line in _lines(shown.T, width, tall)]
     corners = [end for line in long for end in _ends(line, axis=1)]
-    sides = [line for line in down if _near(_ends(line, 0), corners, 3 * width)]
+    sides = _sides(down, corners, 3 * width)
     edge_to_edge = [line for line in down if _edge_to_edge(line)]
     # The digits: the ink left without those and the long lines across.
     sure = long + sides + edge_to_edge
@@ -101,20 +115,30 @@ def remove_rules(
     # A rule is long, and reaches past the digits or ends in a box's corners: the
     # strokes of digits that touch do neither. A line alone must reach past both ends
     # of the digits, as ruled lines and underlines do: a digit's bar may reach well
-    # past one end.
+    # past one end. An underline (or a line over the digits) need reach past them only
+    # by a stroke width: one digit's bar reaches past one end at most, for at the other
+    # it meets the rest of its digit (a 7's stem, a 2's slant).
     side_ends = [end for line in sides for end in _ends(line, axis=0)]
     rules, reach = [], []
     for line in across:
-        if _extent(line, 1) >= params.rule * height:
-            past = _overshoot(line, first, last, width)
-            both = min(past) >= height / 4
-            # (A digit's slanting stroke may reach well past one end: a turned page's
-            # rules reach past both.)
-            if line.turned and not both:
-                continue
-            if max(past) >= height / 2 or both or _near(_ends(line, 1), side_ends, 3 * width):
-                rules.append(line)
-                reach.append(both)
+        past = _overshoot(line, first, last, width)
+        both = min(past) >= height / 4 or (min(past) >= width and _underline(line, digits, width))
+        cornered = _near(_ends(line, 1), side_ends, 3 * width)
+        length = _extent(line, 1) / height
+        # However short, a box's top and bottom end in its sides' ends round all the
+        # digits (a side's ink left along a digit beside it counts as the digit's); a
+        # line past both ends of the digits need be only 1.5 times as long as they are
+        # tall (an underline under two digits).
+        boxed = cornered and min(past) > -2 * width
+        if not (length >= params.rule or boxed or (both and length >= 0.75 * params.rule)):
+            continue
+        # (A digit's slanting stroke may reach well past one end: a turned page's
+        # rules reach past both, a turned box's top and bottom end in its sides.)
+        if line.turned and not (both or boxed):
+            continue
+        if max(past) >= height / 2 or both or cornered:
+            rules.append(line)
+            reach.append(both)
     if len(rules) >= 2 or any(reach):
         # (A "1" half as tall again as the tallest digit would be no digit.)
         rules += sides + [line for line in down if _extent(line, 0) >= 1.5 * height]
@@ -166,15 +190,18 @@ def _alone(lines: list[_Line], shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def _lines(shown: np.ndarray, width: float) -> list[_Line]:
+def _lines(shown: np.ndarray, width: float, longest: int = 0) -> list[_Line]:
     """The lines across `shown` (up to about 11 degrees off the horizontal), all the
     ink a digit's crop would show: where it covers three quarters of 8 stroke widths
-    along a row of a copy thickened across by half a stroke width each way (so that a
+    (or of three quarters of `longest` pixels, if that is less and not 0) along a row
+    of a copy thickened across by half a stroke width each way (so that a
     line a little off the horizontal stays one run for a while); the runs joined, told
     apart by their rows along their slope (`_along`), and each line's band followed
     along its length (`_band`), unless thicker than the pen or bent (digits that
     touch)."""
     length = 2 * max(4, round(4 * width)) + 1
+    if longest:
+        length = max(9, min(length, 2 * round(3 * longest / 8) + 1))
     if np.count_nonzero(shown.any(axis=0)) < length:  # too narrow for a line (one digit)
         return []
     thick = ndimage.maximum_filter1d(shown, 2 * max(1, round(width / 2)) + 1, axis=0)
@@ -333,6 +360,20 @@ def _overshoot(line: _Line, first: int, last: int, width: float) -> tuple[float,
     return before, after
 
 
+def _underline(line: _Line, digits: list[tuple[slice, slice]], width: float) -> bool:
+    """Whether a horizontal line is an underline (or a line over the digits): under all
+    the `digits` (or over them all), into them by a stroke width at most, and alone
+    along half its length or more (the bottoms of digits written on a straight line
+    may join into one, but their strokes meet it most of the way)."""
+    if line.turned or line.alone.any(axis=0).sum() < line.band.any(axis=0).sum() / 2:
+        return False  # (a turned one: the bottoms of digits slanting down a line)
+    rows = np.flatnonzero(line.band.any(axis=1)) + line.origin[0]
+    top, bottom = rows[0], rows[-1] + 1
+    under = all(r.start < top and r.stop <= bottom + width for r, _ in digits)
+    over = all(r.stop > bottom and r.start >= top - width for r, _ in digits)
+    return under or over
+
+
 def _extent(line: _Line, axis: int) -> int:
     """How far a line reaches along `axis`, in pixels."""
     span = np.flatnonzero(line.band.any(axis=1 - axis))
@@ -350,6 +391,26 @@ def _ends(line: _Line, axis: int) -> list[tuple[int, int]]:
         end = (middle, int(at)) if axis == 1 else (int(at), middle)
         ends.append((end[0] + top, end[1] + left))
     return ends
+
+
+def _sides(down: list[_Line], corners: list[tuple[int, int]], reach: float) -> list[_Line]:
+    """The sides of boxes: of the lines `down` whose ends lie within `reach` of two
+    `corners`, the one nearest them (a "1" just inside a box's side is near too). A
+    side is alone all along: the digits are inside the box, and where one runs beside
+    it, the side's ink left there would be read as a "1"."""
+    nearest: dict[tuple[int, ...], tuple[float, _Line]] = {}
+    for line in down:
+        ends = _ends(line, 0)
+        if not corners or not _near(ends, corners, reach):
+            continue
+        far = [[np.hypot(r - r2, c - c2) for r2, c2 in corners] for r, c in ends]
+        key = tuple(int(np.argmin(d)) for d in far)
+        off = sum(min(d) for d in far)
+        if key[0] == key[1]:  # a stroke by one corner
+            continue
+        if key not in nearest or off < nearest[key][0]:
+            nearest[key] = (off, line)
+    return [dataclasses.replace(line, alone=line.band) for _, line in nearest.values()]
 
 
 def _near(points: list[tuple[int, int]], others: list[tuple[int, int]], reach: float) -> bool:
