@@ -324,6 +324,21 @@ def test_a_box_round_two_bold_digits_is_taken_out():
         assert len(found) == 2, [d.box for d in found]
 
 
+def test_digits_in_a_form_s_boxes_one_each_are_found_and_a_square_zero_stays():
+    """A form's boxes, one digit in each, narrower than tall and nearly filled: each box
+    is a piece of ink that runs along all four sides of its own bounding box with ink
+    inside. A square "0" runs along them too, but holds nothing."""
+    boxes = [("box", (20 + 70 * k, 20, 80 + 70 * k, 120), 4) for k in range(3)]
+    one, zero = (50, 35, 50, 105), ("ellipse", (100, 35, 140, 105))
+    seven = [(165, 35, 200, 35), (200, 35, 180, 105)]
+    found = extract_digits(drawing([*boxes, one, zero, *seven], (140, 240), 10))
+    expected = [(45, 30, 55, 110), (100, 35, 140, 105), (160, 30, 205, 110)]
+    assert len(found) == 3, [d.box for d in found]
+    assert np.abs(np.subtract([d.box for d in found], expected)).max() <= 8, found
+    square = extract_digits(drawing([("box", (60, 30, 130, 120), 12)], (150, 190)))
+    assert [d.box for d in square] == [(60, 30, 131, 121)]
+
+
 def test_an_underline_a_stroke_width_past_both_ends_is_taken_out():
     """An underline under two digits reaching just past them (by a stroke width, not by
     a quarter of their height): no digit's bar reaches past both ends of the digits."""

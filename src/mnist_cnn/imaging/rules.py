@@ -78,6 +78,10 @@ def remove_rules(
     width = stroke_width(mask) if width is None else width
     if width <= 0:
         return smooth, mask
+    # Boxes drawn round digits, however small (a form's box for each digit).
+    boxes = _boxes(mask, width)
+    if boxes.any():
+        smooth, mask = _taken_out(smooth, mask, boxes)
     shown = smooth > params.edge * threshold
     across = _lines(shown, width)
     # Without lines across, only a line down from edge to edge can be a rule.
@@ -155,11 +159,56 @@ def remove_rules(
         ]
     if not rules:
         return smooth, mask
-    out = _alone(rules, mask.shape)
+    return _taken_out(smooth, mask, _alone(rules, mask.shape))
+
+
+def _taken_out(
+    smooth: np.ndarray, mask: np.ndarray, out: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`smooth` and `mask` without the ink `out`, its soft edges too (the number model
+    reads all the ink of a line of digits)."""
     kept = mask & ~out
-    # Their soft edges too (the number model reads all the ink of a line of digits).
     gone = ndimage.binary_dilation(out, iterations=3) & ~kept
     return np.where(gone, 0.0, smooth).astype(smooth.dtype), kept
+
+
+def _boxes(mask: np.ndarray, width: float, cover: float = 0.9) -> np.ndarray:
+    """Boxes drawn round digits: pieces of ink that run along all four sides of their
+    own bounding box (a level rectangle with sharp corners, over `cover` of each side
+    within 1.5 stroke widths of it) and hold ink inside. Returns a mask of their sides,
+    each as thick as its ink typically is from its edge inwards; a digit touching a
+    side from inside keeps the rest of its stroke. A round "0" fills no corner, and a
+    square one holds nothing.
+
+    Example:
+        >>> page = np.zeros((80, 60), bool)
+        >>> page[5:75, 5:55] = True; page[8:72, 8:52] = False   # a box ...
+        >>> page[20:60, 28:32] = True                           # ... round a "1"
+        >>> sides = _boxes(page, 4.0)
+        >>> int(sides.sum()), int(sides[20:60, 28:32].sum())
+        (684, 0)
+    """
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    band = max(3, round(1.5 * width))
+    out = np.zeros_like(mask)
+    for i, (rows, cols) in enumerate(ndimage.find_objects(labels), start=1):
+        piece = labels[rows, cols] == i
+        if min(piece.shape) < 4 * band:  # too small to hold a digit
+            continue
+        # Each side as seen from its edge inwards: (depth, length).
+        sides = [piece, piece[::-1], piece.T, piece.T[::-1]]
+        if min(side[:band].any(axis=0).mean() for side in sides) < cover:
+            continue
+        inner = [int(np.median(np.argmin(side, axis=0))) for side in sides]  # thickness
+        if max(inner) > band:  # a bold blob (a digit), not a pen's line
+            continue
+        top, bottom, left, right = inner
+        if not mask[rows, cols][top : -bottom or None, left : -right or None].any():
+            continue
+        ring = np.ones(piece.shape, bool)
+        ring[top : piece.shape[0] - bottom, left : piece.shape[1] - right] = False
+        out[rows, cols] |= ring & piece
+    return out
 
 
 @dataclass(frozen=True)
