@@ -7,7 +7,8 @@ its length: a straight line (up to about 11 degrees off the horizontal or the
 vertical, as on a page photographed turned, and gently curved, as on a photographed
 page) at least `params.rule` times as long as the digits are tall. A rule is taken
 out only where it is alone: where a digit crosses it or runs along it, the ink stays
-the digit's.
+the digit's. A box, however small (a form's box for each digit), is first found as a
+piece of ink that runs along all four sides of its own bounding box.
 
 >>> page = np.zeros((60, 200), bool)
 >>> page[10:50, 40:46] = page[10:50, 120:126] = True     # two "1"s ...
@@ -192,9 +193,9 @@ def _boxes(mask: np.ndarray, width: float, cover: float = 0.9) -> np.ndarray:
     band = max(3, round(1.5 * width))
     out = np.zeros_like(mask)
     for i, (rows, cols) in enumerate(ndimage.find_objects(labels), start=1):
+        if min(rows.stop - rows.start, cols.stop - cols.start) < 4 * band:
+            continue  # too small to hold a digit
         piece = labels[rows, cols] == i
-        if min(piece.shape) < 4 * band:  # too small to hold a digit
-            continue
         # Each side as seen from its edge inwards: (depth, length).
         sides = [piece, piece[::-1], piece.T, piece.T[::-1]]
         if min(side[:band].any(axis=0).mean() for side in sides) < cover:
