@@ -348,6 +348,9 @@ def test_an_underline_a_stroke_width_past_both_ends_is_taken_out():
     assert len(found) == 2, [d.box for d in found]
     off = np.subtract([d.box for d in found], [(40, 44, 116, 150), (144, 44, 156, 150)])
     assert np.all(np.abs(off) <= [8, 8, 8, 12]), [d.box for d in found]
+    # Under one digit, an underline as long as the digit is tall is enough.
+    found = extract_digits(drawing([*seven, (20, 153, 140, 153)], size=(200, 170)))
+    assert len(found) == 1 and np.all(np.abs(np.subtract(found[0].box, (40, 44, 116, 150))) <= 12)
 
 
 def test_a_bar_that_reaches_past_one_end_of_the_digits_stays():

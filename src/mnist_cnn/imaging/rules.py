@@ -51,12 +51,13 @@ def remove_rules(
     digit's height past one end where there is another such line (or, either way, to
     the image's edge where they keep off it), or when it ends in a box's corners. An
     underline (under all the digits, level, alone half its length) need reach only a
-    stroke width past both ends; a line past both ends need be only 0.75 `params.rule`
-    times as long; a box's top and bottom, round the digits, however short. Where there
-    are rules across, lines down are rules too when half as tall again as the tallest
-    digit, or the sides of a box. Without rules across, a line down is one
-    only from the image's top edge to its bottom one, reaching half a digit past the
-    digits both ways (a notebook's margin): a "1" alone is as tall as the image.
+    stroke width past both ends; a line past both ends need be only half `params.rule`
+    times as long (an underline under one digit); a box's top and bottom, round the
+    digits, however short. Where there are rules across, lines down are rules too when
+    half as tall again as the tallest digit, or the sides of a box. Without rules
+    across, a line down is one only from the image's top edge to its bottom one,
+    reaching half a digit past the digits both ways (a notebook's margin): a "1" alone
+    is as tall as the image.
 
     Args:
         smooth: the smoothed ink map of a whole image (`ink.ink_mask`).
@@ -132,10 +133,10 @@ def remove_rules(
         length = _extent(line, 1) / height
         # However short, a box's top and bottom end in its sides' ends round all the
         # digits (a side's ink left along a digit beside it counts as the digit's); a
-        # line past both ends of the digits need be only 1.5 times as long as they are
-        # tall (an underline under two digits).
+        # line past both ends of the digits need be only as long as they are tall (an
+        # underline under one digit).
         boxed = cornered and min(past) > -2 * width
-        if not (length >= params.rule or boxed or (both and length >= 0.75 * params.rule)):
+        if not (length >= params.rule or boxed or (both and length >= 0.5 * params.rule)):
             continue
         # (A digit's slanting stroke may reach well past one end: a turned page's
         # rules reach past both, a turned box's top and bottom end in its sides.)
