@@ -96,7 +96,10 @@ def remove_rules(
     # The sides of a box round all the ink (its top and bottom lines reach its first
     # and last rows and columns) may be shorter than the run that finds a line (bold
     # digits).
-    ends = np.array([end for line in long if not line.turned for end in _ends(line, axis=1)])
+    pairs = [_ends(line, axis=1) for line in long]
+    corners = [end for pair in pairs for end in pair]
+    level = [pair for line, pair in zip(long, pairs, strict=True) if not line.turned]
+    ends = np.array([end for pair in level for end in pair])
     inked = [np.flatnonzero(mask.any(axis=1 - axis))[[0, -1]] for axis in (0, 1)]
     round_all = len(ends) > 0 and all(
         ends[:, axis].min() <= first + 2 * width and ends[:, axis].max() >= last - 2 * width
@@ -104,7 +107,6 @@ def remove_rules(
     )
     tall = int(np.ptp(ends[:, 0])) if round_all else 0
     down = [line.T for line in _lines(shown.T, width, tall)]
-    corners = [end for line in long for end in _ends(line, axis=1)]
     sides = _sides(down, corners, 3 * width)
     edge_to_edge = [line for line in down if _edge_to_edge(line)]
     # The digits: the ink left without those and the long lines across.
