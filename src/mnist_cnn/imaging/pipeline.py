@@ -26,7 +26,13 @@ from mnist_cnn.imaging.ink import (
     stroke_depth,
     stroke_width,
 )
-from mnist_cnn.imaging.normalise import digit_ink, ink_region, thicken_hairline, to_mnist
+from mnist_cnn.imaging.normalise import (
+    digit_ink,
+    ink_region,
+    thicken_hairline,
+    thin_bold,
+    to_mnist,
+)
 from mnist_cnn.imaging.page import paper_only
 from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
 from mnist_cnn.imaging.resample import shrink
@@ -271,16 +277,19 @@ def find_lines(
         # All the ink in the box around the line's digits, as `find_digits` draws a
         # digit: strokes segmentation set aside (a faint part of a digit it merged with
         # another) are the number model's to read. Hairlines are thickened for the
-        # line's height, since a piece of several digits is wider than tall.
+        # line's height, and bold strokes thinned for its digits' (median) height,
+        # since a piece of several digits is wider than tall.
         rows, cols, _ = union(pieces)
         line_piece = (rows, cols, found.mask[rows, cols])
         r0, _, c0, _ = ink_region(line_piece, found.smooth.shape)
-        as_drawn = dataclasses.replace(params, hairline=0.0)
+        as_drawn = dataclasses.replace(params, hairline=0.0, bold=np.inf)
         soft = digit_ink(found.smooth, found.threshold, line_piece, as_drawn)
         mask = np.zeros(soft.shape, bool)
         mask[rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0] = line_piece[2]
         width = stroke_width(line_piece[2], found.depth[rows, cols])
         soft = thicken_hairline(soft, mask, params.hairline, rows.stop - rows.start, width)
+        tall = float(np.median([r.stop - r.start for r, _, _ in pieces]))
+        soft = thin_bold(soft, mask, params.bold, tall, width)
         box = ink_box(soft > 0)
         if box is None:
             continue
