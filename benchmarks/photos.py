@@ -19,7 +19,9 @@ photographed (light grey paper, sensor noise, JPEG) as
 - on a desk: the number on a slip of paper just larger than it (30 px of margin: up
   to 2.8 times as long as wide, as a cheque or a note), turned up to 10 degrees, lying
   on a desk of grey 50-150 that fills a photo 1.2-1.7 times the slip's size (as
-  `mnist_cnn.renderings` lays a sheet on a desk).
+  `mnist_cnn.renderings` lays a sheet on a desk);
+- written with a broad marker: the strokes widened by a disc 12 px across, to about a
+  third of the digits' height (real handwriting's strokes are a fifth to a quarter).
 
 A number is read right when its digits are exactly the truth; "wrong but ok" counts
 readings that are wrong and say ok anyway.
@@ -50,12 +52,17 @@ CONDITIONS = (
     "dim",
     "glare",
     "on a desk",
+    "broad marker",
 )
 SMALL = 0.6  # the small numbers' scale: digits about 36 px tall
+MARKER = 6  # px the broad marker adds to each side of a stroke
 
 
 def photograph(ink: np.ndarray, condition: str, rng: np.random.Generator) -> bytes:
     """Ink coverage (0-1, digits about 60 px tall) -> JPEG of it photographed so."""
+    if condition == "broad marker":
+        y, x = np.ogrid[-MARKER : MARKER + 1, -MARKER : MARKER + 1]
+        ink = ndimage.grey_dilation(ink, footprint=x * x + y * y <= MARKER * MARKER)
     if condition.startswith("turned"):
         angle = float(condition.split()[1]) * rng.choice([-1, 1])
         page = np.clip(ndimage.rotate(np.pad(ink, MARGIN), angle, order=1), 0, 1)

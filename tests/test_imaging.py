@@ -26,6 +26,7 @@ from mnist_cnn.imaging import (
     ImagingParams,
     decode,
     extract_digits,
+    extract_lines,
     ink,
     load_image,
     normalise,
@@ -473,15 +474,23 @@ def test_a_wide_single_digit_is_not_cut():
     assert len(extract_digits(five)) == 1  # a 5 with a very long bar
 
 
-def test_hairlines_are_thickened_and_bold_strokes_kept():
+def test_hairlines_are_thickened_bold_strokes_kept_and_broad_marker_thinned():
     """A 2 px pen line on a 300 px digit would shrink to a faint tenth of a pixel;
-    it comes out with MNIST's stroke width. A bold marker digit keeps its width."""
+    it comes out with MNIST's stroke width. A bold digit (a quarter of its height, as
+    real handwriting often is) keeps its width; a broad marker's is thinned."""
     seven = [(100, 40, 200, 40), (200, 40, 130, 260)]
     thin = extract_digits(drawing(seven, size=(300, 300), width=2))[0].pixels
     bold = extract_digits(drawing(seven, size=(300, 300), width=60))[0].pixels
+    marker = extract_digits(drawing(seven, size=(340, 300), width=100))[0].pixels
     ratio_thin = imaging.stroke_ratio(thin > 127)
     assert 0.09 <= ratio_thin <= 0.2, ratio_thin
     assert imaging.stroke_ratio(bold > 127) > 0.18  # thinned, it would be about 0.125
+    ratio_marker = imaging.stroke_ratio(marker > 127)
+    assert 0.15 <= ratio_marker <= 0.25, ratio_marker  # as drawn: over 0.35
+    unthinned = extract_digits(
+        drawing(seven, size=(340, 300), width=100), params=ImagingParams(bold=np.inf)
+    )
+    assert imaging.stroke_ratio(unthinned[0].pixels > 127) > 0.3
     # No digit is a hairline to this setting: the line stays thin.
     kept = extract_digits(
         drawing(seven, size=(300, 300), width=2), params=ImagingParams(hairline=0)
@@ -712,6 +721,45 @@ def test_normalise_tiny_arrays():
     thick = normalise.thicken_hairline(line * 255.0, line, hairline=0.07)
     assert 9 <= (thick[50] > 127).sum() <= 13 and thick[50, :40].max() == 0
     assert np.array_equal(normalise.thicken_hairline(line * 255.0, line, 0.0), line * 255.0)
+
+
+def test_thin_bold_narrows_only_broad_strokes():
+    """Strokes over `bold` of the digit's size lose the same on each side, down to
+    `BOLD_STROKE` of it; others are returned as they are."""
+    ring = np.zeros((100, 100), bool)
+    yy, xx = np.ogrid[:100, :100]
+    distance = np.hypot(yy - 50, xx - 50)
+    ring[(distance <= 45) & (distance > 45 - 36)] = True  # a "0", strokes 36 px of 90
+    thin = normalise.thin_bold(ring * 255.0, ring, bold=0.3)
+    kept = thin > 127
+    assert kept[50, 50] == 0 and kept[50, 5:95].any()  # its hole open, still ink
+    ratio = ink.stroke_width(kept) / 90
+    assert abs(ratio - normalise.BOLD_STROKE) < 0.04, ratio
+    # Symmetric: the ring's centre stays where it was.
+    assert np.allclose(ndimage.center_of_mass(kept), (49.5, 49.5), atol=1.0)
+    assert thin.max() == 255.0
+    for bold in (0.45, np.inf):  # not bold enough for that setting
+        assert np.array_equal(normalise.thin_bold(ring * 255.0, ring, bold), ring * 255.0)
+
+
+def test_line_of_marker_digits_is_thinned_for_the_number_model():
+    """The number model reads a line's ink: a broad marker's strokes are thinned for
+    the line's digit height, as its digits' are, so its loops stay open."""
+    zeros = drawing(
+        [("ellipse", (30, 30, 150, 230)), ("ellipse", (190, 30, 310, 230))],
+        size=(260, 340),
+        width=60,
+    )
+    (line,) = extract_lines(zeros)
+    (as_drawn,) = extract_lines(zeros, params=ImagingParams(bold=np.inf))
+    height = line.ink.shape[0]
+    assert ink.stroke_width(line.ink > 127) / height < 0.25
+    assert ink.stroke_width(as_drawn.ink > 127) / height > 0.27
+    # A thin 0 beside a bold blob: the line is thinned no further than the 0 allows.
+    thin = drawing([("ellipse", (30, 30, 150, 230))], size=(260, 360), width=12)
+    bold = drawing([("ellipse", (190, 30, 330, 230))], size=(260, 360), width=70)
+    (line,) = extract_lines(np.minimum(thin, bold))
+    assert len(line.crops) == 2 and line.ink.shape[1] >= 0.9 * (330 - 30)  # both kept
 
 
 # -- decoding ------------------------------------------------------------------------------

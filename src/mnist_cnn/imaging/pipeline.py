@@ -277,8 +277,9 @@ def find_lines(
         # All the ink in the box around the line's digits, as `find_digits` draws a
         # digit: strokes segmentation set aside (a faint part of a digit it merged with
         # another) are the number model's to read. Hairlines are thickened for the
-        # line's height, and bold strokes thinned for its digits' (median) height,
-        # since a piece of several digits is wider than tall.
+        # line's height, since a piece of several digits is wider than tall; a broad
+        # marker's strokes are thinned for its digits' median height, and only as far
+        # as its thinnest digit allows (a thin digit beside a bold blob stays).
         rows, cols, _ = union(pieces)
         line_piece = (rows, cols, found.mask[rows, cols])
         r0, _, c0, _ = ink_region(line_piece, found.smooth.shape)
@@ -289,7 +290,8 @@ def find_lines(
         width = stroke_width(line_piece[2], found.depth[rows, cols])
         soft = thicken_hairline(soft, mask, params.hairline, rows.stop - rows.start, width)
         tall = float(np.median([r.stop - r.start for r, _, _ in pieces]))
-        soft = thin_bold(soft, mask, params.bold, tall, width)
+        thinnest = min(stroke_width(own, found.depth[r, c]) for r, c, own in pieces)
+        soft = thin_bold(soft, mask, params.bold, tall, thinnest)
         box = ink_box(soft > 0)
         if box is None:
             continue
