@@ -474,23 +474,15 @@ def test_a_wide_single_digit_is_not_cut():
     assert len(extract_digits(five)) == 1  # a 5 with a very long bar
 
 
-def test_hairlines_are_thickened_bold_strokes_kept_and_broad_marker_thinned():
+def test_hairlines_are_thickened_and_bold_strokes_kept():
     """A 2 px pen line on a 300 px digit would shrink to a faint tenth of a pixel;
-    it comes out with MNIST's stroke width. A bold digit (a quarter of its height, as
-    real handwriting often is) keeps its width; a broad marker's is thinned."""
+    it comes out with MNIST's stroke width. A bold marker digit keeps its width."""
     seven = [(100, 40, 200, 40), (200, 40, 130, 260)]
     thin = extract_digits(drawing(seven, size=(300, 300), width=2))[0].pixels
     bold = extract_digits(drawing(seven, size=(300, 300), width=60))[0].pixels
-    marker = extract_digits(drawing(seven, size=(340, 300), width=100))[0].pixels
     ratio_thin = imaging.stroke_ratio(thin > 127)
     assert 0.09 <= ratio_thin <= 0.2, ratio_thin
     assert imaging.stroke_ratio(bold > 127) > 0.18  # thinned, it would be about 0.125
-    ratio_marker = imaging.stroke_ratio(marker > 127)
-    assert 0.15 <= ratio_marker <= 0.25, ratio_marker  # as drawn: over 0.35
-    unthinned = extract_digits(
-        drawing(seven, size=(340, 300), width=100), params=ImagingParams(bold=np.inf)
-    )
-    assert imaging.stroke_ratio(unthinned[0].pixels > 127) > 0.3
     # No digit is a hairline to this setting: the line stays thin.
     kept = extract_digits(
         drawing(seven, size=(300, 300), width=2), params=ImagingParams(hairline=0)
@@ -744,7 +736,7 @@ def test_thin_bold_narrows_only_broad_strokes():
 
 def test_line_of_marker_digits_is_thinned_for_the_number_model():
     """The number model reads a line's ink: a broad marker's strokes are thinned for
-    the line's digit height, as its digits' are, so its loops stay open."""
+    the line's digit height, so its loops stay open."""
     zeros = drawing(
         [("ellipse", (30, 30, 150, 230)), ("ellipse", (190, 30, 310, 230))],
         size=(260, 340),

@@ -27,10 +27,11 @@ FIELD = 28  # MNIST: a 28x28 field ...
 BOX = 20  # ... with the digit's longer side scaled to 20 pixels ...
 CENTRE = (14.0, 14.0)  # ... and its centre of mass here (row, column), as measured on MNIST
 # Stroke width / longer side of the digit: median over MNIST. Hairlines are
-# thickened to it.
+# thickened to it; bold digits are left as they are, since eroding a bold, blurred
+# digit breaks its thin joins (and real handwriting is often bold).
 MNIST_STROKE = 0.125
-# Digits bolder than `ImagingParams.bold` (a broad marker) are thinned to this, not to
-# MNIST's median: thinned further, a bold digit's thin joins break.
+# A line of digits bolder than `ImagingParams.bold` (a broad marker) is thinned to
+# this for the number model, not to MNIST's median: thinned further, joins break.
 BOLD_STROKE = 0.2
 
 
@@ -48,9 +49,8 @@ def digit_ink(
         threshold: the ink threshold found for it.
         piece: the digit, from `segment.segment`.
         params: `edge` (grey levels kept below the threshold), `core` (the
-            percentile that becomes full white), `hairline` and `bold`.
-        width: the piece's stroke width, if measured already (`thicken_hairline`,
-            `thin_bold`).
+            percentile that becomes full white) and `hairline`.
+        width: the piece's stroke width, if measured already (`thicken_hairline`).
 
     Returns:
         Float 0-255, white on black, in the digit's box grown by a small margin.
@@ -72,8 +72,7 @@ def digit_ink(
     values = smooth[r0:r1, c0:c1]
     core = max(float(np.percentile(values[region], params.core)), floor + 1.0)
     soft = np.clip((values - floor) / (core - floor), 0.0, 1.0) * 255.0 * near
-    soft = thicken_hairline(soft, region, params.hairline, width=width)
-    return thin_bold(soft, region, params.bold, width=width)
+    return thicken_hairline(soft, region, params.hairline, width=width)
 
 
 def ink_region(piece: Piece, shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -161,7 +160,8 @@ def thin_bold(
         return soft
     reach = int(radius)
     y, x = np.ogrid[-reach : reach + 1, -reach : reach + 1]
-    return ndimage.grey_erosion(soft, footprint=x * x + y * y <= radius * radius)
+    disc = x * x + y * y <= radius * radius
+    return ndimage.grey_erosion(soft, footprint=disc, mode="constant", cval=0.0)
 
 
 def _boldness(mask: np.ndarray, size: float | None, width: float | None) -> tuple[float, float]:

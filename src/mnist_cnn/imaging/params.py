@@ -117,9 +117,9 @@ class ImagingParams:
     # Stroke width / longer side below which a digit is a hairline and thickened to
     # MNIST's median (MNIST has next to none; 90% of its digits lie within 0.084-0.194).
     hairline: float = 0.07
-    # ... and above which a digit is bold (a broad marker) and thinned: on MNIST's
-    # digits with a disc 16 px wide added to their strokes at 84 px, the median is
-    # 0.32; real handwriting (scikit-learn's digits) lies within 0.18-0.30 for 90%.
+    # Stroke width / digit height above which a line's ink is a broad marker's and
+    # thinned for the number model (the digit model reads bold digits well): real
+    # handwriting's (scikit-learn's digits) lies within 0.18-0.30 for 90% of them.
     bold: float = 0.3
 
 
