@@ -722,7 +722,8 @@ def test_thin_bold_narrows_only_broad_strokes():
     yy, xx = np.ogrid[:100, :100]
     distance = np.hypot(yy - 50, xx - 50)
     ring[(distance <= 45) & (distance > 45 - 36)] = True  # a "0", strokes 36 px of 90
-    thin = normalise.thin_bold(ring * 255.0, ring, bold=0.3)
+    width = ink.stroke_width(ring)
+    thin = normalise.thin_bold(ring * 255.0, bold=0.3, size=90, width=width)
     kept = thin > 127
     assert kept[50, 50] == 0 and kept[50, 5:95].any()  # its hole open, still ink
     ratio = ink.stroke_width(kept) / 90
@@ -731,7 +732,8 @@ def test_thin_bold_narrows_only_broad_strokes():
     assert np.allclose(ndimage.center_of_mass(kept), (49.5, 49.5), atol=1.0)
     assert thin.max() == 255.0
     for bold in (0.45, np.inf):  # not bold enough for that setting
-        assert np.array_equal(normalise.thin_bold(ring * 255.0, ring, bold), ring * 255.0)
+        same = normalise.thin_bold(ring * 255.0, bold, size=90, width=width)
+        assert np.array_equal(same, ring * 255.0)
 
 
 def test_line_of_marker_digits_is_thinned_for_the_number_model():

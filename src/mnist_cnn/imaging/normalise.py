@@ -118,9 +118,16 @@ def thicken_hairline(
         >>> int((thick[50] > 127).sum())                                # about 10 px wide
         11
     """
-    if hairline <= 0:
+    box = ink_box(mask)
+    if box is None or hairline <= 0:
         return soft
-    ratio, size = _boldness(mask, size, width)
+    if width is None:
+        width = stroke_width(mask[box])
+    if size is None:
+        rows, cols = box
+        ratio, size = width / max(rows.stop - rows.start, cols.stop - cols.start), max(mask.shape)
+    else:
+        ratio = width / size
     if ratio >= hairline:
         return soft
     radius = (MNIST_STROKE - ratio) * size / 2  # pixels to add on each side
@@ -128,54 +135,34 @@ def thicken_hairline(
     return np.maximum(soft, np.clip(radius + 0.5 - outside, 0.0, 1.0) * 255.0)
 
 
-def thin_bold(
-    soft: np.ndarray,
-    mask: np.ndarray,
-    bold: float,
-    size: float | None = None,
-    width: float | None = None,
-) -> np.ndarray:
-    """Thin a digit written with a broad marker to `BOLD_STROKE`: a classifier trained
-    on MNIST reads strokes a third of a digit's height as blobs (its loops nearly shut).
+def thin_bold(soft: np.ndarray, bold: float, size: float, width: float) -> np.ndarray:
+    """Thin strokes written with a broad marker to `BOLD_STROKE` of the digits' size:
+    the number model, which learnt MNIST's strokes (a tenth to a fifth of a digit),
+    reads strokes a third of a digit's height as blobs, their loops nearly shut.
 
     Args:
-        soft: the digit's ink, float 0-255.
-        mask: its thresholded strokes.
-        bold: stroke width / size above which the digit is thinned.
-        size: as for `thicken_hairline`.
-        width: as for `thicken_hairline`.
+        soft: the ink, float 0-255, white on black.
+        bold: stroke width / size above which the strokes are thinned.
+        size: the digits' height in pixels.
+        width: the strokes' width in pixels (`stroke_width`).
 
     Returns:
-        `soft`, its strokes narrowed on each side by a grey erosion (a disc).
+        `soft`, its strokes narrowed on each side by a grey erosion (a disc); as it
+        is if they are not bolder than `bold`.
 
     Example:
-        >>> mask = np.zeros((100, 100), bool); mask[10:90, 35:65] = True  # 30 px wide
-        >>> thin = thin_bold(mask * 255.0, mask, bold=0.3)
-        >>> int((thin[50] > 127).sum())                         # about 0.2 of 80 px
-        18
+        >>> bar = np.zeros((100, 100)); bar[10:90, 35:65] = 255.0        # 30 px of 80
+        >>> thin = thin_bold(bar, bold=0.3, size=80, width=30)
+        >>> int((thin[50] > 127).sum())                                  # 0.2 of 80 px
+        16
     """
-    ratio, size = _boldness(mask, size, width)
-    radius = (ratio - BOLD_STROKE) * size / 2  # pixels to take off each side
-    if ratio <= bold or radius < 1:
+    radius = (width / size - BOLD_STROKE) * size / 2  # pixels to take off each side
+    if width / size <= bold or radius < 1:
         return soft
     reach = int(radius)
     y, x = np.ogrid[-reach : reach + 1, -reach : reach + 1]
     disc = x * x + y * y <= radius * radius
     return ndimage.grey_erosion(soft, footprint=disc, mode="constant", cval=0.0)
-
-
-def _boldness(mask: np.ndarray, size: float | None, width: float | None) -> tuple[float, float]:
-    """(stroke width / size, size) of the strokes in `mask`: `size` the longer side of
-    their box unless given; `width` measured unless given."""
-    box = ink_box(mask)
-    if box is None:
-        return 0.0, 1.0
-    if width is None:
-        width = stroke_width(mask[box])
-    if size is None:
-        rows, cols = box
-        return width / max(rows.stop - rows.start, cols.stop - cols.start), max(mask.shape)
-    return width / size, size
 
 
 def to_mnist(soft: np.ndarray) -> np.ndarray:

@@ -283,7 +283,7 @@ def find_lines(
         rows, cols, _ = union(pieces)
         line_piece = (rows, cols, found.mask[rows, cols])
         r0, _, c0, _ = ink_region(line_piece, found.smooth.shape)
-        as_drawn = dataclasses.replace(params, hairline=0.0, bold=np.inf)
+        as_drawn = dataclasses.replace(params, hairline=0.0)
         soft = digit_ink(found.smooth, found.threshold, line_piece, as_drawn)
         mask = np.zeros(soft.shape, bool)
         mask[rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0] = line_piece[2]
@@ -291,7 +291,7 @@ def find_lines(
         soft = thicken_hairline(soft, mask, params.hairline, rows.stop - rows.start, width)
         tall = float(np.median([r.stop - r.start for r, _, _ in pieces]))
         thinnest = min(stroke_width(own, found.depth[r, c]) for r, c, own in pieces)
-        soft = thin_bold(soft, mask, params.bold, tall, thinnest)
+        soft = thin_bold(soft, params.bold, tall, thinnest)
         box = ink_box(soft > 0)
         if box is None:
             continue
