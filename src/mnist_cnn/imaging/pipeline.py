@@ -16,6 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from mnist_cnn.imaging.decode import MAX_PIXELS, ImageSource, load_reduced
 from mnist_cnn.imaging.ink import (
@@ -27,6 +28,7 @@ from mnist_cnn.imaging.ink import (
     stroke_width,
 )
 from mnist_cnn.imaging.normalise import (
+    BOLD_STROKE,
     digit_ink,
     ink_region,
     thicken_hairline,
@@ -261,6 +263,34 @@ def extract_lines(
     return find_lines(gray, params, shape)
 
 
+def _thinned(
+    soft: np.ndarray,
+    origin: tuple[int, int],
+    pieces: list[Piece],
+    found: _Found,
+    bold: float,
+    width: float,
+) -> np.ndarray:
+    """A line's ink (`soft`, its [0, 0] at `origin` in working pixels) thinned where
+    its strokes (`width` wide) are bolder than `bold` of its digits' median height
+    (`thin_bold`), but for its pieces no bolder than the thinned strokes will be: a
+    thin 0 beside a blot of a 6 is not eroded away."""
+    tall = float(np.median([rows.stop - rows.start for rows, _, _ in pieces]))
+    thin = thin_bold(soft, bold, tall, width)
+    if thin is soft:
+        return soft
+    keep = np.zeros(soft.shape, bool)
+    for rows, cols, own in pieces:
+        if stroke_width(own, found.depth[rows, cols]) <= BOLD_STROKE * tall:
+            top, left = rows.start - origin[0], cols.start - origin[1]
+            keep[top : top + own.shape[0], left : left + own.shape[1]] |= own
+    if not keep.any():
+        return thin
+    reach = 1 + round(noise_sigma(found.smooth.shape) * 2)  # their soft edges, as `digit_ink`
+    keep = ndimage.binary_dilation(keep, iterations=reach)
+    return np.where(keep, soft, thin)
+
+
 def find_lines(
     gray: np.ndarray,
     params: ImagingParams = DEFAULT_PARAMS,
@@ -278,8 +308,7 @@ def find_lines(
         # digit: strokes segmentation set aside (a faint part of a digit it merged with
         # another) are the number model's to read. Hairlines are thickened for the
         # line's height, since a piece of several digits is wider than tall; a broad
-        # marker's strokes are thinned for its digits' median height, and only as far
-        # as its thinnest digit allows (a thin digit beside a bold blob stays).
+        # marker's strokes are thinned (`_thinned`).
         rows, cols, _ = union(pieces)
         line_piece = (rows, cols, found.mask[rows, cols])
         r0, _, c0, _ = ink_region(line_piece, found.smooth.shape)
@@ -289,9 +318,7 @@ def find_lines(
         mask[rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0] = line_piece[2]
         width = stroke_width(line_piece[2], found.depth[rows, cols])
         soft = thicken_hairline(soft, mask, params.hairline, rows.stop - rows.start, width)
-        tall = float(np.median([r.stop - r.start for r, _, _ in pieces]))
-        thinnest = min(stroke_width(own, found.depth[r, c]) for r, c, own in pieces)
-        soft = thin_bold(soft, params.bold, tall, thinnest)
+        soft = _thinned(soft, (r0, c0), pieces, found, params.bold, width)
         box = ink_box(soft > 0)
         if box is None:
             continue
