@@ -273,17 +273,17 @@ def _thinned(
 ) -> np.ndarray:
     """A line's ink (`soft`, its [0, 0] at `origin` in working pixels) thinned where
     its strokes (`width` wide) are bolder than `bold` of its digits' median height
-    (`thin_bold`), but for its pieces no bolder than the thinned strokes will be: a
-    thin 0 beside a blot of a 6 is not eroded away."""
+    (`thin_bold`), but for strokes no bolder than the thinned ones will be, a stroke
+    width (`width`) or more from any bolder: a thin 0 beside a blot is not eroded
+    away."""
     tall = float(np.median([rows.stop - rows.start for rows, _, _ in pieces]))
     thin = thin_bold(soft, bold, tall, width)
     if thin is soft:
         return soft
-    keep = np.zeros(soft.shape, bool)
-    for rows, cols, own in pieces:
-        if stroke_width(own, found.depth[rows, cols]) <= BOLD_STROKE * tall:
-            top, left = rows.start - origin[0], cols.start - origin[1]
-            keep[top : top + own.shape[0], left : left + own.shape[1]] |= own
+    top, left = origin
+    depth = found.depth[top : top + soft.shape[0], left : left + soft.shape[1]]
+    deepest = ndimage.maximum_filter(depth, size=2 * round(width / 2) + 3)  # within a width
+    keep = (depth > 0) & (2 * deepest - 1 <= BOLD_STROKE * tall)
     if not keep.any():
         return thin
     reach = 1 + round(noise_sigma(found.smooth.shape) * 2)  # their soft edges, as `digit_ink`
