@@ -749,11 +749,13 @@ def test_line_of_marker_digits_is_thinned_for_the_number_model():
     height = line.ink.shape[0]
     assert ink.stroke_width(line.ink > 127) / height < 0.25
     assert ink.stroke_width(as_drawn.ink > 127) / height > 0.27
-    # A thin 0 beside a bold blob: the line is thinned no further than the 0 allows.
+    # A thin 0 beside a bold one: the thin one keeps its strokes.
     thin = drawing([("ellipse", (30, 30, 150, 230))], size=(260, 360), width=12)
     bold = drawing([("ellipse", (190, 30, 330, 230))], size=(260, 360), width=70)
     (line,) = extract_lines(np.minimum(thin, bold))
     assert len(line.crops) == 2 and line.ink.shape[1] >= 0.9 * (330 - 30)  # both kept
+    left = line.ink[:, : line.ink.shape[1] // 3] > 127
+    assert 8 <= ink.stroke_width(left) <= 16  # as drawn, 12 px
 
 
 # -- decoding ------------------------------------------------------------------------------
