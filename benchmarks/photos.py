@@ -20,8 +20,8 @@ photographed (light grey paper, sensor noise, JPEG) as
   to 2.8 times as long as wide, as a cheque or a note), turned up to 10 degrees, lying
   on a desk of grey 50-150 that fills a photo 1.2-1.7 times the slip's size (as
   `mnist_cnn.renderings` lays a sheet on a desk);
-- written with a broad marker: the strokes widened by a disc 12 px across, to about a
-  third of the digits' height (real handwriting's strokes are a fifth to a quarter).
+- written with a broad marker: each stroke 12 px wider (a grey dilation by a disc), about
+  a third of the digits' height (real handwriting's strokes are a fifth to a quarter).
 
 A number is read right when its digits are exactly the truth; "wrong but ok" counts
 readings that are wrong and say ok anyway.

@@ -273,8 +273,8 @@ def _thinned(
 ) -> np.ndarray:
     """A line's ink (`soft`, its [0, 0] at `origin` in working pixels) thinned where
     its strokes (`width` wide) are bolder than `bold` of its digits' median height
-    (`thin_bold`), but for strokes no bolder than the thinned ones will be, a stroke
-    width (`width`) or more from any bolder: a thin 0 beside a blot is not eroded
+    (`thin_bold`), but for strokes no bolder than the thinned ones will be, about half
+    a stroke width or more from any bolder: a thin 0 beside a blot is not eroded
     away."""
     tall = float(np.median([rows.stop - rows.start for rows, _, _ in pieces]))
     thin = thin_bold(soft, bold, tall, width)
@@ -282,7 +282,7 @@ def _thinned(
         return soft
     top, left = origin
     depth = found.depth[top : top + soft.shape[0], left : left + soft.shape[1]]
-    deepest = ndimage.maximum_filter(depth, size=2 * round(width / 2) + 3)  # within a width
+    deepest = ndimage.maximum_filter(depth, size=2 * round(width / 2) + 3)  # the deepest near
     keep = (depth > 0) & (2 * deepest - 1 <= BOLD_STROKE * tall)
     if not keep.any():
         return thin
