@@ -65,14 +65,24 @@ def digit_ink(
     rows, cols, own = piece
     floor = params.edge * threshold  # keep the anti-aliased edges between this and threshold
     r0, r1, c0, c1 = ink_region(piece, smooth.shape)
-    margin = 1 + round(noise_sigma(smooth.shape) * 2)
     region = np.zeros((r1 - r0, c1 - c0), bool)
     region[rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0] = own
-    near = ndimage.binary_dilation(region, iterations=margin)
+    near = ndimage.binary_dilation(region, iterations=blur_reach(smooth.shape))
     values = smooth[r0:r1, c0:c1]
     core = max(float(np.percentile(values[region], params.core)), floor + 1.0)
     soft = np.clip((values - floor) / (core - floor), 0.0, 1.0) * 255.0 * near
     return thicken_hairline(soft, region, params.hairline, width=width)
+
+
+def blur_reach(shape: tuple[int, int]) -> int:
+    """How far in pixels the blur of an ink map of `shape` spreads a stroke's soft
+    edges (`ink.noise_sigma`): how far around its mask a digit's ink reaches.
+
+    Example:
+        >>> blur_reach((20, 20))
+        2
+    """
+    return 1 + round(noise_sigma(shape) * 2)
 
 
 def ink_region(piece: Piece, shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -84,7 +94,7 @@ def ink_region(piece: Piece, shape: tuple[int, int]) -> tuple[int, int, int, int
         (3, 17, 6, 14)
     """
     rows, cols, _ = piece
-    margin = 1 + round(noise_sigma(shape) * 2)  # the blur's reach
+    margin = blur_reach(shape)
     r0, r1 = max(0, rows.start - margin), min(shape[0], rows.stop + margin)
     c0, c1 = max(0, cols.start - margin), min(shape[1], cols.stop + margin)
     return r0, r1, c0, c1

@@ -29,6 +29,7 @@ from mnist_cnn.imaging.ink import (
 )
 from mnist_cnn.imaging.normalise import (
     BOLD_STROKE,
+    blur_reach,
     digit_ink,
     ink_region,
     thicken_hairline,
@@ -286,8 +287,7 @@ def _thinned(
     keep = (depth > 0) & (2 * deepest - 1 <= BOLD_STROKE * tall)
     if not keep.any():
         return thin
-    reach = 1 + round(noise_sigma(found.smooth.shape) * 2)  # their soft edges, as `digit_ink`
-    keep = ndimage.binary_dilation(keep, iterations=reach)
+    keep = ndimage.binary_dilation(keep, iterations=blur_reach(found.smooth.shape))
     return np.where(keep, soft, thin)
 
 
