@@ -78,9 +78,10 @@ def test_the_digit_model_votes_on_each_digit_read_parts_cut_from_touching_ones_i
     assert np.allclose(reading.vote, (0.01 / 9) ** number_reader.DIGIT_VOTE)
     (agreed,) = number_reader.read_lines([line], reads_00, digit_model(0, 0.99))
     assert np.allclose(agreed.vote, 0.99**number_reader.DIGIT_VOTE)
-    # A lone digit, which the number model does not read, gets no vote (1: its own).
+    # A lone digit, which the number model reads as one, gets no vote (1: its own).
     (lone,) = extract_lines(page(120))
-    (alone,) = number_reader.read_lines([lone], reads_00, digit_model(0, 0.99))
+    reads_0 = number_model(lone, [(0, 2)])
+    (alone,) = number_reader.read_lines([lone], reads_0, digit_model(0, 0.99))
     assert alone.agreement is None and alone.vote.tolist() == [1.0]
 
 
@@ -181,14 +182,23 @@ def test_a_piece_the_number_model_reads_nothing_in_keeps_the_digit_models_readin
     assert np.allclose(reading.probabilities, digit_model(3, 0.7)([0]))
 
 
-def test_a_lone_digit_no_wider_than_tall_is_not_given_to_the_number_model():
-    (line,) = extract_lines(page(120))
-
-    def never(strips):
-        raise AssertionError("the number model was asked")
-
-    (reading,) = number_reader.read_lines([line], never, digit_model(0, 0.9))
+def test_a_lone_narrow_piece_is_one_digit_unless_the_number_model_is_sure_of_two():
+    gray = np.full((120, 200), 230, np.uint8)
+    gray[20:100, 90:104] = gray[20:100, 136:150] = 20  # "11", joined: one narrow piece
+    gray[56:62, 104:136] = 20
+    (line,) = extract_lines(gray)
+    assert len(line.crops) == 1 and number_reader._one_digit(line)
+    reads_1 = number_model(line, [(1, 2)])
+    (reading,) = number_reader.read_lines([line], reads_1, digit_model(1, 0.9))
     assert reading.crops == line.crops and reading.agreement is None
+    unsure = number_model(line, [(1, 2), (1, 48)], sure=0.3)
+    (reading,) = number_reader.read_lines([line], unsure, digit_model(1, 0.9))
+    assert reading.crops == line.crops and reading.agreement is None
+    reads_11 = number_model(line, [(1, 2), (1, 48)])
+    (reading,) = number_reader.read_lines([line], reads_11, digit_model(1, 0.9))
+    assert reading.probabilities.argmax(axis=1).tolist() == [1, 1]
+    (x0, _, x1, _), (x2, _, x3, _) = (crop.box for crop in reading.crops)
+    assert 89 <= x0 < x1 <= x2 < x3 <= 151 and x1 <= 136 and x2 >= 104  # cut between them
 
 
 def test_a_digit_segmentation_broke_in_two_is_read_as_one_where_the_number_model_says_so():
