@@ -248,18 +248,20 @@ def test_broken_strokes_are_one_digit():
         assert len(extract_digits(drawing(strokes))) == 1
 
 
-def test_digits_in_two_rows_are_two_lines_each_digit_whole():
+@pytest.mark.parametrize("gap", [40, 8])  # half and a tenth of the digits' height
+def test_digits_in_two_rows_are_two_lines_each_digit_whole(gap):
     # "10" written above "10": each 1 above the other is not one tall digit.
+    below = 100 + gap
     strokes = [(60, 20, 60, 100), ("ellipse", (100, 20, 160, 100))]
-    strokes += [(60, 140, 60, 220), ("ellipse", (100, 140, 160, 220))]
+    strokes += [(60, below, 60, below + 80), ("ellipse", (100, below, 160, below + 80))]
     gray = drawing(strokes, size=(240, 220))
     lines = imaging.extract_lines(gray)
     assert [len(line.crops) for line in lines] == [2, 2]
     tops = [[crop.box[1] for crop in line.crops] for line in lines]
-    assert np.abs(np.subtract(tops, [[20, 20], [140, 140]])).max() <= 8, tops
+    assert np.abs(np.subtract(tops, [[20, 20], [below, below]])).max() <= 8, tops
     # Without lines too, the digits come in reading order: row by row, left to right.
     corners = [crop.box[:2] for crop in extract_digits(gray)]
-    assert np.abs(np.subtract(corners, [[54, 20], [94, 20], [54, 140], [94, 140]])).max() <= 8
+    assert np.abs(np.subtract(corners, [[54, 20], [94, 20], [54, below], [94, below]])).max() <= 8
 
 
 def ruled(page: np.ndarray, kind: str, boxes: list, rng) -> np.ndarray:

@@ -92,9 +92,12 @@ class ImagingParams:
     fragment: float = 0.5
     # ... when this close to it (share of the tallest height), else they are dropped.
     near: float = 0.2
-    # Rows of digits one above another are segmented apart where a gap of `near` of the
-    # tallest parts them and one holds two pieces side by side, each this share of its
-    # height (digits; a digit broken across breaks into shorter parts).
+    # Rows of digits one above another are segmented apart where a gap of `row_gap` of
+    # the tallest parts them and one holds two pieces side by side, each `row_fill` of
+    # its height (digits; a digit broken across breaks into shorter parts). Rows a tenth
+    # of a digit's height apart are still two (at `near`, rows closer than a fifth
+    # merged into tall blobs read as other digits).
+    row_gap: float = 0.06
     row_fill: float = 0.7
     # Pixels: a lone blob smaller than this (a speck, a dot) is no digit ...
     min_side: int = 6

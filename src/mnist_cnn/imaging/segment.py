@@ -68,10 +68,10 @@ def _components(mask: np.ndarray, speck: float) -> list[Piece]:
 
 def _rows_of_digits(pieces: list[Piece], params: ImagingParams) -> list[tuple[int, int]]:
     """The rows (top, bottom) of each row of digits, top to bottom: runs of rows that
-    hold ink, parted from the next only by a clear gap (at least `near` of the tallest
-    run), each of the two at least `fragment` of that tall, and one of them holding two
-    pieces side by side that fill `row_fill` of its height (digits, not the fragments
-    of one). So a digit broken across (the bar of a 5, a stroke gone faint) stays one,
+    hold ink, parted from the next only by a clear gap (at least `row_gap` of the
+    tallest run), each of the two at least `fragment` of that tall, and one of them
+    holding two pieces side by side that fill `row_fill` of its height (digits, not the
+    fragments of one). So a digit broken across (the bar of a 5, a stroke gone faint) stays one,
     and so does a column of single digits: a lone digit's parts can pass for digits.
 
     >>> def at(y, x, h=30): return (slice(y, y + h), slice(x, x + 10), None)
@@ -94,7 +94,7 @@ def _rows_of_digits(pieces: list[Piece], params: ImagingParams) -> list[tuple[in
         joined = False
         for i, ((top, end), (start, bottom)) in enumerate(zip(runs, runs[1:], strict=False)):
             apart = (
-                start - end >= params.near * tallest
+                start - end >= params.row_gap * tallest
                 and min(end - top, bottom - start) >= params.fragment * tallest
                 and (
                     _side_by_side(pieces, top, end, params.row_fill)
