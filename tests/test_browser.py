@@ -235,13 +235,14 @@ def test_uploads_are_shown_as_read_and_large_ones_sent_smaller(page, tmp_path):
     from PIL import Image, ImageDraw
     from playwright.sync_api import expect
 
-    # A white "1" on a transparent background: the server reads it over white paper,
-    # so it finds no digit, and the board shows it over white too.
-    clear = Image.new("RGBA", (140, 140), (0, 0, 0, 0))
+    # A white "1" on a transparent background: the server reads it over black (white
+    # paper would hide it), and the board shows it over black too.
+    clear = Image.new("RGBA", (140, 140), (255, 255, 255, 0))
     ImageDraw.Draw(clear).line([(70, 20), (70, 120)], fill=(255, 255, 255, 255), width=12)
     clear.save(tmp_path / "white-on-clear.png")
     page.set_input_files("#upload", str(tmp_path / "white-on-clear.png"))
-    expect(page.locator("#result")).to_have_attribute("data-status", "no digit")
+    expect(page.locator("#result")).to_have_attribute("data-status", "ok")
+    expect(page.locator("#result")).to_contain_text("1")
     centre = page.evaluate(
         """() => {
           const c = document.getElementById('ink');
@@ -249,7 +250,7 @@ def test_uploads_are_shown_as_read_and_large_ones_sent_smaller(page, tmp_path):
           return Array.from(pixel.data);
         }"""
     )
-    assert centre[:3] == [255, 255, 255]  # white paper where the image is transparent
+    assert centre[:3] == [0, 0, 0]  # black where the image is transparent
 
     # 7,000 x 6,000 pixels: more than the server takes (40 megapixels); the page sends
     # a smaller copy, which is read.

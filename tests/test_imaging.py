@@ -775,7 +775,7 @@ def test_formats(digit_images, fmt):
     assert len(found) == 1 and np.abs(np.subtract(found[0].box, boxes[0])).max() <= 4
 
 
-def test_transparency_is_composited_over_white():
+def test_transparency_is_composited_over_white_or_black_under_light_strokes():
     # A canvas export: transparent everywhere except black strokes.
     rgba = np.zeros((100, 80, 4), np.uint8)
     rgba[20:80, 35:45, 3] = 255
@@ -783,6 +783,23 @@ def test_transparency_is_composited_over_white():
     assert gray[0, 0] == 255 and gray[50, 40] == 0
     (box,) = [d.box for d in extract_digits(rgba)]
     assert np.abs(np.subtract(box, (35, 20, 45, 80))).max() <= 1
+    # White strokes on a transparent ground, which white paper would hide: over black,
+    # in the large image's strip-by-strip reduction too.
+    light = rgba.copy()
+    light[..., :3] = 255
+    for image in (light, np.kron(light, np.ones((30, 30, 1), np.uint8))):
+        gray = load_image(encode(image, "PNG"))
+        assert gray[0, 0] == 0 and gray[gray.shape[0] // 2, gray.shape[1] // 2] == 255
+        (box,) = [d.box for d in extract_digits(image)]
+        assert (
+            np.abs(np.subtract(box, np.multiply((35, 20, 45, 80), image.shape[0] // 100))).max()
+            <= image.shape[0] // 100
+        )
+    # A white page with a transparent margin, black strokes on it: over white, as before.
+    page = np.zeros((100, 80, 4), np.uint8)
+    page[10:90, 10:70] = 255
+    page[20:80, 35:45, :3] = 0
+    assert load_image(encode(page, "PNG"))[0, 0] == 255
     # A palette GIF with a transparent colour.
     paletted = Image.fromarray(rgba[..., 3]).convert("P")
     buffer = io.BytesIO()

@@ -2,7 +2,8 @@
 
 Pillow reads the formats in `FORMATS` (PNG, JPEG, BMP, WebP, GIF, TIFF) and no other:
 no other decoder runs (EPS, say, would run Ghostscript). The EXIF orientation is
-applied, transparency is composited over white paper, and anything unreadable or too
+applied, transparency is composited over white paper (black under light strokes on a
+transparent ground), and anything unreadable or too
 large raises an `ImageError` whose message says why in a few words. Only regular files
 are read, at most `MAX_FILE_BYTES` of them. A large image can be reduced as it is
 decoded (`load_reduced`): a JPEG is decoded at 1/2 to 1/8 scale, anything else is
@@ -284,16 +285,16 @@ def _image_from_array(array: np.ndarray, max_pixels: int) -> Image.Image:
 
 
 def _to_gray(image: Image.Image, factor: int = 1) -> np.ndarray:
-    """Grayscale uint8, transparency composited over white paper, box-averaged over
+    """Grayscale uint8, transparency composited over `_backdrop`, box-averaged over
     `factor` x `factor` blocks: made grey a strip at a time, so that no full-size copy
     is made, and then reduced (the same as reducing the whole grey image)."""
-    top = _top(image)
+    top, backdrop = _top(image), _backdrop(image)
     if factor == 1:
-        return _gray(image, top)
+        return _gray(image, top, backdrop)
     width, height = image.size
     rows = factor * max(1, STRIP_PIXELS // (width * factor))  # whole blocks per strip
     strips = (
-        Image.fromarray(_gray(image.crop((0, y, width, min(height, y + rows))), top))
+        Image.fromarray(_gray(image.crop((0, y, width, min(height, y + rows))), top, backdrop))
         for y in range(0, height, rows)
     )
     return np.concatenate([np.asarray(strip.reduce(factor)) for strip in strips])
@@ -311,8 +312,29 @@ def _top(image: Image.Image) -> float | None:
     return float(finite.max()) if finite.size else 0.0
 
 
-def _gray(image: Image.Image, top: float | None) -> np.ndarray:
-    """Grayscale uint8, with any transparency composited over white paper; a 16-bit
+def _backdrop(image: Image.Image) -> int:
+    """The grey level that transparency is composited over: white paper (255), but
+    black (0) under light strokes on a transparent ground (over half the image
+    transparent, what is opaque light on average), which white paper would hide.
+    Judged on a copy a few hundred pixels long."""
+    if image.mode in HIGH_BIT_MODES or not image.has_transparency_data:
+        return 255
+    width, height = image.size
+    step = max(1, max(width, height) // 256)
+    small = image.resize((max(1, width // step), max(1, height // step)), Image.NEAREST)
+    try:
+        rgba = small.convert("RGBA")
+    except ValueError:  # a mode Pillow cannot convert: `_gray` says so
+        return 255
+    alpha = np.asarray(rgba.getchannel("A"), np.float64)  # 0-255: the weights
+    level = np.asarray(rgba.convert("L"), np.float64)
+    if (alpha < 128).mean() <= 0.5 or not alpha.any():
+        return 255
+    return 0 if np.average(level, weights=alpha) > 127.5 else 255
+
+
+def _gray(image: Image.Image, top: float | None, backdrop: int = 255) -> np.ndarray:
+    """Grayscale uint8, with any transparency composited over `backdrop`; a 16-bit
     or float image is stretched to 0-255 when its largest value `top` is beyond it (or
     at most 1: float images are often 0-1)."""
     if image.mode in HIGH_BIT_MODES:
@@ -323,7 +345,7 @@ def _gray(image: Image.Image, top: float | None) -> np.ndarray:
     try:
         if image.has_transparency_data:
             rgba = image.convert("RGBA")
-            paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            paper = Image.new("RGBA", rgba.size, (backdrop, backdrop, backdrop, 255))
             image = Image.alpha_composite(paper, rgba)
         return np.asarray(image.convert("L"), dtype=np.uint8)
     except ValueError as e:  # colour modes Pillow cannot convert, such as LAB

@@ -104,8 +104,8 @@
     ctx.fillRect(0, 0, w, h);
     if (state.upload?.image) {
       const r = fitRect(state.upload.image, w, h);
-      // Transparent parts over white paper, as the server reads them.
-      ctx.fillStyle = "#fff";
+      // Transparent parts over white paper (or black), as the server reads them.
+      ctx.fillStyle = state.upload.backdrop;
       ctx.fillRect(r.x, r.y, r.w, r.h);
       ctx.drawImage(state.upload.image, r.x, r.y, r.w, r.h);
     }
@@ -479,8 +479,9 @@
       image.src = url;
     });
     const big = file.size > UPLOAD_BYTES || image.naturalWidth * image.naturalHeight > UPLOAD_PIXELS;
-    const sent = loaded && big ? await smallerCopy(image, file.name) : file;
-    state.upload = { file: sent, url, image: loaded ? image : null };
+    const paper = loaded ? backdrop(image) : "#fff";
+    const sent = loaded && big ? await smallerCopy(image, file.name, paper) : file;
+    state.upload = { file: sent, url, image: loaded ? image : null, backdrop: paper };
     sourceNote.textContent = loaded
       ? `${file.name}${sent === file ? "" : " (sent as a smaller copy)"}: draw to start over`
       : `${file.name}: this browser cannot show it; the reading is the server's`;
@@ -488,14 +489,37 @@
     readBoard();
   }
 
-  function smallerCopy(image, name) {
-    // A JPEG with the longer side UPLOAD_SIDE, on white, as the server would read it.
+  function backdrop(image) {
+    // What the server puts under transparent parts: white paper, but black under light
+    // strokes on a transparent ground (over half the image clear), which white would hide.
+    const scale = Math.min(1, 256 / Math.max(image.naturalWidth, image.naturalHeight));
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(image.naturalWidth * scale));
+    canvas.height = Math.max(1, Math.round(image.naturalHeight * scale));
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
+    const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    let clear = 0;
+    let weight = 0;
+    let level = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      const alpha = data[i + 3] / 255;
+      if (alpha < 0.5) clear += 1;
+      weight += alpha;
+      level += alpha * (0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2]);
+    }
+    const light = weight > 0 && level / weight > 127.5;
+    return clear > data.length / 8 && light ? "#000" : "#fff";
+  }
+
+  function smallerCopy(image, name, paper) {
+    // A JPEG with the longer side UPLOAD_SIDE, on `paper`, as the server would read it.
     const scale = Math.min(1, UPLOAD_SIDE / Math.max(image.naturalWidth, image.naturalHeight));
     const canvas = document.createElement("canvas");
     canvas.width = Math.round(image.naturalWidth * scale);
     canvas.height = Math.round(image.naturalHeight * scale);
     const ctx = canvas.getContext("2d");
-    ctx.fillStyle = "#fff";
+    ctx.fillStyle = paper;
     ctx.fillRect(0, 0, canvas.width, canvas.height);
     ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
     const stem = name.replace(/\.[^.]*$/, "");
