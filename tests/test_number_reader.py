@@ -1,6 +1,7 @@
 """Reading a line with the number model and the digit model together (stand-ins for both)."""
 
 import numpy as np
+import pytest
 from scipy import ndimage
 
 from mnist_cnn import ctc, number_reader
@@ -191,9 +192,13 @@ def test_a_lone_narrow_piece_is_one_digit_unless_the_number_model_is_sure_of_two
     reads_1 = number_model(line, [(1, 2)])
     (reading,) = number_reader.read_lines([line], reads_1, digit_model(1, 0.9))
     assert reading.crops == line.crops and reading.agreement is None
-    unsure = number_model(line, [(1, 2), (1, 48)], sure=0.3)
+    # Unsure of "11", the number model leaves one digit, as unsure as it is of two.
+    unsure = number_model(line, [(1, 2), (1, 48)], sure=0.99)
     (reading,) = number_reader.read_lines([line], unsure, digit_model(1, 0.9))
-    assert reading.crops == line.crops and reading.agreement is None
+    strips, _ = number_reader.line_strips([line])
+    two = ctc.probability(unsure(strips)[0], "11")
+    assert 0.3 < two < number_reader.LONE_SPLIT
+    assert reading.crops == line.crops and reading.agreement == pytest.approx(1 - two)
     reads_11 = number_model(line, [(1, 2), (1, 48)])
     (reading,) = number_reader.read_lines([line], reads_11, digit_model(1, 0.9))
     assert reading.probabilities.argmax(axis=1).tolist() == [1, 1]

@@ -19,7 +19,8 @@ digit model's raised to that power). A digit on its own keeps the digit model's
 reading: on single digits of real handwriting the digit model, reading turned copies
 too, is the better of the two. So a line of one piece no wider than `LONE_WIDTH` of
 its height is one digit, unless the number model is sure (`LONE_SPLIT`) that it holds
-several: two 1s that touch make one narrow piece. A piece holding none of the
+several: two 1s that touch make one narrow piece. Less sure of several, it still makes
+the digit as unsure (`LineReading.agreement`: one less its probability of them). A piece holding none of the
 number model's digits is part of a digit segmentation broke (a 5's flag, a stroke of
 an overlapping digit) and joins the nearer neighbour that holds one, when it is
 close to it; else it stays a digit of its own, which the number model did not read,
@@ -155,8 +156,8 @@ def read_lines(
     found = digit_probabilities(np.stack([crop.pixels for crop in crops]))
     # A line of one narrow piece is one digit, unless the number model is sure of more.
     first = _views(lines, number_logits)
-    numbers = [n for n in lines if not _one_digit(n) or _several(first[id(n)])]
-    first = {id(n): first[id(n)] for n in numbers}
+    lone = {id(n): first.pop(id(n)) for n in lines if _one_digit(n) and not _several(first[id(n)])}
+    numbers = [n for n in lines if id(n) not in lone]
     # A line that rises or falls, read again levelled: one more call, for such lines only.
     levelled = {id(n): level(n.ink, slope) for n in numbers if (slope := tilt(n.ink))}
     sloping = [n for n in numbers if id(n) in levelled]
@@ -176,7 +177,10 @@ def read_lines(
         mine = found[start : start + len(line.crops)]
         start += len(line.crops)
         if id(line) not in first:
-            readings.append(_unread(line.crops, mine))
+            # A lone digit, less sure of itself where the number model, unsure, read more.
+            view = lone[id(line)]
+            several = 1.0 - view.probability if len(view.text) > 1 else None
+            readings.append(dataclasses.replace(_unread(line.crops, mine), agreement=several))
             mixed.append([False] * len(line.crops))
             continue
         view = first[id(line)]
