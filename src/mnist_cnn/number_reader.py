@@ -19,8 +19,8 @@ digit model's raised to that power). A digit on its own keeps the digit model's
 reading: on single digits of real handwriting the digit model, reading turned copies
 too, is the better of the two. So a line of one piece no wider than `LONE_WIDTH` of
 its height is one digit, unless the number model is sure (`LONE_SPLIT`) that it holds
-several: two 1s that touch make one narrow piece. Less sure of several, it still makes
-the digit as unsure (`LineReading.agreement`: one less its probability of them). A piece holding none of the
+several: two 1s that touch make one narrow piece. Less sure of several, it still
+makes the digit as unsure (`LineReading.agreement`). A piece holding none of the
 number model's digits is part of a digit segmentation broke (a 5's flag, a stroke of
 an overlapping digit) and joins the nearer neighbour that holds one, when it is
 close to it; else it stays a digit of its own, which the number model did not read,
@@ -106,7 +106,8 @@ class LineReading:
     - `agreement`, where the number model read the line (else None): its probability
       that the line holds exactly the digits read (their top classes). A line whose
       digits each look sure can still be read wrong as a whole (a digit too many or
-      too few); this says so.
+      too few); this says so. For a lone digit that the number model read as several,
+      unsure of them: one less its probability of them.
     """
 
     crops: list[DigitCrop]

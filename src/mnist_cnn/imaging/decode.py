@@ -3,12 +3,12 @@
 Pillow reads the formats in `FORMATS` (PNG, JPEG, BMP, WebP, GIF, TIFF) and no other:
 no other decoder runs (EPS, say, would run Ghostscript). The EXIF orientation is
 applied, transparency is composited over white paper (black under light strokes on a
-transparent ground), and anything unreadable or too
-large raises an `ImageError` whose message says why in a few words. Only regular files
-are read, at most `MAX_FILE_BYTES` of them. A large image can be reduced as it is
-decoded (`load_reduced`): a JPEG is decoded at 1/2 to 1/8 scale, anything else is
-made grey and box-averaged a strip at a time, so that no full-size copy is made
-beyond the decoded pixels.
+transparent ground), and anything unreadable or too large raises an `ImageError`
+whose message says why in a few words. Only regular files are read, at most
+`MAX_FILE_BYTES` of them. A large image can be reduced as it is decoded
+(`load_reduced`): a JPEG is decoded at 1/2 to 1/8 scale, anything else is made grey
+and box-averaged a strip at a time, so that no full-size copy is made beyond the
+decoded pixels.
 
 >>> load_image(np.full((2, 3, 3), 200, np.uint8)).tolist()
 [[200, 200, 200], [200, 200, 200]]
@@ -82,7 +82,8 @@ class NotAnImage(ImageError):
 
 
 def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode an image to grayscale uint8 (H, W), upright, transparency over white.
+    """Decode an image to grayscale uint8 (H, W), upright, transparency over white
+    (over black under light strokes on a transparent ground).
 
     Args:
         source: encoded bytes, a file path, a Pillow image or a uint8 array of shape

@@ -71,8 +71,9 @@ def _rows_of_digits(pieces: list[Piece], params: ImagingParams) -> list[tuple[in
     hold ink, parted from the next only by a clear gap (at least `row_gap` of the
     tallest run), each of the two at least `fragment` of that tall, and one of them
     holding two pieces side by side that fill `row_fill` of its height (digits, not the
-    fragments of one). So a digit broken across (the bar of a 5, a stroke gone faint) stays one,
-    and so does a column of single digits: a lone digit's parts can pass for digits.
+    fragments of one). So a digit broken across (the bar of a 5, a stroke gone faint)
+    stays one, and so does a column of single digits: a lone digit's parts can pass for
+    digits.
 
     >>> def at(y, x, h=30): return (slice(y, y + h), slice(x, x + 10), None)
     >>> _rows_of_digits([at(0, 0), at(0, 20), at(40, 0), at(40, 20)], DEFAULT_PARAMS)
