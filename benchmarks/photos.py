@@ -40,6 +40,7 @@ from PIL import Image
 from ruled_paper import MARGIN, measure
 from scipy import ndimage
 
+from mnist_cnn.imaging.normalise import disc
 from mnist_cnn.renderings import on_desk
 
 CONDITIONS = (
@@ -61,8 +62,7 @@ MARKER = 6  # px the broad marker adds to each side of a stroke
 def photograph(ink: np.ndarray, condition: str, rng: np.random.Generator) -> bytes:
     """Ink coverage (0-1, digits about 60 px tall) -> JPEG of it photographed so."""
     if condition == "broad marker":
-        y, x = np.ogrid[-MARKER : MARKER + 1, -MARKER : MARKER + 1]
-        ink = ndimage.grey_dilation(ink, footprint=x * x + y * y <= MARKER * MARKER)
+        ink = ndimage.grey_dilation(ink, footprint=disc(MARKER))
     if condition.startswith("turned"):
         angle = float(condition.split()[1]) * rng.choice([-1, 1])
         page = np.clip(ndimage.rotate(np.pad(ink, MARGIN), angle, order=1), 0, 1)

@@ -169,10 +169,19 @@ def thin_bold(soft: np.ndarray, bold: float, size: float, width: float) -> np.nd
     radius = (width / size - BOLD_STROKE) * size / 2  # pixels to take off each side
     if width / size <= bold or radius < 1:
         return soft
+    return ndimage.grey_erosion(soft, footprint=disc(radius), mode="constant", cval=0.0)
+
+
+def disc(radius: float) -> np.ndarray:
+    """A round footprint for grey erosion or dilation: the pixels within `radius`.
+
+    Example:
+        >>> disc(1).astype(int).tolist()
+        [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
+    """
     reach = int(radius)
     y, x = np.ogrid[-reach : reach + 1, -reach : reach + 1]
-    disc = x * x + y * y <= radius * radius
-    return ndimage.grey_erosion(soft, footprint=disc, mode="constant", cval=0.0)
+    return x * x + y * y <= radius * radius
 
 
 def to_mnist(soft: np.ndarray) -> np.ndarray:
