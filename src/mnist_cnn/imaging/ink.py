@@ -131,7 +131,9 @@ def _fit_plane(
         plane = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
         residual = values - design @ plane
         spread = 1.4826 * float(np.median(np.abs(residual[keep]))) + 1.0
-        keep = accept(residual, spread)
+        kept, keep = keep, accept(residual, spread)
+        if np.array_equal(keep, kept):  # settled: another round would fit the same plane
+            break
     return plane, residual, spread
 
 
@@ -190,13 +192,20 @@ def _background(
     close = ndimage.grey_closing if dark_ink else ndimage.grey_opening
     longer = max(small.shape)
     pad = longer // 2 + 1  # half the widest window: the image's longer side
-    rows, cols = (np.indices(np.add(small.shape, 2 * pad)) - pad + 0.5) * factor
+    # The plane's level at each framed pixel's centre, in the image's own pixels.
+    rows = (np.arange(small.shape[0] + 2 * pad)[:, None] - pad + 0.5) * factor
+    cols = (np.arange(small.shape[1] + 2 * pad)[None, :] - pad + 0.5) * factor
     framed = np.clip(plane[0] + plane[1] * rows + plane[2] * cols, 0, 255).astype(np.float32)
     framed[pad:-pad, pad:-pad] = small
 
     def level(size: int) -> np.ndarray:
         """The background with strokes narrower than `size` removed, blurred."""
-        inside = close(framed, size=size)[pad:-pad, pad:-pad]
+        # A closing looks no further than `size` pixels: a frame that wide does as well
+        # as the whole one, for less work.
+        cut = max(0, pad - size)
+        part = framed[cut : framed.shape[0] - cut, cut : framed.shape[1] - cut]
+        keep = pad - cut
+        inside = close(part, size=size)[keep:-keep, keep:-keep]
         return ndimage.uniform_filter(inside, max(3, size // 2), mode="nearest")
 
     first = level(longer)
