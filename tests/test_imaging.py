@@ -511,6 +511,19 @@ def test_no_ink_no_digit():
     assert extract_digits(encode(paper, quality=30)) == []
 
 
+@pytest.mark.parametrize("size", [(140, 280), (300, 100), (400, 600)])
+def test_a_gradient_to_black_is_no_digit(size):
+    # Its black edge was once dark ink absorbing all of the few grey levels of light
+    # the background estimate saw there: a "1" read as sure.
+    height, width = size
+    ramp = np.linspace(0, 255, width)[None, :].repeat(height, axis=0).astype(np.uint8)
+    for gray in (ramp, ramp[:, ::-1], ramp.T):
+        assert extract_digits(gray) == []
+    digit = ramp.copy()  # ink on its bright half is found
+    digit[height // 4 : 3 * height // 4, 3 * width // 4 : 3 * width // 4 + max(4, width // 40)] = 30
+    assert len(extract_digits(digit)) == 1
+
+
 def test_polarity_of_tight_crops(digit_images):
     """A crop that the digit touches on every side: its border is mostly, not all, paper."""
     x, _ = digit_images

@@ -35,7 +35,9 @@ def ink_map(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.ndar
 
     Args:
         gray: the grayscale image, any number type.
-        params: `min_contrast` and `min_window` shape the background estimate.
+        params: `min_contrast` and `min_window` shape the background estimate;
+            `dark_paper` is the darkest paper dark ink is measured against, as a
+            share of the brightest.
 
     Returns:
         The ink strength, 0 where there is only background.
@@ -54,7 +56,8 @@ def ink_map(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.ndar
     if not dark_ink:  # light ink adds light to the background
         return np.clip(gray - background, 0, 255)
     # Dark ink absorbs a share of the light that falls on the paper there.
-    return np.clip((background - gray) * 255.0 / np.maximum(background, 1.0), 0, 255)
+    paper = np.maximum(background, max(1.0, params.dark_paper * float(background.max())))
+    return np.clip((background - gray) * 255.0 / paper, 0, 255)
 
 
 # -- polarity ------------------------------------------------------------------------------

@@ -66,6 +66,11 @@ class ImagingParams:
     # -- ink ------------------------------------------------------------------------------
     # Ink weaker than this (0-255 scale) is paper texture, not ink.
     min_contrast: float = 32.0
+    # Dark ink is measured as the share of the paper's light it absorbs, but against
+    # paper at least this share of the image's brightest paper: where the paper falls
+    # near black (the dark end of a steep gradient, a vignette's corner), a step of a
+    # few grey levels would otherwise count as ink absorbing all the light.
+    dark_paper: float = 0.5
     # Faint ink is raised towards the strongest by at most this factor (`ink.even_out`):
     # a digit written lightly beside darker ones.
     faint_gain: float = 3.0
