@@ -21,7 +21,10 @@ photographed (light grey paper, sensor noise, JPEG) as
   on a desk of grey 50-150 that fills a photo 1.2-1.7 times the slip's size (as
   `mnist_cnn.renderings` lays a sheet on a desk);
 - written with a broad marker: each stroke 12 px wider (a grey dilation by a disc), about
-  a third of the digits' height (real handwriting's strokes are a fifth to a quarter).
+  a third of the digits' height (real handwriting's strokes are a fifth to a quarter);
+- vignetted: lit brightest near the middle, the light falling off as 1 - v r^2 (r is 1
+  at the middles of the sides, v 0.2-0.35), so that the corners get 30-60% of the
+  middle's light, as under a desk lamp or through a cheap lens.
 
 A number is read right when its digits are exactly the truth; "wrong but ok" counts
 readings that are wrong and say ok anyway.
@@ -54,6 +57,7 @@ CONDITIONS = (
     "glare",
     "on a desk",
     "broad marker",
+    "vignetted",
 )
 SMALL = 0.6  # the small numbers' scale: digits about 36 px tall
 MARKER = 6  # px the broad marker adds to each side of a stroke
@@ -81,6 +85,11 @@ def photograph(ink: np.ndarray, condition: str, rng: np.random.Generator) -> byt
         page = np.pad(ink, MARGIN)
     # Paper lit unevenly: up to 15% darker towards one side; or in a shadow from a column on.
     light = 1.0 - 0.15 * np.linspace(0, 1, page.shape[1])[None, :: 1 if rng.random() < 0.5 else -1]
+    if condition == "vignetted":
+        middle = rng.uniform(0.4, 0.6, size=2)
+        rows, cols = np.indices(page.shape) / np.array(page.shape)[:, None, None]
+        r2 = ((rows - middle[0]) / 0.5) ** 2 + ((cols - middle[1]) / 0.5) ** 2
+        light = light * np.clip(1.0 - rng.uniform(0.2, 0.35) * r2, 0.0, 1.0)
     if condition == "shadow":
         shade = np.ones(page.shape[1])
         shade[int(rng.integers(page.shape[1] // 4, 3 * page.shape[1] // 4)) :] = 0.55

@@ -430,6 +430,45 @@ def test_digits_under_a_glare_are_found(digit_images):
         assert off.max() <= 8, (trial, off)
 
 
+@pytest.mark.parametrize("dark_ink", [True, False])
+def test_digits_in_a_vignetted_photo_are_found(digit_images, dark_ink):
+    """Light falling off from the middle to the corners (30-40% of it there): a plane
+    through the border misses the middle by more than the ink's depth, and the
+    brighter middle was once taken for light ink: no digit at all."""
+    x, _ = digit_images
+    rng = np.random.default_rng(6)
+    rows, cols = np.indices((150, 316)) / np.array([150, 316])[:, None, None]
+    light = 1 - 0.32 * (((rows - 0.5) / 0.5) ** 2 + ((cols - 0.5) / 0.5) ** 2)
+    for trial in range(4):
+        chosen = rng.choice(len(x), 3, replace=False)
+        alphas = [coverage(d, 60) for d in x[chosen]]
+        page, boxes = place(alphas, (150, 316), [20, 92, 164], [30] * 3)
+        ink = 1 - 0.85 * page if dark_ink else 0.15 + 0.85 * page
+        photo = 235 * light * ink + rng.normal(0, 3, page.shape)
+        found = extract_digits(encode(np.clip(photo, 0, 255).astype(np.uint8)))
+        assert len(found) == 3, (trial, [d.box for d in found], boxes)
+        off = np.abs(np.subtract([d.box for d in found], boxes))
+        assert off.max() <= 8, (trial, off)
+
+
+def test_a_tight_crop_keeps_the_plane_and_a_vignette_gets_a_curved_fit():
+    """The border of a tight crop, a quarter of it ink, fits a quadratic surface far
+    closer than a plane too, but not all of it: its background stays a plane."""
+    from sklearn.datasets import load_digits
+
+    for index in (133, 372, 488):  # bold real handwriting, upscaled as real_digits.py does
+        levels = np.interp(load_digits().images[index], (0, 16), (0, 255)).astype(np.float32)
+        big = Image.fromarray(levels, mode="F").resize((96, 96), Image.BICUBIC)
+        tight = np.clip(np.rint(np.asarray(big)), 0, 255).astype(np.uint8)
+        dark_ink, fit = ink.polarity(tight.astype(np.float32))
+        assert not dark_ink and len(fit) == 3, (index, fit)
+    rows, cols = np.indices((150, 316)) / np.array([150, 316])[:, None, None]
+    vignette = 235 * (1 - 0.32 * (((rows - 0.5) / 0.5) ** 2 + ((cols - 0.5) / 0.5) ** 2))
+    vignette[50:100, 150:158] = 40  # a "1"
+    dark_ink, fit = ink.polarity(vignette)
+    assert dark_ink and len(fit) == 6
+
+
 def test_specks_and_dots_are_dropped():
     gray = drawing([(150, 40, 150, 160)]).copy()  # a 1 ...
     gray[20:23, 30:33] = 0  # ... with two specks of dirt ...

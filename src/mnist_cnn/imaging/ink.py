@@ -64,20 +64,22 @@ def ink_map(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.ndar
 
 
 def polarity(gray: np.ndarray) -> tuple[bool, np.ndarray]:
-    """Whether the ink is darker than the background, and the background's plane.
+    """Whether the ink is darker than the background, and the background's fit.
 
     The border of an image is mostly background, even when a tight crop lets the
     digit touch it. A plane fitted to the border pixels (ignoring outliers such as
-    ink) models the background with its lighting gradient; the ink is then the
-    side, darker or lighter than that plane, with more far-out pixels. Fitted on a
-    small copy, for speed.
+    ink) models the background with its lighting gradient, or, where the light falls
+    off towards the corners, a quadratic surface; the ink is then the side, darker
+    or lighter than that fit, with more far-out pixels. Fitted on a small copy, for
+    speed.
 
     Args:
         gray: the grayscale image, float.
 
     Returns:
-        True for dark ink, and the plane (a, b, c): the background level
-        a + b * row + c * column in the image's own pixels.
+        True for dark ink, and the fit: the plane (a, b, c), the background level
+        a + b * row + c * column in the image's own pixels, or a quadratic surface
+        of six coefficients (`fitted_level`).
 
     Example:
         >>> paper = np.linspace(120, 240, 80)[None, :].repeat(60, axis=0)  # strong gradient
@@ -94,23 +96,50 @@ def polarity(gray: np.ndarray) -> tuple[bool, np.ndarray]:
     rows, cols = np.indices(small.shape)
     edge = np.zeros(small.shape, bool)
     edge[[0, -1], :] = edge[:, [0, -1]] = True
-    design = np.stack([np.ones(edge.sum()), rows[edge], cols[edge]], axis=1)
+    r, c = rows[edge], cols[edge]
+    design = np.stack([np.ones(len(r)), r, c], axis=1)
     values = small[edge]
     if len(values) < 3:  # a 1x1, 1x2 or 2x1 image: no plane to fit (nor room for a digit)
         return True, np.array([float(values.mean()), 0.0, 0.0])
     # Both sides' outliers (ink) left out.
     everything = np.ones(len(values), bool)
-    plane, residual, spread = _fit_plane(
-        design, values, everything, 3, lambda r, s: np.abs(r) <= 3 * s
-    )
-    dark_ink = _ink_is_darker(small - (plane[0] + plane[1] * rows + plane[2] * cols), spread)
+    near = lambda x, s: np.abs(x) <= 3 * s  # noqa: E731 (the fit's inliers)
+    plane, residual, spread = _fit_plane(design, values, everything, 3, near)
+    if spread >= 2:  # more than noise: is the light falling off towards the corners?
+        # A vignette or a lamp's pool of light misses a plane by more than the ink's
+        # depth. A quadratic surface follows it where it fits the border six times as
+        # closely (a vignette: 7-14 times; the edge of a shadow, a step: at most 5), all
+        # of it (a tight crop's ink along the border: at most 86% of it).
+        curved = np.column_stack([design, r * r, c * c, r * c])
+        surface, bent, narrower = _fit_plane(curved, values, everything, 3, near)
+        closer = narrower is not None and narrower < spread / 6
+        if closer and np.mean(near(bent, narrower)) >= 0.95:
+            design, plane, residual, spread = curved, surface, bent, narrower
+    dark_ink = _ink_is_darker(small - fitted_level(plane, rows, cols), spread)
     # Ink along the border pulls the plane towards it. The background is the level
     # the pixels on the other side of the ink follow: refit on those within the
     # noise of the pixels kept so far, until only the background is left.
     side = -1.0 if dark_ink else 1.0  # the ink's side of the plane
     keep = side * residual <= 0
-    plane, _, _ = _fit_plane(design, values, keep, 6, lambda r, s: side * r <= 2 * s, plane)
-    return dark_ink, plane / np.array([1.0, factor, factor])
+    plane, _, _ = _fit_plane(design, values, keep, 6, lambda x, s: side * x <= 2 * s, plane)
+    scale = np.array([1.0, factor, factor, factor**2, factor**2, factor**2])
+    return dark_ink, plane / scale[: len(plane)]
+
+
+def fitted_level(surface: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The level of the background that `polarity` fitted at pixel `rows` and `cols`
+    (broadcast): a plane (a, b, c), a + b r + c c, or a quadratic surface (a, b, c, d,
+    e, f), which adds d r^2 + e c^2 + f r c.
+
+    Example:
+        >>> rows, cols = np.array([[0], [1]]), np.array([[0, 1]])
+        >>> fitted_level(np.array([10.0, 1.0, 2.0]), rows, cols).tolist()
+        [[10.0, 12.0], [11.0, 13.0]]
+    """
+    out = surface[0] + surface[1] * rows + surface[2] * cols
+    if len(surface) == 6:
+        out = out + surface[3] * rows * rows + surface[4] * cols * cols + surface[5] * rows * cols
+    return out
 
 
 def _fit_plane(
@@ -185,7 +214,7 @@ def _background(
     finds the strokes, and the final window is a few times their width. Computed on
     a small copy, since lighting varies slowly.
 
-    Beyond the image's border the background goes on as the border's `plane`. A
+    Beyond the image's border the background goes on as the border's fit (`plane`). A
     bold digit cropped tight then meets background past the border, and a window up
     to the image's size removes it like any other, where a mirrored image would
     double a stroke along the border and a smaller window would keep its blobs.
@@ -198,7 +227,7 @@ def _background(
     # The plane's level at each framed pixel's centre, in the image's own pixels.
     rows = (np.arange(small.shape[0] + 2 * pad)[:, None] - pad + 0.5) * factor
     cols = (np.arange(small.shape[1] + 2 * pad)[None, :] - pad + 0.5) * factor
-    framed = np.clip(plane[0] + plane[1] * rows + plane[2] * cols, 0, 255).astype(np.float32)
+    framed = np.clip(fitted_level(plane, rows, cols), 0, 255).astype(np.float32)
     framed[pad:-pad, pad:-pad] = small
 
     def level(size: int) -> np.ndarray:
