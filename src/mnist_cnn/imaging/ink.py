@@ -101,9 +101,13 @@ def polarity(gray: np.ndarray) -> tuple[bool, np.ndarray]:
     values = small[edge]
     if len(values) < 3:  # a 1x1, 1x2 or 2x1 image: no plane to fit (nor room for a digit)
         return True, np.array([float(values.mean()), 0.0, 0.0])
-    # Both sides' outliers (ink) left out.
     everything = np.ones(len(values), bool)
-    near = lambda x, s: np.abs(x) <= 3 * s  # noqa: E731 (the fit's inliers)
+
+    def near(residual: np.ndarray, spread: float) -> np.ndarray:
+        """The pixels a fit follows: within 3 spreads of it."""
+        return np.abs(residual) <= 3 * spread
+
+    # Both sides' outliers (ink) left out.
     plane, residual, spread = _fit_plane(design, values, everything, 3, near)
     if spread >= 2:  # more than noise: is the light falling off towards the corners?
         # A vignette or a lamp's pool of light misses a plane by more than the ink's
@@ -150,11 +154,12 @@ def _fit_plane(
     accept: Callable[[np.ndarray, float], np.ndarray],
     plane: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray | None, float | None]:
-    """Least squares of `values` on `design` over the `keep` pixels, `rounds` times,
-    each time keeping those `accept`ed given their residuals and the kept ones'
-    spread (a robust noise level). `plane` stays if fewer than 3 are kept.
+    """Least squares of `values` on `design` (a plane's or a quadratic surface's terms)
+    over the `keep` pixels, `rounds` times, each time keeping those `accept`ed given
+    their residuals and the kept ones' spread (a robust noise level). `plane` stays if
+    fewer than 3 are kept.
 
-    Returns the plane, the last residuals and spread (None if never fitted).
+    Returns the fit, the last residuals and spread (None if never fitted).
     """
     residual = spread = None
     for _ in range(rounds):
@@ -224,7 +229,7 @@ def _background(
     close = ndimage.grey_closing if dark_ink else ndimage.grey_opening
     longer = max(small.shape)
     pad = longer // 2 + 1  # half the widest window: the image's longer side
-    # The plane's level at each framed pixel's centre, in the image's own pixels.
+    # The fit's level at each framed pixel's centre, in the image's own pixels.
     rows = (np.arange(small.shape[0] + 2 * pad)[:, None] - pad + 0.5) * factor
     cols = (np.arange(small.shape[1] + 2 * pad)[None, :] - pad + 0.5) * factor
     framed = np.clip(fitted_level(plane, rows, cols), 0, 255).astype(np.float32)
