@@ -241,8 +241,8 @@ def _background(
         # as the whole one, for less work.
         cut = max(0, pad - size)
         part = framed[cut : framed.shape[0] - cut, cut : framed.shape[1] - cut]
-        keep = pad - cut
-        inside = close(part, size=size)[keep:-keep, keep:-keep]
+        frame = pad - cut  # what is left of the frame round the image
+        inside = close(part, size=size)[frame:-frame, frame:-frame]
         return ndimage.uniform_filter(inside, max(3, size // 2), mode="nearest")
 
     first = level(longer)

@@ -499,6 +499,7 @@
     const ctx = canvas.getContext("2d");
     ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
     const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    const pixels = data.length / 4; // RGBA
     let clear = 0;
     let weight = 0;
     let level = 0;
@@ -509,7 +510,7 @@
       level += alpha * (0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2]);
     }
     const light = weight > 0 && level / weight > 127.5;
-    return clear > data.length / 8 && light ? "#000" : "#fff";
+    return clear > pixels / 2 && light ? "#000" : "#fff";
   }
 
   function smallerCopy(image, name, paper) {
