@@ -42,7 +42,8 @@ two equal digits that merged) may be read. That reading is kept where it finds m
 digits and the two views, averaged, find it likelier. A line that rises or falls
 (written uphill, photographed turned) is also read sheared level
 (`mnist_cnn.imaging.strip.level`), whose strip is no longer shrunk to fit the slope's
-height; that reading is kept unless the two views find the one as it is likelier.
+height; that reading is kept unless the two views find the one as it is likelier,
+or both read the same digits and the line as it is was the surer.
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ def read_lines(
     levelled = {id(n): level(n.ink, slope) for n in numbers if (slope := tilt(n.ink))}
     sloping = [n for n in numbers if id(n) in levelled]
     flat = _views(sloping, number_logits, levelled=levelled)
-    flat = {key: view for key, view in flat.items() if not _likelier(first[key], view)}
+    flat = {key: view for key, view in flat.items() if _levelled_kept(first[key], view)}
     first |= flat
     # A second look, stretched, unless the number model read one digit in each piece and
     # each piece is no wider than a digit (digits apart, as most are drawn): one call
@@ -275,6 +276,16 @@ def _likelier(a: _View, b: _View) -> bool:
     in_a = a.probability - ctc.probability(a.frames, b.text)
     in_b = ctc.probability(b.frames, a.text) - b.probability
     return in_a + in_b > 0
+
+
+def _levelled_kept(first: _View, levelled: _View) -> bool:
+    """Whether a line's levelled reading replaces its reading as it is: unless the
+    number model finds the first likelier, or, where both read the same digits, was
+    surer of them as it was (a lone 5 or 2, whose diagonal strokes make a steep
+    "slope", read as sure as it is and far less sure sheared)."""
+    if levelled.text == first.text:
+        return levelled.probability >= first.probability
+    return not _likelier(first, levelled)
 
 
 def _one_digit(line: Line) -> bool:
