@@ -7,7 +7,9 @@ touching and overlapping (`mnist_cnn.numbers.SPACINGS`). Each number, enlarged
 predict``, in the three renderings of `mnist_cnn.renderings` (plain, photo of
 paper, photo of a board), as are strings of 3-6 touching digits made from the
 held-out part of the real handwriting of ``benchmarks/real_digits.py``
-(scikit-learn's digits 900-1796, each made 28x28 like an MNIST digit).
+(scikit-learn's digits 900-1796, each made 28x28 like an MNIST digit). So are
+single test digits, one to an image, as most drawings hold: whether a digit alone
+is read as one.
 
 What was read is the top class of every digit found, left to right, whatever the
 reading's status. A number is read right when that is its text exactly; "sure"
@@ -291,6 +293,13 @@ def main(argv: list[str] | None = None) -> int:
         images = [render(enlarge(image), kind, rng) for image in real.images]
         real_results["touching real", kind] = read_all(reader, images, real.texts)
     print_table("Real handwriting, touching strings", real_results)
+    # Single digits, as most drawings hold: test digits as they are, one to an image.
+    chosen = np.random.default_rng((args.seed, 1)).choice(len(x_test), count, replace=False)
+    alone = {}
+    for kind in RENDERINGS:
+        images = [render(enlarge(x_test[i]), kind, rng) for i in chosen]
+        alone["alone", kind] = read_all(reader, images, [str(y_test[i]) for i in chosen])
+    print_table("MNIST test digits alone, one to an image", alone)
     print_targets(results, real_results)
     print_thresholds(results | real_results)
 

@@ -104,10 +104,13 @@ def test_photos_reads_numbers_turned_and_small_on_a_large_page(mnist_dir):
 
 
 def test_whole_numbers_quick_mode_reads_mnist_numbers_and_real_strings(mnist_dir):
-    # Four numbers per spacing from the real MNIST test set, four real strings.
+    # Four numbers per spacing from the real MNIST test set, four real strings, four
+    # test digits alone.
     rows = table_rows(mnist_dir, "whole_numbers.py", "--quick")
     conditions = [r for r in rows if len(r) == 10 and r[2].strip() == "4"]
-    assert len(conditions) == 12
+    assert len(conditions) == 15
     apart = [float(r[5].strip().rstrip("%")) for r in conditions[:3]]
     assert all(a > 50 for a in apart), apart  # most digits of numbers apart are read right
+    alone = [float(r[3].strip().rstrip("%")) for r in conditions if r[0].strip() == "alone"]
+    assert len(alone) == 3 and all(a > 50 for a in alone), alone
     assert sum(len(r) == 3 and r[2].strip() in ("met", "not met") for r in rows) == 5

@@ -51,8 +51,8 @@ def ink_map(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.ndar
         [0.0, 150.0, 150.0, 150.0, 150.0, 150.0, 0.0]
     """
     gray = np.asarray(gray, dtype=np.float32)
-    dark_ink, plane = polarity(gray)
-    background = _background(gray, dark_ink, plane, params)
+    dark_ink, fit = polarity(gray)
+    background = _background(gray, dark_ink, fit, params)
     if not dark_ink:  # light ink adds light to the background
         return np.clip(gray - background, 0, 255)
     # Dark ink absorbs a share of the light that falls on the paper there.
@@ -108,26 +108,26 @@ def polarity(gray: np.ndarray) -> tuple[bool, np.ndarray]:
         return np.abs(residual) <= 3 * spread
 
     # Both sides' outliers (ink) left out.
-    plane, residual, spread = _fit_plane(design, values, everything, 3, near)
+    fit, residual, spread = _fit_surface(design, values, everything, 3, near)
     if spread >= 2:  # more than noise: is the light falling off towards the corners?
         # A vignette or a lamp's pool of light misses a plane by more than the ink's
         # depth. A quadratic surface follows it where it fits the border six times as
         # closely (a vignette: 7-14 times; the edge of a shadow, a step: at most 5), all
         # of it (a tight crop's ink along the border: at most 86% of it).
         curved = np.column_stack([design, r * r, c * c, r * c])
-        surface, bent, narrower = _fit_plane(curved, values, everything, 3, near)
+        surface, bent, narrower = _fit_surface(curved, values, everything, 3, near)
         closer = narrower is not None and narrower < spread / 6
         if closer and np.mean(near(bent, narrower)) >= 0.95:
-            design, plane, residual, spread = curved, surface, bent, narrower
-    dark_ink = _ink_is_darker(small - fitted_level(plane, rows, cols), spread)
-    # Ink along the border pulls the plane towards it. The background is the level
+            design, fit, residual, spread = curved, surface, bent, narrower
+    dark_ink = _ink_is_darker(small - fitted_level(fit, rows, cols), spread)
+    # Ink along the border pulls the fit towards it. The background is the level
     # the pixels on the other side of the ink follow: refit on those within the
     # noise of the pixels kept so far, until only the background is left.
-    side = -1.0 if dark_ink else 1.0  # the ink's side of the plane
+    side = -1.0 if dark_ink else 1.0  # the ink's side of the fit
     keep = side * residual <= 0
-    plane, _, _ = _fit_plane(design, values, keep, 6, lambda x, s: side * x <= 2 * s, plane)
+    fit, _, _ = _fit_surface(design, values, keep, 6, lambda x, s: side * x <= 2 * s, fit)
     scale = np.array([1.0, factor, factor, factor**2, factor**2, factor**2])
-    return dark_ink, plane / scale[: len(plane)]
+    return dark_ink, fit / scale[: len(fit)]
 
 
 def fitted_level(surface: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -146,17 +146,17 @@ def fitted_level(surface: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.
     return out
 
 
-def _fit_plane(
+def _fit_surface(
     design: np.ndarray,
     values: np.ndarray,
     keep: np.ndarray,
     rounds: int,
     accept: Callable[[np.ndarray, float], np.ndarray],
-    plane: np.ndarray | None = None,
+    fit: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray | None, float | None]:
     """Least squares of `values` on `design` (a plane's or a quadratic surface's terms)
     over the `keep` pixels, `rounds` times, each time keeping those `accept`ed given
-    their residuals and the kept ones' spread (a robust noise level). `plane` stays if
+    their residuals and the kept ones' spread (a robust noise level). `fit` stays if
     fewer than 3 are kept.
 
     Returns the fit, the last residuals and spread (None if never fitted).
@@ -165,13 +165,13 @@ def _fit_plane(
     for _ in range(rounds):
         if keep.sum() < 3:
             break
-        plane = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
-        residual = values - design @ plane
+        fit = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
+        residual = values - design @ fit
         spread = 1.4826 * float(np.median(np.abs(residual[keep]))) + 1.0
         kept, keep = keep, accept(residual, spread)
-        if np.array_equal(keep, kept):  # settled: another round would fit the same plane
+        if np.array_equal(keep, kept):  # settled: another round would fit the same surface
             break
-    return plane, residual, spread
+    return fit, residual, spread
 
 
 def _broad(detail: np.ndarray) -> np.ndarray:
@@ -184,21 +184,21 @@ def _broad(detail: np.ndarray) -> np.ndarray:
 
 
 def _ink_is_darker(detail: np.ndarray, spread: float) -> bool:
-    """Whether the pixels far from the background plane (`detail`: their distance to
+    """Whether the pixels far from the background fit (`detail`: their distance to
     it) lie more below it than above it."""
     far = max(8.0, 4 * float(spread))  # well beyond the noise of the background
     darker = -detail[detail < -far].sum()
     lighter = detail[detail > far].sum()
     if darker and lighter:
         # Each pixel counts by no more than it stands out from its broad surroundings:
-        # a flash's glare lies far above the plane, over more pixels than the ink lies
+        # a flash's glare lies far above the fit, over more pixels than the ink lies
         # below it, but it is no stroke.
         narrow = detail - _broad(detail)
         low, high = np.minimum(-detail, -narrow), np.minimum(detail, narrow)
         darker, lighter = low[low > far].sum(), high[high > far].sum()
     if darker == lighter == 0:
         # Nothing stands that far out: a tight crop, whose ink on every side widens
-        # the spread. The plane still follows the background on most of the border,
+        # the spread. The fit still follows the background on most of the border,
         # so the ink is on the side of the larger excursions from it.
         darker, lighter = -np.percentile(detail, 1), np.percentile(detail, 99)
     return bool(darker > lighter)
@@ -208,7 +208,7 @@ def _ink_is_darker(detail: np.ndarray, spread: float) -> bool:
 
 
 def _background(
-    gray: np.ndarray, dark_ink: bool, plane: np.ndarray, params: ImagingParams
+    gray: np.ndarray, dark_ink: bool, fit: np.ndarray, params: ImagingParams
 ) -> np.ndarray:
     """A smooth estimate of the background level without the ink.
 
@@ -219,7 +219,7 @@ def _background(
     finds the strokes, and the final window is a few times their width. Computed on
     a small copy, since lighting varies slowly.
 
-    Beyond the image's border the background goes on as the border's fit (`plane`). A
+    Beyond the image's border the background goes on as the border's `fit`. A
     bold digit cropped tight then meets background past the border, and a window up
     to the image's size removes it like any other, where a mirrored image would
     double a stroke along the border and a smaller window would keep its blobs.
@@ -232,7 +232,7 @@ def _background(
     # The fit's level at each framed pixel's centre, in the image's own pixels.
     rows = (np.arange(small.shape[0] + 2 * pad)[:, None] - pad + 0.5) * factor
     cols = (np.arange(small.shape[1] + 2 * pad)[None, :] - pad + 0.5) * factor
-    framed = np.clip(fitted_level(plane, rows, cols), 0, 255).astype(np.float32)
+    framed = np.clip(fitted_level(fit, rows, cols), 0, 255).astype(np.float32)
     framed[pad:-pad, pad:-pad] = small
 
     def level(size: int) -> np.ndarray:
