@@ -82,7 +82,7 @@ def test_quick_mode_prints_every_table_with_the_shipped_model(
     conditions = [
         (r[0].strip(), r[1].strip()) for r in rows if len(r) == 10 and r[2].strip().isdigit()
     ]
-    spacings = ("apart", "touching", "overlapping", "touching real")
+    spacings = ("apart", "touching", "overlapping", "touching real", "alone")
     assert conditions == [(s, k) for s in spacings for k in ("plain", "photo", "board")]
     for row in (r for r in rows if len(r) == 10 and r[2].strip().isdigit()):
         assert int(row[2]) == 4
