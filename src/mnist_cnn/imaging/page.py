@@ -50,6 +50,8 @@ def find_page(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.nd
         return None
     small = ndimage.gaussian_filter(small, 1.0)
     bright = small > otsu_threshold(small.ravel())
+    if bright.mean() < params.page_paper * params.page_area:
+        return None  # too little bright for a sheet (a drawing's strokes): no need to look
     labels, count = ndimage.label(bright)
     if count == 0:
         return None
