@@ -164,7 +164,7 @@ def read_lines(
     levelled = {id(n): level(n.ink, slope) for n in numbers if (slope := tilt(n.ink))}
     sloping = [n for n in numbers if id(n) in levelled]
     flat = _views(sloping, number_logits, levelled=levelled)
-    flat = {key: view for key, view in flat.items() if _levelled_kept(first[key], view)}
+    flat = {key: view for key, view in flat.items() if not _likelier(first[key], view)}
     first |= flat
     # A second look, stretched, unless the number model read one digit in each piece and
     # each piece is no wider than a digit (digits apart, as most are drawn): one call
@@ -272,20 +272,14 @@ def _views(
 
 def _likelier(a: _View, b: _View) -> bool:
     """Whether the number model, over the frame logits of both views, finds what `a`
-    read likelier than what `b` read (mean probability)."""
+    read likelier than what `b` read (mean probability). Where both read the same
+    digits, whether `a` was surer of them: a lone 5 or 2, whose diagonal stroke makes
+    a steep "slope", reads as sure as it is and far less sure sheared level."""
+    if a.text == b.text:
+        return a.probability > b.probability
     in_a = a.probability - ctc.probability(a.frames, b.text)
     in_b = ctc.probability(b.frames, a.text) - b.probability
     return in_a + in_b > 0
-
-
-def _levelled_kept(first: _View, levelled: _View) -> bool:
-    """Whether a line's levelled reading replaces its reading as it is: unless the
-    number model finds the first likelier, or, where both read the same digits, was
-    surer of them as it was (a lone 5 or 2, whose diagonal strokes make a steep
-    "slope", read as sure as it is and far less sure sheared)."""
-    if levelled.text == first.text:
-        return levelled.probability >= first.probability
-    return not _likelier(first, levelled)
 
 
 def _one_digit(line: Line) -> bool:

@@ -53,8 +53,6 @@ def find_page(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.nd
     if bright.mean() < params.page_paper * params.page_area:
         return None  # too little bright for a sheet (a drawing's strokes): no need to look
     labels, count = ndimage.label(bright)
-    if count == 0:
-        return None
     largest = 1 + int(np.argmax(ndimage.sum(bright, labels, range(1, count + 1))))
     region = labels == largest
     # The cheap tests first: most images (a drawing, a page filling the photo, a digit on
