@@ -1,6 +1,8 @@
 """A line of ink -> the number model's strip."""
 
 import numpy as np
+import pytest
+from scipy import ndimage
 
 from mnist_cnn.imaging import strip
 
@@ -29,3 +31,36 @@ def test_a_line_too_long_for_the_strip_is_scaled_down_to_fit():
 def test_no_ink_is_a_black_strip():
     out, scale = strip.to_strip(np.zeros((5, 5), np.uint8))
     assert not out.any() and scale == 1.0
+
+
+def bars(ink: np.ndarray) -> list[tuple[float, float]]:
+    """Each upright bar of `ink` (left to right): its mean column, and how far its
+    bottom quarter lies right of its top quarter (its lean, in columns)."""
+    labels, count = ndimage.label(ink > 127)
+    found = []
+    for k in range(1, count + 1):
+        rows, cols = np.nonzero(labels == k)
+        quarter = (rows.max() - rows.min()) / 4
+        top, bottom = rows <= rows.min() + quarter, rows >= rows.max() - quarter
+        found.append((cols.mean(), cols[bottom].mean() - cols[top].mean()))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("degrees", [20, -20, 10])
+def test_a_turned_line_is_turned_level_its_digits_upright_and_in_their_columns(degrees):
+    line = np.zeros((80, 200), np.float32)
+    for left in (40, 100, 160):  # "111", upright
+        line[20:60, left : left + 6] = 255
+    turned = ndimage.rotate(line, degrees, reshape=True, order=1)
+    rows, cols = np.nonzero(turned > 0)
+    turned = turned[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    slope = strip.tilt(turned)
+    assert slope != 0.0 and np.sign(slope) == -np.sign(degrees)
+
+    levelled, shift = strip.level(turned, slope)
+    before, after = bars(turned), bars(levelled)
+    assert len(after) == 3 and abs(before[0][1]) > 4  # the bars lean, turned
+    for (column, _), (level_column, lean) in zip(before, after, strict=True):
+        assert abs(lean) <= 1.5  # upright again
+        assert abs(level_column - shift - column) <= 1.0  # where it was
+    assert levelled.shape[0] < 50  # the line's height, not the slope's

@@ -40,7 +40,7 @@ one digit in each piece and each piece is no wider than a digit. Digits that ove
 then span more of its frames, and one it missed (a 1 inside its neighbour, one of
 two equal digits that merged) may be read. That reading is kept where it finds more
 digits and the two views, averaged, find it likelier. A line that rises or falls
-(written uphill, photographed turned) is also read sheared level
+(written uphill, photographed turned) is also read turned level
 (`mnist_cnn.imaging.strip.level`), whose strip is no longer shrunk to fit the slope's
 height; that reading is kept unless the two views find the one as it is likelier,
 or both read the same digits and the line as it is was the surer.
@@ -192,7 +192,7 @@ def read_lines(
         read = view.digits
         if len(read) < len(line.crops) and view.probability < UNSURE:
             read = []  # fewer digits than pieces, and unsure of them: the pieces stand
-        reading, its_mixed = _reconcile(line, mine, read, view.scale)
+        reading, its_mixed = _reconcile(line, mine, read, view)
         text = "".join(str(int(p.argmax())) for p in reading.probabilities)
         # Mostly the digits read are the number model's own: no need to score them again.
         agreement = view.probability if text == view.text else ctc.probability(view.frames, text)
@@ -240,6 +240,7 @@ class _View:
     scale: float
     digits: list[ctc.FrameDigit]
     text: str
+    shift: int = 0  # columns the ink read begins left of the line's (`strip.level`)
 
     @functools.cached_property
     def probability(self) -> float:
@@ -252,21 +253,22 @@ def _views(
     lines: list[Line],
     number_logits: Callable[[np.ndarray], np.ndarray],
     wider: float = 1.0,
-    levelled: dict[int, np.ndarray] | None = None,
+    levelled: dict[int, tuple[np.ndarray, int]] | None = None,
 ) -> dict[int, _View]:
-    """The number model's reading of each of `lines` (its levelled ink instead, by the
-    line's id, if `levelled`; stretched `wider` times sideways), in one call, by the
-    line's id."""
+    """The number model's reading of each of `lines` (its levelled ink and its shift
+    instead, by the line's id, if `levelled`; stretched `wider` times sideways), in
+    one call, by the line's id."""
     if not lines:
         return {}
-    inks = None if levelled is None else [levelled[id(line)] for line in lines]
+    inks = None if levelled is None else [levelled[id(line)][0] for line in lines]
     strips, scales = line_strips(lines, wider, inks)
     logits = np.asarray(number_logits(strips), np.float64)
     views = {}
     for line, frames, scale in zip(lines, logits, scales, strict=True):
         digits = ctc.decode(frames)
         text = "".join(str(d.digit) for d in digits)
-        views[id(line)] = _View(frames, scale, digits, text)
+        shift = 0 if levelled is None else levelled[id(line)][1]
+        views[id(line)] = _View(frames, scale, digits, text, shift)
     return views
 
 
@@ -274,7 +276,7 @@ def _likelier(a: _View, b: _View) -> bool:
     """Whether the number model, over the frame logits of both views, finds what `a`
     read likelier than what `b` read (mean probability). Where both read the same
     digits, whether `a` was surer of them: a lone 5 or 2, whose diagonal stroke makes
-    a steep "slope", reads as sure as it is and far less sure sheared level."""
+    a steep "slope", reads as sure as it is and far less sure levelled."""
     if a.text == b.text:
         return a.probability > b.probability
     in_a = a.probability - ctc.probability(a.frames, b.text)
@@ -304,10 +306,10 @@ def _narrow(crop: DigitCrop) -> bool:
 
 
 def _reconcile(
-    line: Line, found: np.ndarray, read: list[ctc.FrameDigit], scale: float
+    line: Line, found: np.ndarray, read: list[ctc.FrameDigit], view: _View
 ) -> tuple[LineReading, list[bool]]:
     """One line's digits from the digit model's probabilities for its pieces (`found`)
-    and what the number model read in its strip (`read`), as the module says, and
+    and what the number model read (`read`, of `view`), as the module says, and
     whether each digit's probabilities are the number model's (mixed with the digit
     model's or not) rather than the digit model's own. Its `vote` is left at 1."""
     if not read:
@@ -315,8 +317,9 @@ def _reconcile(
     # Where each piece lies, and each digit the number model read, in the ink's columns.
     spans = [_ink_columns(line, crop) for crop in line.crops]
     # The number model fires where a digit begins, so a digit reaches from there to
-    # where the next begins: its middle is halfway.
-    starts = [(ctc.FRAME * (d.frames[0] + d.frames[1]) / 2 - LEFT) / scale for d in read]
+    # where the next begins: its middle is halfway. (A levelled view's columns are
+    # `view.shift` off the line's.)
+    starts = [(ctc.FRAME * sum(d.frames) / 2 - LEFT) / view.scale - view.shift for d in read]
     ends = [*starts[1:], line.ink.shape[1]][: len(starts)]
     centres = [(a + b) / 2 for a, b in zip(starts, ends, strict=True)]
     if len(read) == len(spans):  # as many digits as pieces: one each, in order

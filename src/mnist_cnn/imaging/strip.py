@@ -4,7 +4,7 @@ What MNIST's 28x28 field is to one digit, the strip is to a number: white ink on
 black, its ink box scaled to `INK_HEIGHT` pixels high (the width follows, so digits
 keep their shape), placed `LEFT` pixels from the left and centred vertically in a
 `HEIGHT` x `WIDTH` field. A line too long for the field at that height is scaled
-down until it fits. A line that rises or falls can be sheared level first (`level`).
+down until it fits. A line that rises or falls can be turned level first (`level`).
 Training strips (numbers composed of MNIST digits) and the strips of lines found in
 images both go through `to_strip`, so the model sees the same kind of input in both.
 
@@ -93,22 +93,28 @@ def tilt(ink: np.ndarray, rise: float = RISE) -> float:
     return slope if abs(slope) * (cols - 1) >= rise * rows else 0.0
 
 
-def level(ink: np.ndarray, slope: float) -> np.ndarray:
-    """A line of digits sloping `slope` rows per column (`tilt`), sheared level.
+def level(ink: np.ndarray, slope: float) -> tuple[np.ndarray, int]:
+    """A line of digits sloping `slope` rows per column (`tilt`), turned level.
 
     A line written uphill, or photographed turned, fills a box far taller than its
-    digits, which `to_strip` would shrink. Shearing each column up or down instead of
-    turning the line leaves its digits slanted, as handwriting often is, and keeps
-    every column where it was, so the strip's columns still map to the line's.
+    digits, which `to_strip` would shrink. Each column is first shifted up or down (a
+    shear: every column stays where it was), which levels the line but leaves its
+    digits leaning as far as it was turned, further than the number model learned
+    slants; each row is then shifted sideways about the middle row, which stands them
+    up again. The two make a turn, but for a change of scale of a few percent, and a
+    digit's middle row keeps its columns, so the strip's columns still map to the
+    line's.
 
     Returns:
-        float32 ink, cropped to the rows that hold ink.
+        float32 ink, cropped to its ink box, and how many columns further left it
+        begins than `ink` (a column c of it is column c - shift of `ink`).
 
     Example:
         >>> ink = np.zeros((30, 60), np.float32)
         >>> for x in range(60): ink[x // 3 : x // 3 + 10, x] = 255
-        >>> level(ink, tilt(ink)).shape               # 30 rows down to 10 and the steps
-        (12, 60)
+        >>> levelled, shift = level(ink, tilt(ink))
+        >>> levelled.shape, shift                  # 30 rows down to 10 and the steps
+        ((12, 62), 1)
     """
     ink = np.asarray(ink, np.float32)
     rows, cols = ink.shape
@@ -119,4 +125,21 @@ def level(ink: np.ndarray, slope: float) -> np.ndarray:
         ink, [[1.0, slope], [0.0, 1.0]], offset=[offset, 0.0], output_shape=(height, cols), order=1
     )
     held = np.flatnonzero(levelled.max(axis=1) > 0)
-    return levelled[held[0] : held[-1] + 1] if held.size else levelled
+    if not held.size:
+        return levelled, 0
+    levelled = levelled[held[0] : held[-1] + 1]
+    # A turn by angle a is this shear of the columns (tan a), then a shear of the rows
+    # by sin a cos a = slope / (1 + slope^2) about the middle row, then a scale.
+    lean = slope / (1.0 + slope * slope)
+    rows = levelled.shape[0]
+    pad = int(np.ceil(abs(lean) * rows / 2)) + 1
+    # Output column c of row r is input column c - pad - lean * (r - middle).
+    upright = ndimage.affine_transform(
+        levelled,
+        [[1.0, 0.0], [-lean, 1.0]],
+        offset=[0.0, lean * (rows - 1) / 2 - pad],
+        output_shape=(rows, cols + 2 * pad),
+        order=1,
+    )
+    kept = np.flatnonzero(upright.max(axis=0) > 0)
+    return upright[:, kept[0] : kept[-1] + 1], pad - int(kept[0])
