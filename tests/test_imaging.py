@@ -226,6 +226,30 @@ def test_digits_in_a_shadow_across_the_page_are_found(digit_images):
             assert np.abs(np.subtract(digit.box, box)).max() <= 6, (digit.box, box)
 
 
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_a_shadow_beside_the_digits_reaching_the_border_is_not_ink(digit_images, side):
+    """A shadow that falls beside the digits, over the border, is background beyond the
+    border too: framed by the paper's level, it was a dark band that the background
+    estimate took away, and then one large piece of ink."""
+    x, _ = digit_images
+    rng = np.random.default_rng(3)
+    for trial in range(3):
+        alphas = [coverage(d, 70) for d in x[rng.choice(len(x), 2, replace=False)]]
+        xs = [30, 30 + alphas[0].shape[1] - 10]
+        page, boxes = place(alphas, (150, xs[-1] + alphas[-1].shape[1] + 60), xs, [25, 25])
+        gray = photograph(page, rng, light=0.0, noise=3.0).astype(np.float32)
+        shade = np.ones(gray.shape[1])
+        if side == "right":
+            shade[boxes[-1][2] + 8 :] = 0.55
+        else:
+            shade[: boxes[0][0] - 8] = 0.55
+        gray *= ndimage.gaussian_filter1d(shade, 4 + 4 * trial)[None, :]
+        found = extract_digits(encode(gray.astype(np.uint8)))
+        assert len(found) == 2, (side, trial, [d.box for d in found], boxes)
+        for digit, box in zip(found, boxes, strict=True):
+            assert np.abs(np.subtract(digit.box, box)).max() <= 6, (digit.box, box)
+
+
 def test_a_line_written_uphill_is_one_line(digit_images):
     x, _ = digit_images
     rng = np.random.default_rng(6)

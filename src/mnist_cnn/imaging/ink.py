@@ -222,7 +222,9 @@ def _background(
     Beyond the image's border the background goes on as the border's `fit`. A
     bold digit cropped tight then meets background past the border, and a window up
     to the image's size removes it like any other, where a mirrored image would
-    double a stroke along the border and a smaller window would keep its blobs.
+    double a stroke along the border and a smaller window would keep its blobs. But
+    where a shadow on paper reaches the border, the frame goes on at its level
+    (`_frame_shadows`).
     """
     height, width = gray.shape
     small, factor = shrink(gray, 96)
@@ -234,6 +236,8 @@ def _background(
     cols = (np.arange(small.shape[1] + 2 * pad)[None, :] - pad + 0.5) * factor
     framed = np.clip(fitted_level(fit, rows, cols), 0, 255).astype(np.float32)
     framed[pad:-pad, pad:-pad] = small
+    if dark_ink:  # (a shadow falls on paper)
+        _frame_shadows(framed, pad, params.shadow_depth)
 
     def level(size: int) -> np.ndarray:
         """The background with strokes narrower than `size` removed, blurred."""
@@ -250,6 +254,57 @@ def _background(
     mask = ink > max(otsu_threshold(ink), params.min_contrast / 2)
     size = np.clip(3 * ridge_width(mask), params.min_window * longer, longer)
     return resize(level(max(3, round(float(size)))), (width, height), Image.BILINEAR)
+
+
+def _frame_shadows(framed: np.ndarray, pad: int, depth: float) -> None:
+    """Where a shadow on the paper reaches the border, the frame `pad` pixels wide
+    round the image in `framed` goes on at the shadow's level rather than the
+    border's fit (dark ink).
+
+    `polarity` fits the border leaving out whatever is darker than it, as ink, and so
+    a shadow across the border; framed by the fit, the shadow is a dark band that the
+    closing takes away, and then it is ink. So along each side the frame goes no
+    paler than the border itself: the palest pixel within `depth` of the longer side
+    from the edge, since a stroke along the border is narrower, and the median of that
+    along half the side, since a stroke across the border is shorter; only where that
+    is paler than a third of the way from the image's darkest pixel to its palest,
+    since darker is ink (a bold stroke cropped tight). A corner takes the darker of
+    its two sides' ends.
+
+    Example:
+        >>> image = np.full((20, 20), 200.0); image[:, 14:] = 110     # a shadow at the right
+        >>> image[5:15, 2:4] = 20                                      # and a stroke
+        >>> framed = np.pad(image, 5, constant_values=200.0)           # the fit: paper
+        >>> _frame_shadows(framed, 5, depth=0.06)
+        >>> framed[10, [2, 12, 27]].tolist()       # left of the border, paper, right of it
+        [200.0, 200.0, 110.0]
+        >>> float(framed[2, -1]), float(framed[2, 2])               # the corners
+        (110.0, 200.0)
+    """
+    inside = framed[pad:-pad, pad:-pad]
+    height, width = inside.shape
+    deep = max(2, round(depth * max(height, width)))
+    inky = inside.min() + (inside.max() - inside.min()) / 3
+
+    def level(band: np.ndarray, axis: int) -> np.ndarray:
+        palest = band.max(axis=axis)
+        along = ndimage.median_filter(palest, size=max(3, palest.size // 2), mode="nearest")
+        return np.where(along > inky, along, np.inf)  # ink: the fit stands
+
+    top, bottom = level(inside[:deep], 0), level(inside[-deep:], 0)
+    left, right = level(inside[:, :deep], 1), level(inside[:, -deep:], 1)
+    middle, before, after = slice(pad, -pad), slice(None, pad), slice(-pad, None)
+    for rows, cols, border in (
+        (before, middle, top[None, :]),
+        (after, middle, bottom[None, :]),
+        (middle, before, left[:, None]),
+        (middle, after, right[:, None]),
+        (before, before, min(top[0], left[0])),
+        (before, after, min(top[-1], right[0])),
+        (after, before, min(bottom[0], left[-1])),
+        (after, after, min(bottom[-1], right[-1])),
+    ):
+        framed[rows, cols] = np.minimum(framed[rows, cols], border)
 
 
 # -- threshold -----------------------------------------------------------------------------
