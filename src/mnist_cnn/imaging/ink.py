@@ -257,9 +257,9 @@ def _background(
 
 
 def _frame_shadows(framed: np.ndarray, pad: int, depth: float) -> None:
-    """Where a shadow on the paper reaches the border, the frame `pad` pixels wide
-    round the image in `framed` goes on at the shadow's level rather than the
-    border's fit (dark ink).
+    """Where a shadow on the paper (dark ink) reaches the border, the frame `pad`
+    pixels wide round the image in `framed` goes on at the shadow's level rather than
+    the border's fit.
 
     `polarity` fits the border leaving out whatever is darker than it, as ink, and so
     a shadow across the border; framed by the fit, the shadow is a dark band that the
@@ -282,8 +282,7 @@ def _frame_shadows(framed: np.ndarray, pad: int, depth: float) -> None:
         (110.0, 200.0)
     """
     inside = framed[pad:-pad, pad:-pad]
-    height, width = inside.shape
-    deep = max(2, round(depth * max(height, width)))
+    deep = max(2, round(depth * max(inside.shape)))
     inky = inside.min() + (inside.max() - inside.min()) / 3
 
     def level(band: np.ndarray, axis: int) -> np.ndarray:

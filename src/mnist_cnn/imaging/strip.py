@@ -131,14 +131,14 @@ def level(ink: np.ndarray, slope: float) -> tuple[np.ndarray, int]:
     # A turn by angle a is this shear of the columns (tan a), then a shear of the rows
     # by sin a cos a = slope / (1 + slope^2) about the middle row, then a scale.
     lean = slope / (1.0 + slope * slope)
-    rows = levelled.shape[0]
-    pad = int(np.ceil(abs(lean) * rows / 2)) + 1
+    tall = levelled.shape[0]
+    pad = int(np.ceil(abs(lean) * tall / 2)) + 1
     # Output column c of row r is input column c - pad - lean * (r - middle).
     upright = ndimage.affine_transform(
         levelled,
         [[1.0, 0.0], [-lean, 1.0]],
-        offset=[0.0, lean * (rows - 1) / 2 - pad],
-        output_shape=(rows, cols + 2 * pad),
+        offset=[0.0, lean * (tall - 1) / 2 - pad],
+        output_shape=(tall, cols + 2 * pad),
         order=1,
     )
     kept = np.flatnonzero(upright.max(axis=0) > 0)
