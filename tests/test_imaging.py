@@ -762,6 +762,27 @@ def test_a_faint_digit_beside_touching_darker_ones_is_kept_whole():
     assert not ink.faint_digits(lone, lone > 100, low=40).any()
 
 
+def test_a_line_keeps_the_faint_strokes_that_join_its_ink():
+    # A faint digit pressed against a darker one keeps only specks above their common
+    # threshold: the line's ink for the number model holds the rest of it too.
+    smooth = np.zeros((40, 80), np.float32)
+    smooth[5:35, 10:16] = 200  # a dark stroke ...
+    smooth[17:23, 16:60] = 60  # ... and a faint one pressed against it, under the threshold
+    smooth[5:35, 70:74] = 60  # a faint stroke that joins nothing
+    line = (slice(5, 35), slice(10, 76), smooth[5:35, 10:76] > 100)
+    as_drawn = ImagingParams(hairline=0.0)
+    alone = normalise.digit_ink(smooth, 100.0, line, as_drawn)
+    with_faint = normalise.digit_ink(smooth, 100.0, line, as_drawn, faint=True)
+    assert with_faint.sum() > alone.sum()
+    assert (with_faint > 0).sum() - (alone > 0).sum() >= 6 * 30  # most of the faint stroke
+    assert not with_faint[:, -12:].any()  # the stroke that joins nothing stays out
+    # Where the paper is as noisy as the faint stroke is faint, it is noise: not joined.
+    noisy = smooth + np.random.default_rng(0).normal(0, 12, smooth.shape).astype(np.float32)
+    mask = noisy > 100
+    assert ink.joined(noisy, mask, 100.0).sum() == mask.sum()
+    assert ink.joined(smooth, smooth > 100, 100.0)[17:23, 16:60].all()
+
+
 def test_segment_tiny_masks():
     mask = np.zeros((20, 40), bool)
     mask[2:18, 30:33] = True  # a 1 on the right ...

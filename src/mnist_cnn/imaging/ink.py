@@ -433,6 +433,33 @@ def faint_digits(smooth: np.ndarray, mask: np.ndarray, low: float) -> np.ndarray
     return found
 
 
+def joined(
+    smooth: np.ndarray, mask: np.ndarray, threshold: float, params: ImagingParams = DEFAULT_PARAMS
+) -> np.ndarray:
+    """`mask` with the fainter strokes that join its ink (hysteresis): the pieces of
+    ``smooth`` above `params.weak` of `threshold` that hold some of `mask`, where that
+    level stands `params.min_separation` noise deviations clear of the paper.
+
+    A faint digit pressed against darker ones keeps only specks above their common
+    threshold; what joins them is still its ink. (Not for the digits' masks: on a
+    photo, soft edges and shadows join the ink too, and segmentation would merge
+    them.)
+
+    Example:
+        >>> smooth = np.zeros((20, 40), np.float32)
+        >>> smooth[5:15, 5:9] = 200; smooth[5:15, 9:30] = 40   # a dark stroke, a faint one
+        >>> int(joined(smooth, smooth > 100, 100.0).sum())      # both, from the dark one
+        250
+    """
+    level, spread = _paper(smooth, mask)
+    low = max(params.weak * threshold, level + params.min_separation * spread)
+    pieces, count = ndimage.label(smooth > low, structure=np.ones((3, 3), bool))
+    holds = np.zeros(count + 1, bool)
+    holds[pieces[mask]] = True
+    holds[0] = False
+    return mask | holds[pieces]
+
+
 def even_out(smooth: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.ndarray:
     """`smooth` ink with faint strokes brought up towards the strongest: a digit
     written lightly beside darker ones would fall below their common threshold.

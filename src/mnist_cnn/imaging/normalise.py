@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from mnist_cnn.imaging.ink import ink_box, noise_sigma, stroke_width
+from mnist_cnn.imaging.ink import ink_box, joined, noise_sigma, stroke_width
 from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
 from mnist_cnn.imaging.resample import resize
 from mnist_cnn.imaging.segment import Piece
@@ -41,6 +41,7 @@ def digit_ink(
     piece: Piece,
     params: ImagingParams = DEFAULT_PARAMS,
     width: float | None = None,
+    faint: bool = False,
 ) -> np.ndarray:
     """One digit's ink with its soft edges, without its neighbours' strokes.
 
@@ -51,6 +52,8 @@ def digit_ink(
         params: `edge` (grey levels kept below the threshold), `core` (the
             percentile that becomes full white) and `hairline`.
         width: the piece's stroke width, if measured already (`thicken_hairline`).
+        faint: keep the fainter strokes that join the piece's ink too (`ink.joined`):
+            for a line of digits, whose faint digits segmentation may have missed.
 
     Returns:
         Float 0-255, white on black, in the digit's box grown by a small margin.
@@ -67,8 +70,9 @@ def digit_ink(
     r0, r1, c0, c1 = ink_region(piece, smooth.shape)
     region = np.zeros((r1 - r0, c1 - c0), bool)
     region[rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0] = own
-    near = ndimage.binary_dilation(region, iterations=blur_reach(smooth.shape))
     values = smooth[r0:r1, c0:c1]
+    held = joined(values, region, threshold, params) if faint else region
+    near = ndimage.binary_dilation(held, iterations=blur_reach(smooth.shape))
     core = max(float(np.percentile(values[region], params.core)), floor + 1.0)
     soft = np.clip((values - floor) / (core - floor), 0.0, 1.0) * 255.0 * near
     return thicken_hairline(soft, region, params.hairline, width=width)

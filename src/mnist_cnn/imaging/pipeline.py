@@ -306,14 +306,17 @@ def find_lines(
     for pieces in group_lines(found.pieces):
         # All the ink in the box around the line's digits, as `find_digits` draws a
         # digit: strokes segmentation set aside (a faint part of a digit it merged with
-        # another) are the number model's to read. Hairlines are thickened for the
-        # line's height, since a piece of several digits is wider than tall; a broad
-        # marker's strokes are thinned (`_thinned`).
+        # another) are the number model's to read, and so are the fainter strokes that
+        # join its ink, unless it is one digit alone (a faint digit pressed against
+        # darker ones, of which the mask holds only specks: `ink.joined`). Hairlines
+        # are thickened for the line's height, since a piece of several digits is
+        # wider than tall; a broad marker's strokes are thinned (`_thinned`).
         rows, cols, _ = union(pieces)
         line_piece = (rows, cols, found.mask[rows, cols])
         r0, _, c0, _ = ink_region(line_piece, found.smooth.shape)
         as_drawn = dataclasses.replace(params, hairline=0.0)
-        soft = digit_ink(found.smooth, found.threshold, line_piece, as_drawn)
+        several = len(pieces) > 1 or cols.stop - cols.start > rows.stop - rows.start
+        soft = digit_ink(found.smooth, found.threshold, line_piece, as_drawn, faint=several)
         mask = np.zeros(soft.shape, bool)
         mask[rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0] = line_piece[2]
         width = stroke_width(line_piece[2], found.depth[rows, cols])
