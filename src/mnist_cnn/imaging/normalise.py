@@ -50,7 +50,8 @@ def digit_ink(
         threshold: the ink threshold found for it.
         piece: the digit, from `segment.segment`.
         params: `edge` (grey levels kept below the threshold), `core` (the
-            percentile that becomes full white) and `hairline`.
+            percentile that becomes full white) and `hairline`; with `faint`, `weak`
+            and `min_separation`.
         width: the piece's stroke width, if measured already (`thicken_hairline`).
         faint: keep the fainter strokes that join the piece's ink too (`ink.joined`):
             for a line of digits, whose faint digits segmentation may have missed.
