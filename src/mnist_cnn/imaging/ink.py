@@ -416,11 +416,7 @@ def faint_digits(smooth: np.ndarray, mask: np.ndarray, low: float) -> np.ndarray
     width = stroke_width(mask)
     # (A square maximum filter dilates far faster than repeated binary dilation.)
     edges = ndimage.maximum_filter(np.isin(strong, tall), size=2 * max(2, round(width)) + 1)
-    weak, count = ndimage.label((smooth > low) & ~edges, structure=eight)
-    holds = np.zeros(count + 1, bool)
-    holds[weak[mask]] = True
-    holds[0] = False
-    faint = holds[weak]
+    faint = _holding((smooth > low) & ~edges, mask)
     # A faint stroke can still break where it is faintest: pieces this close are one.
     near = ndimage.maximum_filter(faint, size=2 * max(1, round(width / 4)) + 1)
     groups, _ = ndimage.label(near, structure=eight)
@@ -453,11 +449,17 @@ def joined(
     """
     level, spread = _paper(smooth, mask)
     low = max(params.weak * threshold, level + params.min_separation * spread)
-    pieces, count = ndimage.label(smooth > low, structure=np.ones((3, 3), bool))
+    return mask | _holding(smooth > low, mask)
+
+
+def _holding(candidates: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The pieces of `candidates` (8-connected) that hold some of `seeds`: hysteresis.
+    (Labelling once is far faster than growing the seeds step by step.)"""
+    pieces, count = ndimage.label(candidates, structure=np.ones((3, 3), bool))
     holds = np.zeros(count + 1, bool)
-    holds[pieces[mask]] = True
+    holds[pieces[seeds]] = True
     holds[0] = False
-    return mask | holds[pieces]
+    return holds[pieces]
 
 
 def even_out(smooth: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.ndarray:
