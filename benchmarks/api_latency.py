@@ -2,7 +2,7 @@
 
 Starts ``mnist-cnn serve`` on 127.0.0.1 on a free port, waits for it, warms it
 up, then sends sequential requests, each a typical drawing from the page (a
-280x140 PNG, white strokes on black, of a 7; with ``--digits N``, N 7s in a row
+200x100 PNG, white strokes on black, of a 7; with ``--digits N``, N 7s in a row
 on a wider board), and prints a table of percentiles and throughput with the
 conditions of the run. Between blocks of requests it times the two stages of a
 reading in its own process (finding the digits, the model call), so the table
@@ -38,10 +38,11 @@ HOST = "127.0.0.1"  # never anything else
 # Targets (p50, p99 in ms) by digits drawn: one digit, and a number of several.
 TARGETS_MS = {1: (10.0, 30.0), "number": (15.0, 40.0)}
 BLOCK = 50  # requests, then as many in-process readings, in turn
+PAGE_HEIGHT = 100  # the height of the PNG the page sends (EXPORT_HEIGHT in static/app.js)
 
 
-def drawn_digit_png(digits: int = 1, height: int = 140) -> bytes:
-    """A "7" as the page sends it: a 280x140 PNG (the board's export size), round white
+def drawn_digit_png(digits: int = 1, height: int = PAGE_HEIGHT) -> bytes:
+    """A "7" as the page sends it: a 200x100 PNG (the board's export size), round white
     strokes 6.5% of the height wide on black; or `digits` 7s in a row, the board as much
     wider as they need."""
     from PIL import Image, ImageDraw

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib.util
 import io
+import re
 import struct
 import threading
 import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,6 +160,20 @@ def test_page_and_its_assets_are_served_by_the_package(client):
         response = client.get(f"/static/{asset}")
         assert response.status_code == 200 and kind in response.headers["content-type"]
         assert "https://" not in response.text
+
+
+def test_the_latency_benchmark_sends_the_drawing_the_page_sends():
+    # benchmarks/api_latency.py times the page's own request: its PNG's height must follow
+    # the page's export height, or a faster benchmark would not mean a faster page.
+    root = Path(__file__).resolve().parents[1]
+    script = (root / "src" / "mnist_cnn" / "static" / "app.js").read_text()
+    page_height = int(re.search(r"const EXPORT_HEIGHT = (\d+);", script).group(1))
+    path = root / "benchmarks" / "api_latency.py"
+    spec = importlib.util.spec_from_file_location("api_latency", path)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    png = Image.open(io.BytesIO(benchmark.drawn_digit_png()))
+    assert png.height == page_height and png.width == 2 * page_height
 
 
 @pytest.mark.parametrize("path", ["/static/../server.py", "/static/%2e%2e/server.py", "/etc"])

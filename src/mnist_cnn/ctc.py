@@ -122,14 +122,15 @@ def log_probabilities(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     # A digit may follow the one two steps back (skipping a blank) unless it repeats it.
     skip = np.zeros(path.shape, bool)
     skip[:, 2:] = (path[:, 2:] != BLANK) & (path[:, 2:] != path[:, :-2])
-    rows = np.arange(count)[:, None]
+    # Each frame's log-probability of each step of the path, all frames at once.
+    emit = np.take_along_axis(log_p, path[:, None, :], axis=2)  # (N, T, steps)
     alpha = np.full(path.shape, -np.inf)
-    alpha[:, :2] = log_p[rows, 0, path[:, :2]]
-    never = np.full((count, 2), -np.inf)
+    alpha[:, :2] = emit[:, 0, :2]
+    step, jump = np.full(path.shape, -np.inf), np.full(path.shape, -np.inf)
     for t in range(1, frames):
-        step = np.concatenate([never[:, :1], alpha[:, :-1]], axis=1)
-        jump = np.where(skip, np.concatenate([never, alpha[:, :-2]], axis=1), -np.inf)
-        alpha = np.logaddexp(np.logaddexp(alpha, step), jump) + log_p[rows, t, path]
+        step[:, 1:] = alpha[:, :-1]  # from the step before
+        jump[:, 2:] = np.where(skip[:, 2:], alpha[:, :-2], -np.inf)  # two back, if allowed
+        alpha = np.logaddexp(np.logaddexp(alpha, step), jump) + emit[:, t]
     last = alpha[np.arange(count), 2 * lengths]  # ending on the final blank ...
     digit = alpha[np.arange(count), np.maximum(2 * lengths - 1, 0)]  # ... or the last digit
     return np.where(lengths > 0, np.logaddexp(last, digit), last)

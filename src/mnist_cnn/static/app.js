@@ -8,8 +8,9 @@
 
 (() => {
   // Height of the PNG sent to the API (the width follows the board): digits drawn there are
-  // still several times the 20 pixels MNIST gives them, and a small image is read faster.
-  const EXPORT_HEIGHT = 140;
+  // still about three times the 20 pixels MNIST gives them, and a small image is read faster
+  // (one digit: 2 ms less than at 140 px, read as well; docs/experiments.md).
+  const EXPORT_HEIGHT = 100;
   const STROKE = 0.065; // pen width as a share of the board's height
   const LIVE_DELAY_MS = 150; // while drawing, read at most this often
   // Uploads the server would refuse (over 10 MB or 40 megapixels) are sent as a smaller copy:
