@@ -628,6 +628,27 @@ def test_otsu_and_ink_map():
     assert shaded[:, :40].max() < 25 and shaded[40:60, 46:54].min() > 150
 
 
+def test_a_drawing_on_a_plain_background_gets_its_ink_without_a_background_estimate():
+    # The page's drawings (light on black) and drawings on white: the background is the
+    # border's level, and the ink is what the estimate of it gave.
+    board = 255 - drawing([(60, 20, 100, 20, 70, 80)], size=(100, 200), width=7)
+    assert ink.plain_level(board) == 0.0
+    assert np.array_equal(ink.ink_map(board, plain=0.0), ink.ink_map(board))
+    paper = 255 - board
+    assert ink.plain_level(paper) == 255.0
+    assert np.abs(ink.ink_map(paper, plain=255.0) - ink.ink_map(paper)).max() < 1.0
+    # Not where the background may be lit unevenly or hold more than ink: a photo
+    # pasted on a plain canvas, a stroke out to the border, marks on both sides of it.
+    pasted = board.copy()
+    pasted[20:90, 120:190] = np.random.default_rng(0).normal(120, 8, (70, 70)).clip(0, 255)
+    to_border = board.copy()
+    to_border[50:, 150:156] = 255
+    both = board.copy()
+    both[0, :], both[-1, :], both[:, 0], both[:, -1] = 40, 40, 40, 40
+    assert ink.plain_level(pasted) is None and ink.plain_level(to_border) is None
+    assert ink.plain_level(both) is None
+
+
 # -- the settings --------------------------------------------------------------------------
 
 

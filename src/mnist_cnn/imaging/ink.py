@@ -25,7 +25,9 @@ from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
 from mnist_cnn.imaging.resample import resize, shrink
 
 
-def ink_map(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.ndarray:
+def ink_map(
+    gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS, plain: float | None = None
+) -> np.ndarray:
     """Grayscale (H, W) -> ink strength float32 (H, W), 0-255, white ink on black.
 
     First the polarity (`polarity`), then the background is removed: dark ink on
@@ -38,6 +40,8 @@ def ink_map(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.ndar
         params: `min_contrast` and `min_window` shape the background estimate;
             `dark_paper` is the darkest paper dark ink is measured against, as a
             share of the brightest.
+        plain: the background's level, where it is one level everywhere (a
+            drawing's, `plain_level`): then it is not estimated.
 
     Returns:
         The ink strength, 0 where there is only background.
@@ -51,13 +55,43 @@ def ink_map(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.ndar
         [0.0, 150.0, 150.0, 150.0, 150.0, 150.0, 0.0]
     """
     gray = np.asarray(gray, dtype=np.float32)
+    if plain is not None and gray.min() >= plain:  # nothing darker: light ink (a board)
+        return np.clip(gray - plain, 0, 255)
     dark_ink, fit = polarity(gray)
-    background = _background(gray, dark_ink, fit, params)
+    if plain is None:
+        background = _background(gray, dark_ink, fit, params)
+    else:
+        background = np.full(gray.shape, plain, np.float32)
     if not dark_ink:  # light ink adds light to the background
         return np.clip(gray - background, 0, 255)
     # Dark ink absorbs a share of the light that falls on the paper there.
     paper = np.maximum(background, max(1.0, params.dark_paper * float(background.max())))
     return np.clip((background - gray) * 255.0 / paper, 0, 255)
+
+
+def plain_level(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> float | None:
+    """The background's level where it is that level everywhere, as a drawing's is: all
+    of the border has it, the rest of the image lies on one side of it (the ink's), and
+    nothing off it is as wide and as tall as the background's window (`min_window` of
+    the longer side) could follow, as a photo pasted on a plain canvas is. Else None:
+    the background is estimated (`ink_map`).
+
+    Example:
+        >>> drawing = np.zeros((50, 60), np.uint8); drawing[10:40, 20:24] = 255
+        >>> plain_level(drawing), plain_level(255 - drawing)
+        (0.0, 255.0)
+        >>> drawing[10:40, 30:50] = 120                      # a grey photo pasted on it
+        >>> print(plain_level(drawing))
+        None
+    """
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    level = border[0]
+    if border.min() != border.max() or gray.min() < level < gray.max():
+        return None
+    window = max(3, round(params.min_window * max(gray.shape)))
+    if ndimage.minimum_filter((gray != level).view(np.uint8), size=window).any():
+        return None
+    return float(level)
 
 
 # -- polarity ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from mnist_cnn.imaging.ink import (
     ink_map,
     ink_mask,
     noise_sigma,
+    plain_level,
     stroke_depth,
     stroke_width,
 )
@@ -175,8 +176,10 @@ def _analyse(
     work, factor = shrink(gray, size)
     factor *= max(shape) / max(gray.shape)
     # 2. The ink, white on black, without the background and its lighting (and
-    # without the desk around a photographed sheet of paper).
-    ink = ink_map(paper_only(work, params), params)
+    # without the desk around a photographed sheet of paper). A drawing's background
+    # is one level out to its border: there is nothing to estimate, and no desk.
+    plain = plain_level(work, params)
+    ink = ink_map(work if plain is not None else paper_only(work, params), params, plain)
     # 3. Where the ink is, unless it is only noise, and 4. the digits in it.
     blur = noise_sigma(ink.shape)
     found = _digits(ink, params, blur, factor, shape)
