@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib.util
 import io
 import re
 import struct
@@ -162,17 +161,12 @@ def test_page_and_its_assets_are_served_by_the_package(client):
         assert "https://" not in response.text
 
 
-def test_the_latency_benchmark_sends_the_drawing_the_page_sends():
+def test_the_latency_benchmark_sends_the_drawing_the_page_sends(benchmark_script):
     # benchmarks/api_latency.py times the page's own request: its PNG's height must follow
     # the page's export height, or a faster benchmark would not mean a faster page.
-    root = Path(__file__).resolve().parents[1]
-    script = (root / "src" / "mnist_cnn" / "static" / "app.js").read_text()
+    script = (Path(__file__).resolve().parents[1] / "src/mnist_cnn/static/app.js").read_text()
     page_height = int(re.search(r"const EXPORT_HEIGHT = (\d+);", script).group(1))
-    path = root / "benchmarks" / "api_latency.py"
-    spec = importlib.util.spec_from_file_location("api_latency", path)
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
-    png = Image.open(io.BytesIO(benchmark.drawn_digit_png()))
+    png = Image.open(io.BytesIO(benchmark_script("api_latency").drawn_digit_png()))
     assert png.height == page_height and png.width == 2 * page_height
 
 

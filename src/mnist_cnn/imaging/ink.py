@@ -55,12 +55,11 @@ def ink_map(
         [0.0, 150.0, 150.0, 150.0, 150.0, 150.0, 0.0]
     """
     gray = np.asarray(gray, dtype=np.float32)
-    if plain is not None and gray.min() >= plain:  # nothing darker: light ink (a board)
-        return np.clip(gray - plain, 0, 255)
-    dark_ink, fit = polarity(gray)
     if plain is None:
+        dark_ink, fit = polarity(gray)
         background = _background(gray, dark_ink, fit, params)
-    else:
+    else:  # nothing darker than a plain background is light ink (a board); else ask
+        dark_ink = bool(gray.min() < plain) and polarity(gray)[0]
         background = np.full(gray.shape, plain, np.float32)
     if not dark_ink:  # light ink adds light to the background
         return np.clip(gray - background, 0, 255)
