@@ -180,6 +180,7 @@ def test_user_errors_are_one_line(capsys, tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())  # nothing half-made
 
 
+@pytest.mark.slow  # starts a Ray cluster and two TensorFlow workers: 12 s
 def test_a_ray_task_gets_as_many_tensorflow_threads_as_cpus():
     ray = cluster.connect()
     try:
