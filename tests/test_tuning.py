@@ -336,9 +336,13 @@ def processes_with(fragment: str) -> list:
 
 
 def kill(processes: list) -> None:
+    """Kill `processes` and wait until they are gone (their ports free again)."""
+    import psutil
+
     for process in processes:
         with contextlib.suppress(Exception):  # gone already
             process.kill()
+    psutil.wait_procs(processes, timeout=30)
 
 
 @pytest.fixture
@@ -362,7 +366,9 @@ def two_nodes():
     worker = ["--address", address, "--node-manager-port", str(worker_port)]
     try:
         for where in (head, worker):
-            subprocess.run([*start, *where], env=env, check=True, capture_output=True, timeout=120)
+            done = subprocess.run([*start, *where], env=env, capture_output=True, timeout=120)
+            if done.returncode:
+                pytest.fail(f"{' '.join(where)}: {done.stdout.decode()}{done.stderr.decode()}")
         yield address, worker_port, env
     finally:
         kill(processes_with(f":{head_port}") + processes_with(f"={head_port}"))
