@@ -33,7 +33,7 @@ from mnist_cnn.imaging import (
     resample,
     segment,
 )
-from mnist_cnn.imaging.page import _hull, find_page
+from mnist_cnn.imaging.page import _hull, find_page, paper_only
 from mnist_cnn.imaging.strip import tilt
 from mnist_cnn.inference import DigitReader
 
@@ -1211,6 +1211,26 @@ def test_a_sheet_photographed_on_a_darker_desk_is_read_as_paper(digit_images, mo
         on_desk, on_paper = (r.digits[0].probabilities for r in reader.read_batch([photo, paper]))
         same += on_desk == pytest.approx(on_paper, abs=0.05)
     assert same >= 11
+
+
+def test_the_desk_is_painted_as_the_paper_it_meets():
+    """A sheet lit from one side (here 120 grey levels on the left, 230 on the right)
+    meets the painted desk without a step: painted the sheet's one median level, the
+    desk stood 50 levels above the dim side, a stroke along the edge read as a "1"."""
+    rng = np.random.default_rng(0)
+    sheet = np.linspace(120, 230, 300)[None, :].repeat(220, axis=0)
+    sheet[60:160, 130:140] = 30  # a "1" on it
+    turned = ndimage.rotate(sheet, 6, order=1, cval=-1)  # -1: beyond the sheet
+    photo = np.full((360, 440), 70.0)
+    top, left = (np.subtract(photo.shape, turned.shape) // 2).astype(int)
+    inside = photo[top : top + turned.shape[0], left : left + turned.shape[1]]
+    inside[turned >= 0] = turned[turned >= 0]
+    photo += rng.normal(0, 2, photo.shape)
+    painted = paper_only(photo)
+    assert painted[:, :20].min() > 100  # no desk left ...
+    middle = painted[150:210]  # ... and across the sheet's left edge, no step:
+    assert np.abs(np.diff(ndimage.uniform_filter(middle, 5)[:, : left + 60], axis=1)).max() < 6
+    assert len(extract_digits(np.clip(photo, 0, 255).astype(np.uint8))) == 1
 
 
 def test_a_slip_of_paper_with_a_number_on_a_desk_is_read_as_paper(digit_images):

@@ -8,8 +8,8 @@ is looked for: the largest bright region, large, a rectangle at whatever angle
 writing on it and paper all along its edge), mostly paper, lying inside the photo
 with the desk around it, and a sharp step darker across its edge (a lighting
 gradient is no edge) to a desk darker all over (not the paper beyond a rule). If
-there is one, everything outside it is painted the sheet's level, as if the paper
-filled the photo.
+there is one, everything outside it is painted as the sheet's paper, its lighting
+carried on, as if the paper filled the photo.
 
 >>> photo = np.full((90, 120), 80.0)                # a grey desk ...
 >>> photo[15:80, 20:105] = 225                      # ... a white sheet on it ...
@@ -161,10 +161,42 @@ def _elongation(region: np.ndarray) -> float:
 
 def paper_only(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.ndarray:
     """`gray` with everything outside the sheet of paper it shows (`find_page`)
-    painted the sheet's median level; `gray` itself if it shows no sheet on a desk."""
+    painted as the sheet's paper, its lighting carried on (`sheet_light`); `gray`
+    itself if it shows no sheet on a desk."""
     sheet = find_page(gray, params)
     if sheet is None:
         return gray
     painted = np.asarray(gray, np.float32).copy()
-    painted[~sheet] = np.median(painted[sheet])
+    painted[~sheet] = sheet_light(painted, sheet)[~sheet]
     return painted
+
+
+def sheet_light(gray: np.ndarray, sheet: np.ndarray, rim: int = 3) -> np.ndarray:
+    """The light on a sheet of paper as a plane over the whole image: fitted to the
+    paper `rim` pixels in from the edge of `sheet` (its darker outliers, ink, left
+    out), and kept within the levels it has along that rim.
+
+    A lamp lights one side of a sheet more than the other. Painted one level, the
+    desk would meet the dimmer side in a step that the ink step reads as a stroke
+    along the sheet's edge: a "1".
+
+    Example:
+        >>> lit = np.linspace(150, 230, 60)[None, :].repeat(40, axis=0)  # dimmer on the left
+        >>> sheet = np.zeros(lit.shape, bool); sheet[10:30, 10:50] = True
+        >>> light = sheet_light(lit, sheet)
+        >>> [round(float(light[20, c])) for c in (0, 10, 49, 59)]      # out to the edges
+        [164, 164, 216, 216]
+    """
+    edge = sheet & ~ndimage.binary_erosion(sheet, iterations=rim)
+    rows, cols = np.nonzero(edge)
+    values = np.asarray(gray, np.float64)[rows, cols]
+    design = np.column_stack([np.ones(len(values)), rows, cols])
+    keep = np.ones(len(values), bool)
+    for _ in range(3):
+        fit = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
+        residual = values - design @ fit
+        spread = 1.4826 * float(np.median(np.abs(residual[keep]))) + 1.0
+        keep = residual >= -3 * spread
+    along = design @ fit
+    r, c = np.indices(sheet.shape)
+    return np.clip(fit[0] + fit[1] * r + fit[2] * c, along.min(), along.max())
