@@ -351,6 +351,8 @@ def two_nodes():
     `ray start --address`): its address, the worker node's port and the environment
     to run commands in; every process of it is killed afterwards."""
     head_port, worker_port = free_port(), free_port()
+    while worker_port == head_port:  # each port was free alone, and may be the same one
+        worker_port = free_port()
     address = f"127.0.0.1:{head_port}"
     # A cluster of one machine: no tokens; a dead node is noticed within seconds.
     env = {
