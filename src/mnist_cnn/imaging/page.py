@@ -173,8 +173,9 @@ def paper_only(gray: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.n
 
 def sheet_light(gray: np.ndarray, sheet: np.ndarray, rim: int = 3) -> np.ndarray:
     """The light on a sheet of paper as a plane over the whole image: fitted to the
-    paper `rim` pixels in from the edge of `sheet` (its darker outliers, ink, left
-    out), and kept within the levels it has along that rim.
+    paper within `rim` pixels of the edge of `sheet` (on a grid about `LOOK_SIZE` * 2
+    pixels long, enough for a plane; its darker outliers, ink, left out), and kept
+    within the levels it has along that rim.
 
     A lamp lights one side of a sheet more than the other. Painted one level, the
     desk would meet the dimmer side in a step that the ink step reads as a stroke
@@ -187,9 +188,11 @@ def sheet_light(gray: np.ndarray, sheet: np.ndarray, rim: int = 3) -> np.ndarray
         >>> [round(float(light[20, c])) for c in (0, 10, 49, 59)]      # out to the edges
         [164, 164, 216, 216]
     """
-    edge = sheet & ~ndimage.binary_erosion(sheet, iterations=rim)
-    rows, cols = np.nonzero(edge)
-    values = np.asarray(gray, np.float64)[rows, cols]
+    step = max(1, max(sheet.shape) // (2 * LOOK_SIZE))
+    grid = sheet[::step, ::step]
+    rows, cols = np.nonzero(grid & ~ndimage.binary_erosion(grid, iterations=rim))
+    rows, cols = rows * step, cols * step
+    values = np.asarray(gray)[rows, cols].astype(np.float64)
     design = np.column_stack([np.ones(len(values)), rows, cols])
     keep = np.ones(len(values), bool)
     for _ in range(3):
@@ -198,5 +201,6 @@ def sheet_light(gray: np.ndarray, sheet: np.ndarray, rim: int = 3) -> np.ndarray
         spread = 1.4826 * float(np.median(np.abs(residual[keep]))) + 1.0
         keep = residual >= -3 * spread
     along = design @ fit
-    r, c = np.indices(sheet.shape)
-    return np.clip(fit[0] + fit[1] * r + fit[2] * c, along.min(), along.max())
+    height, width = sheet.shape
+    plane = fit[0] + fit[1] * np.arange(height)[:, None] + fit[2] * np.arange(width)
+    return np.clip(plane, along.min(), along.max())
