@@ -250,6 +250,27 @@ def test_a_shadow_beside_the_digits_reaching_the_border_is_not_ink(digit_images,
             assert np.abs(np.subtract(digit.box, box)).max() <= 6, (digit.box, box)
 
 
+def test_a_sharp_shadow_below_the_digits_does_not_join_them(digit_images):
+    """A shadow with a sharp edge across the foot of the photo, 8-22 px below the
+    digits: the background estimate, blurred, smeared the edge up the shadow's side,
+    and the smear was ink that joined the digits above it."""
+    x, _ = digit_images
+    rng = np.random.default_rng(3)
+    for trial in range(4):
+        alphas = [coverage(d, 70) for d in x[rng.choice(len(x), 2, replace=False)]]
+        xs = [30, 30 + alphas[0].shape[1] - 10]
+        page, boxes = place(alphas, (150, xs[-1] + alphas[-1].shape[1] + 60), xs, [25, 25])
+        gray = photograph(page, rng, light=0.0, noise=3.0).astype(np.float32)
+        for depth, edge in ((30, 3.0), (40, 1.5), (40, 3.0)):
+            shade = np.ones(gray.shape[0])
+            shade[-depth:] = 0.55
+            shaded = gray * ndimage.gaussian_filter1d(shade, edge)[:, None]
+            found = extract_digits(encode(shaded.astype(np.uint8)))
+            assert len(found) == 2, (trial, depth, edge, [d.box for d in found], boxes)
+            for digit, box in zip(found, boxes, strict=True):
+                assert np.abs(np.subtract(digit.box, box)).max() <= 6, (digit.box, box)
+
+
 def test_a_line_written_uphill_is_one_line(digit_images):
     x, _ = digit_images
     rng = np.random.default_rng(6)
