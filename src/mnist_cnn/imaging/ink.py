@@ -247,8 +247,7 @@ def _background(
 
     A morphological closing (dark ink) or opening (light ink) removes every stroke
     narrower than its window and keeps gradients and shadows; a light blur follows,
-    kept on the background's side of the closing, so that a shadow's sharp edge stays
-    sharp.
+    on paper no paler than the closing, so that a shadow's sharp edge stays sharp.
     The window must be wider than the strokes, but the smaller it is the closer it
     follows uneven lighting. So a first estimate with a window as wide as the image
     finds the strokes, and the final window is a few times their width. Computed on
@@ -283,10 +282,10 @@ def _background(
         frame = pad - cut  # what is left of the frame round the image
         inside = close(part, size=size)[frame:-frame, frame:-frame]
         blurred = ndimage.uniform_filter(inside, max(3, size // 2), mode="nearest")
-        # No further from the ink's side than the closing itself: blurred across the
-        # sharp edge of a shadow, the level would rise above the shadowed paper beside
-        # it, and that band would be ink.
-        return np.minimum(blurred, inside) if dark_ink else np.maximum(blurred, inside)
+        # On paper, no paler than the closing itself: blurred across the sharp edge of
+        # a shadow, the level would rise above the shadowed paper beside it, and that
+        # band would be ink.
+        return np.minimum(blurred, inside) if dark_ink else blurred
 
     first = level(longer)
     ink = np.abs(small - first)
