@@ -226,6 +226,23 @@ def test_digits_in_a_shadow_across_the_page_are_found(digit_images):
             assert np.abs(np.subtract(digit.box, box)).max() <= 6, (digit.box, box)
 
 
+def two_digits_photographed(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list]:
+    """Two of the printed digits `x`, 70 px tall, photographed on a page 150 px tall with
+    room beside and below them: the photo (float) and the digits' boxes."""
+    alphas = [coverage(d, 70) for d in x[rng.choice(len(x), 2, replace=False)]]
+    xs = [30, 30 + alphas[0].shape[1] - 10]
+    page, boxes = place(alphas, (150, xs[-1] + alphas[-1].shape[1] + 60), xs, [25, 25])
+    return photograph(page, rng, light=0.0, noise=3.0).astype(np.float32), boxes
+
+
+def assert_found_at(gray: np.ndarray, boxes: list, *context) -> None:
+    """The digits found in `gray` are those in `boxes`, each within 6 px."""
+    found = extract_digits(encode(gray.astype(np.uint8)))
+    assert len(found) == len(boxes), (*context, [d.box for d in found], boxes)
+    for digit, box in zip(found, boxes, strict=True):
+        assert np.abs(np.subtract(digit.box, box)).max() <= 6, (*context, digit.box, box)
+
+
 @pytest.mark.parametrize("side", ["right", "left"])
 def test_a_shadow_beside_the_digits_reaching_the_border_is_not_ink(digit_images, side):
     """A shadow that falls beside the digits, over the border, is background beyond the
@@ -234,20 +251,14 @@ def test_a_shadow_beside_the_digits_reaching_the_border_is_not_ink(digit_images,
     x, _ = digit_images
     rng = np.random.default_rng(3)
     for trial in range(3):
-        alphas = [coverage(d, 70) for d in x[rng.choice(len(x), 2, replace=False)]]
-        xs = [30, 30 + alphas[0].shape[1] - 10]
-        page, boxes = place(alphas, (150, xs[-1] + alphas[-1].shape[1] + 60), xs, [25, 25])
-        gray = photograph(page, rng, light=0.0, noise=3.0).astype(np.float32)
+        gray, boxes = two_digits_photographed(x, rng)
         shade = np.ones(gray.shape[1])
         if side == "right":
             shade[boxes[-1][2] + 8 :] = 0.55
         else:
             shade[: boxes[0][0] - 8] = 0.55
         gray *= ndimage.gaussian_filter1d(shade, 4 + 4 * trial)[None, :]
-        found = extract_digits(encode(gray.astype(np.uint8)))
-        assert len(found) == 2, (side, trial, [d.box for d in found], boxes)
-        for digit, box in zip(found, boxes, strict=True):
-            assert np.abs(np.subtract(digit.box, box)).max() <= 6, (digit.box, box)
+        assert_found_at(gray, boxes, side, trial)
 
 
 def test_a_sharp_shadow_below_the_digits_does_not_join_them(digit_images):
@@ -257,18 +268,12 @@ def test_a_sharp_shadow_below_the_digits_does_not_join_them(digit_images):
     x, _ = digit_images
     rng = np.random.default_rng(3)
     for trial in range(4):
-        alphas = [coverage(d, 70) for d in x[rng.choice(len(x), 2, replace=False)]]
-        xs = [30, 30 + alphas[0].shape[1] - 10]
-        page, boxes = place(alphas, (150, xs[-1] + alphas[-1].shape[1] + 60), xs, [25, 25])
-        gray = photograph(page, rng, light=0.0, noise=3.0).astype(np.float32)
+        gray, boxes = two_digits_photographed(x, rng)
         for depth, edge in ((30, 3.0), (40, 1.5), (40, 3.0)):
             shade = np.ones(gray.shape[0])
             shade[-depth:] = 0.55
             shaded = gray * ndimage.gaussian_filter1d(shade, edge)[:, None]
-            found = extract_digits(encode(shaded.astype(np.uint8)))
-            assert len(found) == 2, (trial, depth, edge, [d.box for d in found], boxes)
-            for digit, box in zip(found, boxes, strict=True):
-                assert np.abs(np.subtract(digit.box, box)).max() <= 6, (digit.box, box)
+            assert_found_at(shaded, boxes, trial, depth, edge)
 
 
 def test_a_line_written_uphill_is_one_line(digit_images):
