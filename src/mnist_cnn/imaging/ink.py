@@ -141,14 +141,14 @@ def polarity(gray: np.ndarray) -> tuple[bool, np.ndarray]:
         return np.abs(residual) <= 3 * spread
 
     # Both sides' outliers (ink) left out.
-    fit, residual, spread = _fit_surface(design, values, everything, 3, near)
+    fit, residual, spread = fit_surface(design, values, everything, 3, near)
     if spread >= 2:  # more than noise: is the light falling off towards the corners?
         # A vignette or a lamp's pool of light misses a plane by more than the ink's
         # depth. A quadratic surface follows it where it fits the border six times as
         # closely (a vignette: 7-14 times; the edge of a shadow, a step: at most 5), all
         # of it (a tight crop's ink along the border: at most 86% of it).
         curved = np.column_stack([design, r * r, c * c, r * c])
-        surface, bent, narrower = _fit_surface(curved, values, everything, 3, near)
+        surface, bent, narrower = fit_surface(curved, values, everything, 3, near)
         closer = narrower is not None and narrower < spread / 6
         if closer and np.mean(near(bent, narrower)) >= 0.95:
             design, fit, residual, spread = curved, surface, bent, narrower
@@ -158,7 +158,7 @@ def polarity(gray: np.ndarray) -> tuple[bool, np.ndarray]:
     # noise of the pixels kept so far, until only the background is left.
     side = -1.0 if dark_ink else 1.0  # the ink's side of the fit
     keep = side * residual <= 0
-    fit, _, _ = _fit_surface(design, values, keep, 6, lambda x, s: side * x <= 2 * s, fit)
+    fit, _, _ = fit_surface(design, values, keep, 6, lambda x, s: side * x <= 2 * s, fit)
     scale = np.array([1.0, factor, factor, factor**2, factor**2, factor**2])
     return dark_ink, fit / scale[: len(fit)]
 
@@ -179,7 +179,7 @@ def fitted_level(surface: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.
     return out
 
 
-def _fit_surface(
+def fit_surface(
     design: np.ndarray,
     values: np.ndarray,
     keep: np.ndarray,
@@ -191,6 +191,13 @@ def _fit_surface(
     over the `keep` pixels, `rounds` times, each time keeping those `accept`ed given
     their residuals and the kept ones' spread (a robust noise level). `fit` stays if
     fewer than 3 are kept.
+
+    Example:
+        >>> design = np.column_stack([np.ones(10), np.arange(10)])    # a line's terms
+        >>> values = 1.0 + np.arange(10); values[6] = 40               # one far outlier
+        >>> near = lambda residual, spread: np.abs(residual) <= 3 * spread
+        >>> fit_surface(design, values, np.ones(10, bool), 3, near)[0].round(2).tolist()
+        [1.0, 1.0]
 
     Returns the fit, the last residuals and spread (None if never fitted).
     """

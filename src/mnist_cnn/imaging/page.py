@@ -25,7 +25,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import ConvexHull
 
-from mnist_cnn.imaging.ink import otsu_threshold
+from mnist_cnn.imaging.ink import fit_surface, fitted_level, otsu_threshold
 from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
 from mnist_cnn.imaging.resample import shrink
 
@@ -194,13 +194,9 @@ def sheet_light(gray: np.ndarray, sheet: np.ndarray, rim: int = 3) -> np.ndarray
     rows, cols = rows * step, cols * step
     values = np.asarray(gray)[rows, cols].astype(np.float64)
     design = np.column_stack([np.ones(len(values)), rows, cols])
-    keep = np.ones(len(values), bool)
-    for _ in range(3):
-        fit = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
-        residual = values - design @ fit
-        spread = 1.4826 * float(np.median(np.abs(residual[keep]))) + 1.0
-        keep = residual >= -3 * spread
+    everything = np.ones(len(values), bool)
+    fit, _, _ = fit_surface(design, values, everything, 3, lambda r, spread: r >= -3 * spread)
     along = design @ fit
     height, width = sheet.shape
-    plane = fit[0] + fit[1] * np.arange(height)[:, None] + fit[2] * np.arange(width)
+    plane = fitted_level(fit, np.arange(height)[:, None], np.arange(width))
     return np.clip(plane, along.min(), along.max())
