@@ -220,10 +220,7 @@ def test_digits_in_a_shadow_across_the_page_are_found(digit_images):
         shade = np.ones(gray.shape[1])
         shade[boxes[1 + trial % 2][2] + 10 :] = 0.55  # from beside the second or third digit
         gray *= ndimage.gaussian_filter1d(shade, 3 + 8 * trial)[None, :]
-        found = extract_digits(encode(gray.astype(np.uint8)))
-        assert len(found) == 4, (trial, [d.box for d in found], boxes)
-        for digit, box in zip(found, boxes, strict=True):
-            assert np.abs(np.subtract(digit.box, box)).max() <= 6, (digit.box, box)
+        assert_found_at(gray, boxes, trial)
 
 
 def two_digits_photographed(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list]:

@@ -9,12 +9,13 @@ from mnist_cnn.imaging import extract_lines
 from mnist_cnn.imaging.strip import LEFT, tilt, to_strip
 
 
-def page(*rings_at: int, width: int = 260, half_width: int = 24) -> np.ndarray:
-    """Dark rings ("0"s) on light paper, centred at the given columns."""
+def page(*rings_at: int, width: int = 260, half_width: int = 24, lean: float = 0.0) -> np.ndarray:
+    """Dark rings ("0"s) on light paper, centred at the given columns, their tops
+    `lean` of their height to the right of their feet."""
     yy, xx = np.mgrid[0:120, 0:width]
     gray = np.full((120, width), 230, np.uint8)
     for x in rings_at:
-        radius = np.hypot((yy - 60) / 40, (xx - x) / half_width)
+        radius = np.hypot((yy - 60) / 40, (xx - lean * (60 - yy) - x) / half_width)
         gray[(radius > 0.75) & (radius < 1.0)] = 20
     return gray
 
@@ -67,15 +68,8 @@ def test_touching_digits_read_as_one_are_cut_where_the_number_model_reads_two():
 def test_slanted_touching_digits_are_cut_along_the_gap_between_them():
     # Two zeros leaning right, touching: the first one's top reaches past the second
     # one's foot, so every straight cut slices one of them.
-    yy, xx = np.mgrid[0:120, 0:260]
-    gray = np.full((120, 260), 230, np.uint8)
-    rings = []
-    for centre in (90, 131):
-        upright = xx - 0.35 * (60 - yy)
-        radius = np.hypot((yy - 60) / 40, (upright - centre) / 20)
-        rings.append((radius > 0.75) & (radius < 1.0))
-        gray[rings[-1]] = 20
-    (line,) = extract_lines(gray)
+    rings = [page(centre, half_width=20, lean=0.35) < 128 for centre in (90, 131)]
+    (line,) = extract_lines(page(90, 131, half_width=20, lean=0.35))
     assert len(line.crops) == 1
     (first, last), (second, _) = (np.nonzero(ring.any(axis=0))[0][[0, -1]] for ring in rings)
     assert second < last - 5  # they overlap by more than a stroke's width
