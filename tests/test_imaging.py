@@ -879,6 +879,30 @@ def test_thin_bold_narrows_only_broad_strokes():
         assert np.array_equal(same, ring * 255.0)
 
 
+def test_thin_bold_erodes_a_broad_blot_on_a_smaller_copy(monkeypatch):
+    """A blot hundreds of pixels wide is thinned as much, but never with a disc wider
+    than `MAX_ERODE`: the erosion's cost grows with the disc's area (seconds for this
+    ring, eroded at its own size)."""
+    ring = np.zeros((700, 700), bool)
+    yy, xx = np.ogrid[:700, :700]
+    distance = np.hypot(yy - 350, xx - 350)
+    ring[(distance <= 330) & (distance > 330 - 280)] = True  # strokes 280 px of 660
+    footprints = []
+    erode = ndimage.grey_erosion
+
+    def spy(values, footprint, **kwargs):
+        footprints.append(footprint.shape)
+        return erode(values, footprint=footprint, **kwargs)
+
+    monkeypatch.setattr(normalise.ndimage, "grey_erosion", spy)
+    thin = normalise.thin_bold(ring * 255.0, bold=0.3, size=660, width=ink.stroke_width(ring))
+    assert footprints and max(max(shape) for shape in footprints) <= 2 * normalise.MAX_ERODE + 1
+    kept = thin > 127
+    assert thin.shape == ring.shape and not kept[350, 350]
+    assert abs(ink.stroke_width(kept) / 660 - normalise.BOLD_STROKE) < 0.03
+    assert np.allclose(ndimage.center_of_mass(kept), (349.5, 349.5), atol=2.0)
+
+
 def test_line_of_marker_digits_is_thinned_for_the_number_model():
     """The number model reads a line's ink: a broad marker's strokes are thinned for
     the line's digit height, so its loops stay open."""

@@ -14,6 +14,8 @@ and it is scaled and centred in the same way.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PIL import Image
 from scipy import ndimage
@@ -33,6 +35,10 @@ MNIST_STROKE = 0.125
 # A line of digits bolder than `ImagingParams.bold` (a broad marker) is thinned to
 # this for the number model, not to MNIST's median: thinned further, joins break.
 BOLD_STROKE = 0.2
+# The widest disc (radius, pixels) a line is eroded with in one step (broad-marker
+# photos need up to 7), and the most steps before the line is eroded on a smaller copy.
+MAX_ERODE = 8
+ERODE_STEPS = 4
 
 
 def digit_ink(
@@ -174,7 +180,23 @@ def thin_bold(soft: np.ndarray, bold: float, size: float, width: float) -> np.nd
     radius = (width / size - BOLD_STROKE) * size / 2  # pixels to take off each side
     if width / size <= bold or radius < 1:
         return soft
-    return ndimage.grey_erosion(soft, footprint=disc(radius), mode="constant", cval=0.0)
+    # Eroding with a disc costs its area a pixel: seconds for a blot hundreds of pixels
+    # wide. So a broad disc's erosion is made of several with narrower discs, one after
+    # another (a disc's erosion after another's is nearly the erosion with the disc as
+    # wide as both), on a copy scaled down where even that would be slow.
+    scale = min(1.0, MAX_ERODE * ERODE_STEPS / radius)
+    rows, cols = soft.shape
+    thin = soft
+    if scale < 1:
+        smaller = (max(1, round(cols * scale)), max(1, round(rows * scale)))
+        thin = resize(soft, smaller, Image.BOX)
+    steps = math.ceil(radius * scale / MAX_ERODE)
+    for _ in range(steps):
+        step = disc(radius * scale / steps)
+        thin = ndimage.grey_erosion(thin, footprint=step, mode="constant", cval=0.0)
+    if scale < 1:
+        thin = resize(thin, (cols, rows), Image.BILINEAR).astype(soft.dtype, copy=False)
+    return thin
 
 
 def disc(radius: float) -> np.ndarray:
