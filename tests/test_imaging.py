@@ -273,6 +273,27 @@ def test_a_sharp_shadow_below_the_digits_does_not_join_them(digit_images):
             assert_found_at(shaded, boxes, trial, depth, edge)
 
 
+@pytest.mark.parametrize("side", ["top", "foot"])
+def test_a_sharp_shadow_across_a_whole_side_leaves_dark_ink_dark(digit_images, side):
+    """A shadow with a sharp edge across the whole top or foot of a wide photo puts
+    nearly half of the border at its level: a plane fitted through all of the border
+    tilted to meet both levels, the lit paper past the edge stood out from it like
+    light ink, and the digits were read as the paper between light strokes."""
+    x, _ = digit_images
+    rng = np.random.default_rng(5)
+    for trial in range(3):
+        alphas = [coverage(d, 70) for d in x[rng.choice(len(x), 6, replace=False)]]
+        xs = [40 + i * (alphas[0].shape[1] + 15) for i in range(6)]
+        page, boxes = place(alphas, (160, xs[-1] + alphas[-1].shape[1] + 40), xs, [45] * 6)
+        gray = photograph(page, rng, light=0.0, noise=3.0).astype(np.float32)
+        for depth, edge in ((20, 0.5), (14, 2.0)):
+            shade = np.ones(gray.shape[0])
+            shade[slice(None, depth) if side == "top" else slice(-depth, None)] = 0.55
+            shaded = gray * ndimage.gaussian_filter1d(shade, edge)[:, None]
+            assert ink.polarity(shaded)[0], (side, trial, depth)
+            assert_found_at(shaded, boxes, side, trial, depth, edge)
+
+
 def test_a_line_written_uphill_is_one_line(digit_images):
     x, _ = digit_images
     rng = np.random.default_rng(6)

@@ -140,8 +140,16 @@ def polarity(gray: np.ndarray) -> tuple[bool, np.ndarray]:
         """The pixels a fit follows: within 3 spreads of it."""
         return np.abs(residual) <= 3 * spread
 
-    # Both sides' outliers (ink) left out.
-    fit, residual, spread = fit_surface(design, values, everything, 3, near)
+    # Both sides' outliers (ink) left out, first from the pixels near the border's
+    # median level: where a shadow's sharp edge crosses the image, a plane through all
+    # of the border tilts to meet both levels, and the lit paper past the edge stands
+    # out from it like light ink. That level is the background where it holds most of
+    # the border; else (a grid's lines along the border) the fit starts from all of it.
+    off = values - np.median(values)
+    start = near(off, 1.4826 * float(np.median(np.abs(off))) + 1.0)
+    fit, residual, spread = fit_surface(design, values, start, 3, near)
+    if fit is None or np.mean(near(residual, spread)) < 0.5:
+        fit, residual, spread = fit_surface(design, values, everything, 3, near)
     if spread >= 2:  # more than noise: is the light falling off towards the corners?
         # A vignette or a lamp's pool of light misses a plane by more than the ink's
         # depth. A quadratic surface follows it where it fits the border six times as
