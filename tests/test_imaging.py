@@ -901,9 +901,9 @@ def test_thin_bold_narrows_only_broad_strokes():
 
 
 def test_thin_bold_erodes_a_broad_blot_on_a_smaller_copy(monkeypatch):
-    """A blot hundreds of pixels wide is thinned as much, but never with a disc wider
-    than `MAX_ERODE`: the erosion's cost grows with the disc's area (seconds for this
-    ring, eroded at its own size)."""
+    """A blot hundreds of pixels wide is thinned as much, but never with a disc of radius
+    over `MAX_ERODE`: the erosion's cost grows with the disc's area (seconds for this
+    ring, eroded with one disc as wide as its strokes are to lose)."""
     ring = np.zeros((700, 700), bool)
     yy, xx = np.ogrid[:700, :700]
     distance = np.hypot(yy - 350, xx - 350)

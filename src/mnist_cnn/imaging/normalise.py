@@ -35,8 +35,8 @@ MNIST_STROKE = 0.125
 # A line of digits bolder than `ImagingParams.bold` (a broad marker) is thinned to
 # this for the number model, not to MNIST's median: thinned further, joins break.
 BOLD_STROKE = 0.2
-# The widest disc (radius, pixels) a line is eroded with in one step (broad-marker
-# photos need up to 7), and the most steps before the line is eroded on a smaller copy.
+# The largest radius (pixels) of the disc a line is eroded with in one step (the broad
+# marker's photos need up to 7), and the most steps before it is eroded on a smaller copy.
 MAX_ERODE = 8
 ERODE_STEPS = 4
 
