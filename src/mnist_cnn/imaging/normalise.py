@@ -22,7 +22,7 @@ from scipy import ndimage
 
 from mnist_cnn.imaging.ink import ink_box, joined, noise_sigma, stroke_width
 from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
-from mnist_cnn.imaging.resample import resize
+from mnist_cnn.imaging.resample import resize, shrink
 from mnist_cnn.imaging.segment import Piece
 
 FIELD = 28  # MNIST: a 28x28 field ...
@@ -185,18 +185,15 @@ def thin_bold(soft: np.ndarray, bold: float, size: float, width: float) -> np.nd
     # another (a disc's erosion after another's is nearly the erosion with the disc as
     # wide as both), on a copy scaled down where even that would be slow.
     scale = min(1.0, MAX_ERODE * ERODE_STEPS / radius)
-    rows, cols = soft.shape
-    thin = soft
-    if scale < 1:
-        smaller = (max(1, round(cols * scale)), max(1, round(rows * scale)))
-        thin = resize(soft, smaller, Image.BOX)
+    thin = soft if scale == 1 else shrink(soft, max(1, round(max(soft.shape) * scale)))[0]
     steps = math.ceil(radius * scale / MAX_ERODE)
+    step = disc(radius * scale / steps)
     for _ in range(steps):
-        step = disc(radius * scale / steps)
         thin = ndimage.grey_erosion(thin, footprint=step, mode="constant", cval=0.0)
-    if scale < 1:
-        thin = resize(thin, (cols, rows), Image.BILINEAR).astype(soft.dtype, copy=False)
-    return thin
+    if scale == 1:
+        return thin
+    rows, cols = soft.shape
+    return resize(thin, (cols, rows), Image.BILINEAR).astype(soft.dtype, copy=False)
 
 
 def disc(radius: float) -> np.ndarray:
