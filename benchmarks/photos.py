@@ -13,7 +13,8 @@ photographed (light grey paper, sensor noise, JPEG) as
   its edge soft (a Gaussian of 3-20 px), as a hand or a phone casts;
 - in a shadow along a side: the top or the foot of the photo, 15-35% of its height,
   45% darker, its edge sharp or soft (a Gaussian of 0.5-5 px), as the phone taking
-  the photo casts when held over the page;
+  the photo casts when held over the page; or a narrow one, 5-15% of its height, on
+  paper lit unevenly;
 - dim: taken in poor light, paper 90 and pen 30 with sensor noise of s.d. 8 and JPEG
   quality 70 (the noise's blotches as large as a stroke is wide);
 - glare: a flash's reflection, a bright spot over the number (up to 120 levels,
@@ -62,6 +63,7 @@ CONDITIONS = (
     "broad marker",
     "vignetted",
     "shadow along a side",
+    "narrow shadow along a side",
 )
 SMALL = 0.6  # the small numbers' scale: digits about 36 px tall
 MARKER = 6  # px the broad marker adds to each side of a stroke
@@ -98,11 +100,13 @@ def photograph(ink: np.ndarray, condition: str, rng: np.random.Generator) -> byt
         shade = np.ones(page.shape[1])
         shade[int(rng.integers(page.shape[1] // 4, 3 * page.shape[1] // 4)) :] = 0.55
         light = ndimage.gaussian_filter1d(shade, rng.uniform(3, 20))[None, :]
-    if condition == "shadow along a side":
+    if condition.endswith("shadow along a side"):
         shade = np.ones(page.shape[0])
-        depth = round(rng.uniform(0.15, 0.35) * page.shape[0])
+        deep = (0.05, 0.15) if condition.startswith("narrow") else (0.15, 0.35)
+        depth = round(rng.uniform(*deep) * page.shape[0])
         shade[slice(None, depth) if rng.random() < 0.5 else slice(-depth, None)] = 0.55
-        light = ndimage.gaussian_filter1d(shade, rng.uniform(0.5, 5))[:, None]
+        shade = ndimage.gaussian_filter1d(shade, rng.uniform(0.5, 5))[:, None]
+        light = light * shade if condition.startswith("narrow") else shade
     paper, pen, noise, quality = {
         "dim": (90.0, 30.0, 8.0, 70),
         "glare": (200.0, 20.0, 3.0, 85),

@@ -97,9 +97,11 @@ def test_photos_reads_numbers_turned_and_small_on_a_large_page(mnist_dir):
     right = read_right(mnist_dir, "photos.py")
     kinds = ["level", "turned 10", "turned 20", "small, 1500 px", "small, 3000 px", "shadow"]
     more = ["dim", "glare", "on a desk", "broad marker", "vignetted", "shadow along a side"]
+    more += ["narrow shadow along a side"]
     assert list(right) == [*kinds, *more]
     # Levelled; found less blurred; blurred more; the glare no ink; the slip a sheet; the
-    # marker's line thinned; the vignette a curved background; the shadow no light ink.
+    # marker's line thinned; the vignette a curved background; the shadows no light ink,
+    # and no stroke.
     hard = ("turned 10", "small, 3000 px", *more)
     assert min(right[kind] for kind in hard) >= 50, right
 

@@ -294,6 +294,28 @@ def test_a_sharp_shadow_across_a_whole_side_leaves_dark_ink_dark(digit_images, s
             assert_found_at(shaded, boxes, side, trial, depth, edge)
 
 
+@pytest.mark.parametrize("side", ["top", "foot"])
+def test_a_soft_shadow_band_along_a_wide_photo_is_not_ink(digit_images, side):
+    """A band of shadow along the top or foot of a wide photo, a tenth to a sixth of
+    its height, under a lighting gradient: a plane through the long top and foot
+    rows held most of the border, so the ink was taken for light; and the frame past
+    the border looked for lit paper deeper than the band, so the band was a stroke
+    joined to the digits."""
+    x, _ = digit_images
+    rng = np.random.default_rng(8)
+    for trial in range(2):
+        alphas = [coverage(d, 54) for d in x[rng.choice(len(x), 6, replace=False)]]
+        xs = [40 + i * (alphas[0].shape[1] + 14) for i in range(6)]
+        page, boxes = place(alphas, (120, xs[-1] + alphas[-1].shape[1] + 40), xs, [33] * 6)
+        gray = photograph(page, rng, light=0.1, noise=3.0).astype(np.float32)
+        for depth, edge in ((11, 1.5), (18, 3.0)):
+            shade = np.ones(gray.shape[0])
+            shade[slice(None, depth) if side == "top" else slice(-depth, None)] = 0.55
+            shaded = gray * ndimage.gaussian_filter1d(shade, edge)[:, None]
+            assert ink.polarity(shaded)[0], (side, trial, depth)
+            assert_found_at(shaded, boxes, side, trial, depth, edge)
+
+
 def test_a_line_written_uphill_is_one_line(digit_images):
     x, _ = digit_images
     rng = np.random.default_rng(6)

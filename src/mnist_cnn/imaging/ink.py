@@ -150,6 +150,23 @@ def polarity(gray: np.ndarray) -> tuple[bool, np.ndarray]:
     fit, residual, spread = fit_surface(design, values, start, 3, near)
     if fit is None or np.mean(near(residual, spread)) < 0.5:
         fit, residual, spread = fit_surface(design, values, everything, 3, near)
+    # A wide photo's top and foot are most of its border, and a plane through both
+    # holds them even where a shadow lies along one; but then the sides miss it. So a
+    # fit counts by the lesser share it holds of the top and foot and of the sides, and
+    # a fit that leaves one side out may count for more.
+    sides = np.select([r == 0, r == small.shape[0] - 1, c == 0], [0, 1, 2], 3)
+    ends = sides < 2
+
+    def held(residual: np.ndarray, spread: float) -> float:
+        inside = near(residual, spread)
+        return min(inside[ends].mean(), inside[~ends].mean()) if not ends.all() else 1.0
+
+    score = held(residual, spread)
+    for side in range(4 if score < 0.95 else 0):
+        other = fit_surface(design, values, sides != side, 3, near)
+        if other[0] is not None and held(other[1], other[2]) > score + 0.05:
+            fit, residual, spread = other
+            score = held(residual, spread)
     if spread >= 2:  # more than noise: is the light falling off towards the corners?
         # A vignette or a lamp's pool of light misses a plane by more than the ink's
         # depth. A quadratic surface follows it where it fits the border six times as
@@ -285,8 +302,8 @@ def _background(
     cols = (np.arange(small.shape[1] + 2 * pad)[None, :] - pad + 0.5) * factor
     framed = np.clip(fitted_level(fit, rows, cols), 0, 255).astype(np.float32)
     framed[pad:-pad, pad:-pad] = small
-    if dark_ink:  # (a shadow falls on paper)
-        _frame_shadows(framed, pad, params.shadow_depth)
+    # (a shadow falls on paper)
+    shadowed = dark_ink and _frame_shadows(framed, pad, params.shadow_depth)
 
     def level(size: int) -> np.ndarray:
         """The background with strokes narrower than `size` removed, blurred."""
@@ -306,19 +323,29 @@ def _background(
     ink = np.abs(small - first)
     mask = ink > max(otsu_threshold(ink), params.min_contrast / 2)
     size = np.clip(3 * ridge_width(mask), params.min_window * longer, longer)
-    return resize(level(max(3, round(float(size)))), (width, height), Image.BILINEAR)
+    background = level(max(3, round(float(size))))
+    if shadowed:
+        # Enlarged, a shadow's sharp edge would ramp over a small pixel's width, paler
+        # than the shadowed paper beside it: a ridge of ink along the edge. Its darker
+        # side's level one small pixel past the edge keeps the ramp on lit paper.
+        darker = ndimage.grey_erosion(background, size=3)
+        edge = background - darker > params.min_contrast
+        background = np.where(edge, darker, background)
+    return resize(background, (width, height), Image.BILINEAR)
 
 
-def _frame_shadows(framed: np.ndarray, pad: int, depth: float) -> None:
+def _frame_shadows(framed: np.ndarray, pad: int, depth: float) -> bool:
     """Where a shadow on the paper (dark ink) reaches the border, the frame `pad`
     pixels wide round the image in `framed` goes on at the shadow's level rather than
-    the border's fit.
+    the border's fit; returns whether it does anywhere.
 
     `polarity` fits the border leaving out whatever is darker than it, as ink, and so
     a shadow across the border; framed by the fit, the shadow is a dark band that the
     closing takes away, and then it is ink. So along each side the frame goes no
-    paler than the border itself: the palest pixel within `depth` of the longer side
-    from the edge, since a stroke along the border is narrower, and the median of that
+    paler than the border itself: the palest pixel within `depth` of the way across
+    from the edge (of the height, along the top and foot), since a stroke along the
+    border is narrower but a shadow's band along a wide photo's top may not be much
+    wider, and the median of that
     along half the side, since a stroke across the border is shorter; only where that
     is paler than a third of the way from the image's darkest pixel to its palest,
     since darker is ink (a bold stroke cropped tight). A corner takes the darker of
@@ -329,13 +356,14 @@ def _frame_shadows(framed: np.ndarray, pad: int, depth: float) -> None:
         >>> image[5:15, 2:4] = 20                                      # and a stroke
         >>> framed = np.pad(image, 5, constant_values=200.0)           # the fit: paper
         >>> _frame_shadows(framed, 5, depth=0.06)
+        True
         >>> framed[10, [2, 12, 27]].tolist()       # left of the border, paper, right of it
         [200.0, 200.0, 110.0]
         >>> float(framed[2, -1]), float(framed[2, 2])               # the corners
         (110.0, 200.0)
     """
     inside = framed[pad:-pad, pad:-pad]
-    deep = max(2, round(depth * max(inside.shape)))
+    tall, wide = (max(1, round(depth * side)) for side in inside.shape)
     inky = inside.min() + (inside.max() - inside.min()) / 3
 
     def level(band: np.ndarray, axis: int) -> np.ndarray:
@@ -343,9 +371,10 @@ def _frame_shadows(framed: np.ndarray, pad: int, depth: float) -> None:
         along = ndimage.median_filter(palest, size=max(3, palest.size // 2), mode="nearest")
         return np.where(along > inky, along, np.inf)  # ink: the fit stands
 
-    top, bottom = level(inside[:deep], 0), level(inside[-deep:], 0)
-    left, right = level(inside[:, :deep], 1), level(inside[:, -deep:], 1)
+    top, bottom = level(inside[:tall], 0), level(inside[-tall:], 0)
+    left, right = level(inside[:, :wide], 1), level(inside[:, -wide:], 1)
     middle, before, after = slice(pad, -pad), slice(None, pad), slice(-pad, None)
+    shadowed = False
     for rows, cols, border in (
         (before, middle, top[None, :]),
         (after, middle, bottom[None, :]),
@@ -356,7 +385,9 @@ def _frame_shadows(framed: np.ndarray, pad: int, depth: float) -> None:
         (after, before, min(bottom[0], left[-1])),
         (after, after, min(bottom[-1], right[-1])),
     ):
+        shadowed = shadowed or bool(np.any(border < framed[rows, cols]))
         framed[rows, cols] = np.minimum(framed[rows, cols], border)
+    return shadowed
 
 
 # -- threshold -----------------------------------------------------------------------------

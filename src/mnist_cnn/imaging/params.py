@@ -34,7 +34,7 @@ class ImagingParams:
     # The background window: 3 stroke widths, at least this share of the longer side,
     # so that a few thick strokes cannot make it follow the ink.
     min_window: float = 0.2
-    # A shadow reaching the border this share of the longer side deep, or deeper, over
+    # A shadow reaching the border this share of the way across deep, or deeper, over
     # half a side, is background beyond the border too (`ink._frame_shadows`): a
     # stroke along the border is narrower.
     shadow_depth: float = 0.06
