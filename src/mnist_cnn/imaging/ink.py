@@ -162,8 +162,8 @@ def polarity(gray: np.ndarray) -> tuple[bool, np.ndarray]:
         return min(inside[ends].mean(), inside[~ends].mean()) if not ends.all() else 1.0
 
     score = held(residual, spread)
-    for side in range(4 if score < 0.95 else 0):
-        other = fit_surface(design, values, sides != side, 3, near)
+    for left_out in range(4 if score < 0.95 else 0):
+        other = fit_surface(design, values, sides != left_out, 3, near)
         if other[0] is not None and held(other[1], other[2]) > score + 0.05:
             fit, residual, spread = other
             score = held(residual, spread)
@@ -302,8 +302,7 @@ def _background(
     cols = (np.arange(small.shape[1] + 2 * pad)[None, :] - pad + 0.5) * factor
     framed = np.clip(fitted_level(fit, rows, cols), 0, 255).astype(np.float32)
     framed[pad:-pad, pad:-pad] = small
-    # (a shadow falls on paper)
-    shadowed = dark_ink and _frame_shadows(framed, pad, params.shadow_depth)
+    shadowed = dark_ink and _frame_shadows(framed, pad, params.shadow_depth)  # on paper
 
     def level(size: int) -> np.ndarray:
         """The background with strokes narrower than `size` removed, blurred."""
@@ -344,12 +343,11 @@ def _frame_shadows(framed: np.ndarray, pad: int, depth: float) -> bool:
     closing takes away, and then it is ink. So along each side the frame goes no
     paler than the border itself: the palest pixel within `depth` of the way across
     from the edge (of the height, along the top and foot), since a stroke along the
-    border is narrower but a shadow's band along a wide photo's top may not be much
-    wider, and the median of that
-    along half the side, since a stroke across the border is shorter; only where that
-    is paler than a third of the way from the image's darkest pixel to its palest,
-    since darker is ink (a bold stroke cropped tight). A corner takes the darker of
-    its two sides' ends.
+    border is narrower but a band of shadow along a wide photo's top may not be much
+    wider, and the median of that along half the side, since a stroke across the
+    border is shorter; only where that is paler than a third of the way from the
+    image's darkest pixel to its palest, since darker is ink (a bold stroke cropped
+    tight). A corner takes the darker of its two sides' ends.
 
     Example:
         >>> image = np.full((20, 20), 200.0); image[:, 14:] = 110     # a shadow at the right
