@@ -241,6 +241,27 @@ def test_a_digit_segmentation_broke_in_two_is_read_as_one_where_the_number_model
     assert len(reading.crops) == 3 and reading.agreement < 0.01
 
 
+def test_two_1s_drawn_close_are_two_digits_though_the_number_model_reads_one():
+    """Two straight strokes side by side, leaning so that their boxes overlap: they
+    were one piece for segmentation, and the number model reads one 1 in so narrow a
+    piece. Where it reads a 4 there, they are one digit in two strokes."""
+    gray = np.full((120, 200), 230, np.uint8)
+    yy, xx = np.mgrid[0:120, 0:200]
+    for x in (90, 104):  # 6 px wide, 8 px apart, their tops 10 px right of their feet
+        gray[(yy >= 25) & (yy < 95) & (np.abs(xx - x - 0.15 * (95 - yy)) < 3)] = 20
+    (line,) = extract_lines(gray)
+    assert len(line.crops) == 2
+    start = number_reader._ink_columns(line, line.crops[0])[0]
+    (reading,) = number_reader.read_lines(
+        [line], number_model(line, [(1, start)]), digit_model(1, 0.99)
+    )
+    assert reading.probabilities.argmax(axis=1).tolist() == [1, 1]
+    (reading,) = number_reader.read_lines(
+        [line], number_model(line, [(4, start)]), digit_model(1, 0.9)
+    )
+    assert reading.probabilities.argmax(axis=1).tolist() == [4]
+
+
 def test_a_piece_far_from_the_digits_the_number_model_read_stays_a_digit_of_its_own():
     (line,) = extract_lines(page(50, 180))
     spans = [number_reader._ink_columns(line, crop) for crop in line.crops]

@@ -23,10 +23,12 @@ several: two 1s that touch make one narrow piece. Less sure of several, it still
 makes the digit as unsure (`LineReading.agreement`). A piece holding none of the
 number model's digits is part of a digit segmentation broke (a 5's flag, a stroke of
 an overlapping digit) and joins the nearer neighbour that holds one, when it is
-close to it; else it stays a digit of its own, which the number model did not read,
-and the reading is unsure of the line (`LineReading.agreement`). Where the number
-model reads no digit at all, or fewer digits than there are pieces and is unsure of
-them, every piece keeps the digit model's reading.
+close to it, unless both are straight strokes and the neighbour's digit a 1 (two 1s
+drawn close, which the number model may read as one); else it stays a digit of its
+own, which the number model did not read, and the reading is unsure of the line
+(`LineReading.agreement`). Where the number model reads no digit at all, or fewer
+digits than there are pieces and is unsure of them, every piece keeps the digit
+model's reading.
 
 How sure a line's reading is counts both models: the digit model also reads each
 part cut from touching digits, and its probability of every digit read is a vote
@@ -50,7 +52,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +63,7 @@ from scipy import ndimage
 from mnist_cnn import ctc
 from mnist_cnn.imaging import DigitCrop, Line, ink_box, to_mnist
 from mnist_cnn.imaging.resample import resize
+from mnist_cnn.imaging.segment import straight
 from mnist_cnn.imaging.strip import LEFT, SIZE, level, tilt, to_strip
 from mnist_cnn.preprocessing import preprocess
 
@@ -332,7 +335,15 @@ def _reconcile(
     else:
         owner = [_nearest(spans, x) for x in centres]
     crops, probabilities, mixed = [], [], []
-    for members in _groups(spans, owner, line.ink.shape[0]):
+    # Straight strokes, where the number model read a digit in them a 1: two such side
+    # by side are two 1s drawn close, which the number model may read as one.
+    read_as = {o: d.digit for d, o in zip(read, owner, strict=True)}
+    ones = {
+        i
+        for i, crop in enumerate(line.crops)
+        if read_as.get(i, 1) == 1 and straight(crop.pixels > 127)
+    }
+    for members in _groups(spans, owner, line.ink.shape[0], ones):
         inside = [d for d, o in zip(read, owner, strict=True) if o in members]
         if len(members) == 1 and len(inside) <= 1:
             # A digit among others: the number model's, with the digit model's vote. A
@@ -360,13 +371,16 @@ def _reconcile(
     return _unread(crops, np.array(probabilities).reshape(-1, 10)), mixed
 
 
-def _groups(spans: list[tuple[int, int]], owner: list[int], height: int) -> list[list[int]]:
+def _groups(
+    spans: list[tuple[int, int]], owner: list[int], height: int, ones: Set[int] = frozenset()
+) -> list[list[int]]:
     """The pieces (indices into `spans`, left to right) that make one group of digits
     each: a piece holding none of the digits the number model read (`owner`: the
     piece of each) is part of a digit segmentation broke and joins the nearer of its
     neighbours that holds one, if the two together are no wider than the line's
     `height` (a digit), or the gap between them is at most `JOIN_GAP` of it; else
-    each piece is its own.
+    each piece is its own. Two pieces of `ones` (straight strokes, 1s where the
+    number model read a digit in them) stay apart.
 
     >>> _groups([(0, 10), (12, 14), (20, 30)], owner=[0, 2], height=20)
     [[0, 1], [2]]
@@ -384,6 +398,7 @@ def _groups(spans: list[tuple[int, int]], owner: list[int], height: int) -> list
             j: gap
             for j in (i - 1, i + 1)
             if j in holders
+            and not (i in ones and j in ones)
             and (
                 (gap := max(spans[j][0] - spans[i][1], spans[i][0] - spans[j][1], 0))
                 <= JOIN_GAP * height

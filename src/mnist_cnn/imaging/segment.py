@@ -2,7 +2,8 @@
 
 Connected components of the ink are the pieces. Specks of dirt are dropped. Digits
 written in rows, one row above another, are segmented row by row; within a row,
-pieces that overlap horizontally (a broken stroke, the bar of a 5) are one digit; short
+pieces that overlap horizontally (a broken stroke, the bar of a 5) are one digit, but
+not two straight strokes side by side (two 1s drawn close and leaning); short
 pieces join a digit they touch, else they are dots or dashes and are dropped, as
 are a lone speck or dash; a blob much wider than tall (touching digits) is cut at
 its thinnest column of ink.
@@ -143,8 +144,10 @@ def _merge_overlapping(pieces: list[Piece], overlap: float) -> list[Piece]:
 def _one_digit(a: Piece, b: Piece, overlap: float) -> bool:
     """Whether two pieces are parts of one digit: they overlap over `overlap` of the
     narrower one's width, or their boxes overlap and together they are no wider than
-    a digit."""
+    a digit; but two straight strokes side by side are two 1s (`side_by_side`)."""
     (ra, ca, _), (rb, cb, _) = a, b
+    if side_by_side(a, b):
+        return False
     columns = min(ca.stop, cb.stop) - max(ca.start, cb.start)
     if columns >= overlap * min(ca.stop - ca.start, cb.stop - cb.start):
         return True
@@ -152,6 +155,64 @@ def _one_digit(a: Piece, b: Piece, overlap: float) -> bool:
     width = max(ca.stop, cb.stop) - min(ca.start, cb.start)
     height = max(ra.stop, rb.stop) - min(ra.start, rb.start)
     return columns > 0 and rows > 0 and width <= height
+
+
+def side_by_side(a: Piece, b: Piece) -> bool:
+    """Whether two pieces are each one straight stroke (`straight`), each at least 0.8
+    as tall as the two together, apart in every row they share: two 1s drawn close,
+    whose boxes overlap where they lean.
+
+    Example:
+        >>> one = np.ones((20, 3), bool)
+        >>> side_by_side((slice(0, 20), slice(0, 3), one), (slice(0, 20), slice(5, 8), one))
+        True
+    """
+    top = min(a[0].start, b[0].start)
+    height = max(a[0].stop, b[0].stop) - top
+    if any(p[0].stop - p[0].start < 0.8 * height or not straight(p[2]) for p in (a, b)):
+        return False
+    left, right = sorted((a, b), key=lambda p: p[1].start)
+    rows = np.arange(max(a[0].start, b[0].start), min(a[0].stop, b[0].stop))
+    ends = [(_last_column(left, y), _first_column(right, y)) for y in rows]
+    return all(begin > end + 1 for end, begin in ends if min(end, begin) >= 0)
+
+
+def _first_column(piece: Piece, y: int) -> int:
+    """The image column of the piece's first ink in image row `y`, -1 if none."""
+    row = piece[2][y - piece[0].start]
+    return int(row.argmax()) + piece[1].start if row.any() else -1
+
+
+def _last_column(piece: Piece, y: int) -> int:
+    """The image column of the piece's last ink in image row `y`, -1 if none."""
+    row = piece[2][y - piece[0].start]
+    return piece[1].stop - 1 - int(row[::-1].argmax()) if row.any() else -1
+
+
+def straight(own: np.ndarray) -> bool:
+    """Whether a piece of ink is one straight stroke: one run of ink in each row, none
+    over twice the median run's width, their middles within that width of a line.
+
+    Example:
+        >>> straight(np.eye(12, dtype=bool) | np.eye(12, k=1, dtype=bool))  # a slope
+        True
+        >>> ring = np.ones((12, 8), bool); ring[3:9, 2:6] = False
+        >>> straight(ring)
+        False
+    """
+    rows = np.flatnonzero(own.any(axis=1))
+    if len(rows) < 3:
+        return False
+    part = own[rows]
+    widths = part.sum(axis=1)
+    first = part.argmax(axis=1)
+    last = part.shape[1] - 1 - part[:, ::-1].argmax(axis=1)
+    stroke = float(np.median(widths))
+    if (last - first + 1 != widths).any() or widths.max() > 2 * stroke:
+        return False  # two runs in a row (a loop, a hook), or a bar across
+    middle = (first + last) / 2
+    slope, offset = np.polyfit(rows, middle, 1)
+    return bool(np.abs(middle - (slope * rows + offset)).max() <= stroke)
 
 
 def _attach_fragments(pieces: list[Piece], params: ImagingParams) -> list[Piece]:
