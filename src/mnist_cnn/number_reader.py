@@ -336,13 +336,16 @@ def _reconcile(
         owner = [_nearest(spans, x) for x in centres]
     crops, probabilities, mixed = [], [], []
     # Straight strokes, where the number model read a digit in them a 1: two such side
-    # by side are two 1s drawn close, which the number model may read as one.
+    # by side are two 1s drawn close, which the number model may read as one. (Only a
+    # piece holding no digit may join another.)
     read_as = {o: d.digit for d, o in zip(read, owner, strict=True)}
-    ones = {
-        i
-        for i, crop in enumerate(line.crops)
-        if read_as.get(i, 1) == 1 and straight(crop.pixels > 127)
-    }
+    ones = set()
+    if len(read_as) < len(spans):
+        ones = {
+            i
+            for i, crop in enumerate(line.crops)
+            if read_as.get(i, 1) == 1 and straight(crop.pixels > 127)
+        }
     for members in _groups(spans, owner, line.ink.shape[0], ones):
         inside = [d for d, o in zip(read, owner, strict=True) if o in members]
         if len(members) == 1 and len(inside) <= 1:

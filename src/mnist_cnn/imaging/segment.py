@@ -146,15 +146,13 @@ def _one_digit(a: Piece, b: Piece, overlap: float) -> bool:
     narrower one's width, or their boxes overlap and together they are no wider than
     a digit; but two straight strokes side by side are two 1s (`side_by_side`)."""
     (ra, ca, _), (rb, cb, _) = a, b
-    if side_by_side(a, b):
-        return False
     columns = min(ca.stop, cb.stop) - max(ca.start, cb.start)
-    if columns >= overlap * min(ca.stop - ca.start, cb.stop - cb.start):
-        return True
     rows = min(ra.stop, rb.stop) - max(ra.start, rb.start)
     width = max(ca.stop, cb.stop) - min(ca.start, cb.start)
     height = max(ra.stop, rb.stop) - min(ra.start, rb.start)
-    return columns > 0 and rows > 0 and width <= height
+    if columns >= overlap * min(ca.stop - ca.start, cb.stop - cb.start):
+        return not side_by_side(a, b)
+    return columns > 0 and rows > 0 and width <= height and not side_by_side(a, b)
 
 
 def side_by_side(a: Piece, b: Piece) -> bool:
