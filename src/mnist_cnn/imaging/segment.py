@@ -150,9 +150,10 @@ def _one_digit(a: Piece, b: Piece, overlap: float) -> bool:
     rows = min(ra.stop, rb.stop) - max(ra.start, rb.start)
     width = max(ca.stop, cb.stop) - min(ca.start, cb.start)
     height = max(ra.stop, rb.stop) - min(ra.start, rb.start)
-    if columns >= overlap * min(ca.stop - ca.start, cb.stop - cb.start):
-        return not side_by_side(a, b)
-    return columns > 0 and rows > 0 and width <= height and not side_by_side(a, b)
+    apart = columns < overlap * min(ca.stop - ca.start, cb.stop - cb.start)
+    if apart and not (columns > 0 and rows > 0 and width <= height):
+        return False
+    return not side_by_side(a, b)
 
 
 def side_by_side(a: Piece, b: Piece) -> bool:
@@ -165,26 +166,23 @@ def side_by_side(a: Piece, b: Piece) -> bool:
         >>> side_by_side((slice(0, 20), slice(0, 3), one), (slice(0, 20), slice(5, 8), one))
         True
     """
-    top = min(a[0].start, b[0].start)
-    height = max(a[0].stop, b[0].stop) - top
+    height = max(a[0].stop, b[0].stop) - min(a[0].start, b[0].start)
     if any(p[0].stop - p[0].start < 0.8 * height or not straight(p[2]) for p in (a, b)):
         return False
     left, right = sorted((a, b), key=lambda p: p[1].start)
-    rows = np.arange(max(a[0].start, b[0].start), min(a[0].stop, b[0].stop))
-    ends = [(_last_column(left, y), _first_column(right, y)) for y in rows]
-    return all(begin > end + 1 for end, begin in ends if min(end, begin) >= 0)
+    top, bottom = max(a[0].start, b[0].start), min(a[0].stop, b[0].stop)
+    _, end = _row_ends(left[2][top - left[0].start : bottom - left[0].start])
+    begin, _ = _row_ends(right[2][top - right[0].start : bottom - right[0].start])
+    both = (end >= 0) & (begin >= 0)
+    return bool((begin[both] + right[1].start > end[both] + left[1].start + 1).all())
 
 
-def _first_column(piece: Piece, y: int) -> int:
-    """The image column of the piece's first ink in image row `y`, -1 if none."""
-    row = piece[2][y - piece[0].start]
-    return int(row.argmax()) + piece[1].start if row.any() else -1
-
-
-def _last_column(piece: Piece, y: int) -> int:
-    """The image column of the piece's last ink in image row `y`, -1 if none."""
-    row = piece[2][y - piece[0].start]
-    return piece[1].stop - 1 - int(row[::-1].argmax()) if row.any() else -1
+def _row_ends(own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's first and last column of ink in `own`, -1 where it has none."""
+    filled = own.any(axis=1)
+    first = np.where(filled, own.argmax(axis=1), -1)
+    last = np.where(filled, own.shape[1] - 1 - own[:, ::-1].argmax(axis=1), -1)
+    return first, last
 
 
 def straight(own: np.ndarray) -> bool:
@@ -201,10 +199,8 @@ def straight(own: np.ndarray) -> bool:
     rows = np.flatnonzero(own.any(axis=1))
     if len(rows) < 3:
         return False
-    part = own[rows]
-    widths = part.sum(axis=1)
-    first = part.argmax(axis=1)
-    last = part.shape[1] - 1 - part[:, ::-1].argmax(axis=1)
+    widths = own[rows].sum(axis=1)
+    first, last = (ends[rows] for ends in _row_ends(own))
     stroke = float(np.median(widths))
     if (last - first + 1 != widths).any() or widths.max() > 2 * stroke:
         return False  # two runs in a row (a loop, a hook), or a bar across
