@@ -2,11 +2,11 @@
 
 `corpus()` gives (name, bytes) pairs: tiny images in every mode, truncated and
 corrupt files, decompression bombs, formats we do not decode, files that are no
-image at all, unusual but valid images (16-bit, CMYK, animated, EXIF-rotated) and a
-fully transparent 6300x6300 PNG that is cheap to send and costly to read. Each name
-ends in an image suffix (so that a folder of them is listed whole) and says what
-the bytes hold. A reader must answer each with a reading or a one-line `ImageError`,
-never another exception.
+image at all, unusual but valid images (16-bit, CMYK, animated, EXIF-rotated), and a
+fully transparent 6300x6300 PNG and a grid of 7,225 dots, cheap to send and costly
+to read. Each name ends in an image suffix (so that a folder of them is listed
+whole) and says what the bytes hold. A reader must answer each with a reading or a
+one-line `ImageError`, never another exception.
 """
 
 from __future__ import annotations
@@ -112,6 +112,10 @@ def unusual_images() -> list[tuple[str, bytes]]:
     float_page = page.astype(np.float32) / 255
     float_page[0, :5] = [np.nan, np.inf, -np.inf, 1e30, -1e30]
     nan_page = np.full(page.shape, np.nan, np.float32)
+    dots = np.full((1024, 1024), 230, np.uint8)  # 85 x 85 dots: no number, costly to read
+    at = np.arange(1024)
+    on = ((at - 4) % 12 < 4) & (at >= 4) & (at < 1020)
+    dots[np.ix_(on, on)] = 30
     cases = [
         ("digit.png", encode(image, "PNG")),
         ("digit.jpg", encode(image, "JPEG")),
@@ -128,6 +132,7 @@ def unusual_images() -> list[tuple[str, bytes]]:
         ("float-all-nan.tiff", encode(Image.fromarray(nan_page, "F"), "TIFF")),
         ("one-row-5000.png", encode(Image.new("L", (5000, 1), 0), "PNG")),
         ("one-column-5000.png", encode(Image.new("L", (1, 5000), 0), "PNG")),
+        ("dot-grid-7225.png", encode(Image.fromarray(dots), "PNG")),
         (
             "transparent-6300.png",
             encode(Image.new("RGBA", (6300, 6300), (0, 0, 0, 0)), "PNG", compress_level=9),

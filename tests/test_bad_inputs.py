@@ -30,6 +30,7 @@ EXPECTED = {
     "exif-broken.jpg": 1,
     "transparent-6300.png": 0,
     "one-row-5000.png": 0,
+    "dot-grid-7225.png": "7,225 pieces of ink, more than the 1,000",
     "empty.png": "empty file",
     "text.png": "it looks like text",
     "postscript-eps.png": "PostScript or EPS file; send PNG, JPEG, BMP, WebP, GIF or TIFF",

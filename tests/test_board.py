@@ -268,6 +268,27 @@ def test_long_messages_fit_the_status_bar(board):
     assert board.message == ""
 
 
+def test_a_canvas_too_busy_to_read_says_so_and_keeps_its_ink(board, monkeypatch):
+    from mnist_cnn.imaging import ImageError
+
+    def refuse(image):
+        raise ImageError("the image holds 1,234 pieces of ink, more than the 1,000 ...")
+
+    post(*drag(*LINE))
+    board.process_events()
+    monkeypatch.setattr(board.reader, "read_image", refuse)
+    post(*drag((100, 100), (100, 300)))
+    board.process_events()
+    board.render()  # no exception: the status bar says why, the strokes stay
+    assert board.status_text().startswith("Cannot read it: the image holds 1,234 pieces")
+    assert board.reading is None and len(red_pixels(board.screen)) == 0
+    assert (board.pixels()[60:360, 300] > 0).all() and (board.pixels()[100:300, 100] > 0).all()
+    monkeypatch.undo()  # readable again: the reading comes back
+    post(*drag((400, 100), (400, 300)))
+    board.process_events()
+    assert board.status_text().startswith("Number: 7")
+
+
 def test_strokes_are_continuous_and_stay_on_the_canvas(board):
     r = board.brush_radius
     post(

@@ -557,6 +557,56 @@ def test_specks_and_dots_are_dropped():
     assert np.abs(np.subtract(box, (144, 40, 157, 161))).max() <= 2
 
 
+MARKS = {  # written between a 1 (columns 54-66) and a 0 (130-200), 120 px tall
+    "colon": [("ellipse", (90, 75, 104, 89)), ("ellipse", (90, 140, 104, 154))],
+    "dash": [(84, 100, 110, 100)],
+}
+
+
+@pytest.mark.parametrize("mark", MARKS)
+def test_marks_between_digits_are_no_digit_nor_ink_of_the_line(mark):
+    # "1:0", "1-0": a time, a range. A colon's dots, one above the other, were merged
+    # into a digit, and the number model read a mark in the line's ink as one more.
+    gray = drawing([(60, 40, 60, 160), ("ellipse", (130, 40, 200, 160)), *MARKS[mark]])
+    (line,) = extract_lines(gray)
+    boxes = [crop.box for crop in line.crops]
+    assert np.abs(np.subtract(boxes, [(54, 40, 67, 161), (130, 40, 201, 161)])).max() <= 3
+    columns = line.origin[0] + line.factor * np.arange(line.ink.shape[1])
+    between = (columns > 72) & (columns < 124)
+    assert line.ink[:, between].max() == 0
+
+
+def _dots(mask: np.ndarray, hollow: bool) -> None:
+    for top in (18, 36):
+        mask[top : top + 9, 31:40] = True
+        if hollow:
+            mask[top + 1 : top + 8, 32:39] = False
+
+
+@pytest.mark.parametrize(
+    "mark, marks",
+    [
+        (lambda m: m[28:33, 25:45].fill(True), 1),  # a dash as wide as the digits' strokes
+        (lambda m: m[29:31, 25:45].fill(True), 0),  # a thin one
+        (lambda m: _dots(m, hollow=False), 2),  # a colon
+        (lambda m: _dots(m, hollow=True), 0),  # two rings
+    ],
+    ids=["dash", "thin dash", "colon", "rings"],
+)
+def test_marks_are_solid_or_drawn_with_the_digits_pen(mark, marks):
+    # A "1" and a "0" with strokes 6 px wide, and between them a dash or a colon: marks.
+    # Parts of a digit that a thin pen broke are thinner, or curved: they stay pieces
+    # (two rings, one above the other, make one).
+    mask = np.zeros((60, 100), bool)
+    mask[10:50, 10:16] = True
+    mask[10:50, 60:90] = True
+    mask[16:44, 66:84] = False
+    mark(mask)
+    digits, found = segment.segment(mask)
+    assert len(found) == marks
+    assert {10, 60} <= {cols.start for _, cols, _ in digits}
+
+
 def touching(digits: np.ndarray, i: int, j: int):
     """Digits i and j at 100 px, widened 1.5 times (print is narrower than handwriting),
     the second one's ink overlapping the first one's by 3 px."""
@@ -864,7 +914,7 @@ def test_segment_tiny_masks():
     mask[2:18, 30:33] = True  # a 1 on the right ...
     mask[2:9, 5:8] = mask[10:18, 5:8] = True  # ... a broken 1 on the left ...
     mask[0, 20] = True  # ... and a speck
-    pieces = segment.segment(mask)
+    pieces, _ = segment.segment(mask)
     assert [(p[0].start, p[0].stop, p[1].start, p[1].stop) for p in pieces] == [
         (2, 18, 5, 8),
         (2, 18, 30, 33),
@@ -872,7 +922,7 @@ def test_segment_tiny_masks():
     assert pieces[0][2].sum() == 3 * 15  # its own ink: both halves, not the gap
     dash = np.zeros((20, 40), bool)
     dash[9:11, 5:35] = True
-    assert segment.segment(dash) == []  # a stroke on its side is no digit
+    assert segment.segment(dash) == ([], [])  # a stroke on its side is no digit
     assert segment.image_box(pieces[0], 2.0, (35, 100)) == (10, 4, 16, 35)  # clipped
 
 

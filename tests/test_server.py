@@ -24,6 +24,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from bad_inputs import unusual_images
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.imaging import ImageError, ImageTooLarge, NotAnImage
 from mnist_cnn.server import MAX_BATCH, BodySizeLimit, create_app
@@ -397,6 +398,7 @@ BAD_UPLOADS = {
     "truncated": (None, (400, 422)),
     "decompression bomb": (bomb_png(), (413,)),
     "empty file": (b"", (422,)),
+    "a grid of dots": (dict(unusual_images())["dot-grid-7225.png"], (422,)),
 }
 
 
@@ -410,6 +412,8 @@ def test_bad_uploads(client, good_png, case):
     assert response.status_code in statuses, (response.status_code, response.text)
     if case == "decompression bomb":
         assert "pixels" in response.json()["detail"]
+    if case == "a grid of dots":
+        assert "7,225 pieces of ink" in response.json()["detail"]
     assert_still_serving(client, good_png)
 
 

@@ -115,6 +115,7 @@ class DigitBoard:
         self.number_font = pygame.font.Font(None, 40)
         self.hint_font = pygame.font.Font(None, 24)
         self.reading: Reading | None = None
+        self.problem = ""  # why the canvas could not be read, shown in the status bar
         self.message = ""  # the last save, shown in the status bar
         self.running = True
         self._last_pos: tuple[int, int] | None = None  # where the pressed mouse was
@@ -235,7 +236,10 @@ class DigitBoard:
     def refresh(self) -> None:
         """Read the canvas again if it changed since the last reading."""
         if self._stale:
-            self.reading = self.reader.read_image(self.pixels())
+            try:
+                self.reading, self.problem = self.reader.read_image(self.pixels()), ""
+            except MnistCnnError as e:  # too much ink to read: say so, lose nothing
+                self.reading, self.problem = None, f"Cannot read it: {e}"
             self._stale = False
 
     @property
@@ -248,6 +252,8 @@ class DigitBoard:
     def status_text(self) -> str:
         """The status bar's main line: the whole number read, or what to do."""
         reading = self.reading
+        if self.problem:
+            return self.problem
         if reading is None or reading.status == "no digit" or not reading.digits:
             return "No digit yet: draw one above"
         if reading.status == "uncertain":  # the digits read, "?" for the unsure ones: "4?"

@@ -95,6 +95,18 @@ class ImagingParams:
     rule: float = 2.0
     # Components smaller than this share of the largest one are dirt.
     speck: float = 0.04
+    # More pieces of ink than this are no number (a page of text, a pattern): refused,
+    # so that no image makes a reading take seconds (a 1024-px grid of 7,225 dots
+    # took 5 s to segment).
+    max_pieces: int = 1000
+    # Pieces no taller than this share of the tallest, beside the digits, may be marks
+    # between them (a colon's dots, a dash), set aside (`segment._marks`).
+    mark: float = 0.35
+    # A colon's dots fill at least this share of their boxes, and a dash's stroke is at
+    # least this share of the digits' stroke width: a digit that a thin pen broke
+    # breaks into thinner, curved parts.
+    dot_fill: float = 0.55
+    mark_pen: float = 0.55
     # Pieces overlapping this share of the narrower one's width are one digit.
     overlap: float = 0.5
     # Pieces shorter than this share of the tallest are parts of a digit ...

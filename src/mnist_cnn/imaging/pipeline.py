@@ -40,7 +40,7 @@ from mnist_cnn.imaging.normalise import (
 from mnist_cnn.imaging.page import paper_only
 from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
 from mnist_cnn.imaging.resample import shrink
-from mnist_cnn.imaging.rules import remove_rules
+from mnist_cnn.imaging.rules import remove_rules, taken_out
 from mnist_cnn.imaging.segment import Piece, group_lines, image_box, segment, union
 
 
@@ -213,8 +213,14 @@ def _digits(
     smooth, kept = remove_rules(smooth, mask, threshold, params, stroke_width(mask, depth))
     if kept is not mask:
         mask, depth = kept, stroke_depth(kept)
-    # The digits, in reading order, and their strokes' depth.
-    pieces = segment(mask, params)
+    # The digits, in reading order, and their strokes' depth. The marks between them
+    # out of the ink: the number model reads all the ink of a line.
+    pieces, marks = segment(mask, params)
+    if marks:
+        out = np.zeros(mask.shape, bool)
+        for rows, cols, own in marks:
+            out[rows, cols] |= own
+        smooth, mask = taken_out(smooth, mask, out)
     return _Found(smooth, mask, threshold, factor, shape, pieces, depth)
 
 

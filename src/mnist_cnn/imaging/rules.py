@@ -83,7 +83,7 @@ def remove_rules(
     # Boxes drawn round digits, however small (a form's box for each digit).
     boxes = _boxes(mask, width)
     if boxes.any():
-        smooth, mask = _taken_out(smooth, mask, boxes)
+        smooth, mask = taken_out(smooth, mask, boxes)
     shown = smooth > params.edge * threshold
     across = _lines(shown, width)
     # Without lines across, only a line down from edge to edge can be a rule.
@@ -163,10 +163,10 @@ def remove_rules(
         ]
     if not rules:
         return smooth, mask
-    return _taken_out(smooth, mask, _alone(rules, mask.shape))
+    return taken_out(smooth, mask, _alone(rules, mask.shape))
 
 
-def _taken_out(
+def taken_out(
     smooth: np.ndarray, mask: np.ndarray, out: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """`smooth` and `mask` without the ink `out`, its soft edges too (the number model

@@ -6,13 +6,18 @@ pieces that overlap horizontally (a broken stroke, the bar of a 5) are one digit
 not two straight strokes side by side (two 1s drawn close and leaning); short
 pieces join a digit they touch, else they are dots or dashes and are dropped, as
 are a lone speck or dash; a blob much wider than tall (touching digits) is cut at
-its thinnest column of ink.
+its thinnest column of ink. Marks between digits (a colon's dots, a dash) are set
+aside first, so that a colon's two dots do not make a digit.
 
 >>> mask = np.zeros((30, 60), bool)
 >>> mask[5:25, 8:12] = True                      # a "1"
 >>> mask[5:25, 30:45] = True; mask[9:21, 34:41] = False   # a "0"
->>> [(rows.start, rows.stop, cols.start, cols.stop) for rows, cols, _ in segment(mask)]
+>>> mask[8:11, 20:23] = mask[19:22, 20:23] = True  # a colon between them
+>>> digits, marks = segment(mask)
+>>> [(rows.start, rows.stop, cols.start, cols.stop) for rows, cols, _ in digits]
 [(5, 25, 8, 12), (5, 25, 30, 45)]
+>>> [(rows.start, cols.start) for rows, cols, _ in marks]
+[(8, 20), (19, 20)]
 """
 
 from __future__ import annotations
@@ -20,34 +25,49 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from mnist_cnn.imaging.decode import ImageError
 from mnist_cnn.imaging.ink import ink_box, stroke_width
 from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
 
 Piece = tuple[slice, slice, np.ndarray]  # rows, columns, the piece's own ink mask there
 
 
-def segment(mask: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> list[Piece]:
+def segment(
+    mask: np.ndarray, params: ImagingParams = DEFAULT_PARAMS
+) -> tuple[list[Piece], list[Piece]]:
     """Ink mask -> digits in reading order: row by row, each row left to right.
 
     Args:
         mask: the binary ink mask of the whole image.
-        params: `speck`, `near`, `fragment` and `row_fill` decide the rows of digits;
-            `overlap`, `min_side`, `line`, `wide`, `thin` and `very_wide` what is one
-            digit, and what none.
+        params: `max_pieces` bounds the work; `speck`, `near`, `fragment` and
+            `row_fill` decide the rows of digits;
+            `mark`, `overlap`, `min_side`, `line`, `wide`, `thin` and `very_wide` what
+            is one digit, and what none.
 
     Returns:
-        One piece per digit: its rows and columns in `mask` (the box of its ink) and
-        its own ink there.
+        The digits, one piece each: its rows and columns in `mask` (the box of its ink)
+        and its own ink there; and the marks between them (`_marks`), as pieces too.
+
+    Raises:
+        ImageError: for more than `params.max_pieces` pieces of ink.
     """
     pieces = _components(mask, params.speck)
-    digits = []
+    if len(pieces) > params.max_pieces:  # bounded work, whatever the image
+        raise ImageError(
+            f"the image holds {len(pieces):,} pieces of ink, more than the "
+            f"{params.max_pieces:,} a reading looks at (a page of text, a pattern?): "
+            "crop it to the digits"
+        )
+    digits, marks = [], []
     for top, bottom in _rows_of_digits(pieces, params):
         row = [piece for piece in pieces if top <= piece[0].start < bottom]
+        row, its_marks = _marks(row, params)
+        marks += its_marks
         row = _attach_fragments(_merge_overlapping(row, params.overlap), params)
         row = [digit for digit in row if _digit_shaped(digit[2], params)]
         parts = (part for digit in row for part in _split_wide(*digit, params=params))
         digits += sorted(parts, key=lambda p: p[1].start)
-    return digits
+    return digits, marks
 
 
 def _components(mask: np.ndarray, speck: float) -> list[Piece]:
@@ -125,6 +145,61 @@ def _side_by_side(pieces: list[Piece], top: int, bottom: int, fill: float) -> bo
             return True
         reach = max(reach, cols.stop)
     return False
+
+
+def _marks(row: list[Piece], params: ImagingParams) -> tuple[list[Piece], list[Piece]]:
+    """A row's pieces parted into those that may be digits or their parts, and marks
+    written between digits: a colon's two dots, one above the other, which would be
+    merged into a digit, and a dash at mid-height, which the number model reads as one.
+
+    A mark is at most `params.mark` of the tallest piece high and alone in its columns:
+    no other piece of the row meets them, but for a colon's other dot. A dot is solid
+    (it fills `params.dot_fill` of its box), no wider or taller than `params.mark` of
+    the tallest, nor over twice as wide as tall or tall as wide. A dash lies on its
+    side, its middle in the middle third of the row's height (a 5's or a 7's bar lies
+    at its top, a 2's foot at its bottom), drawn at least `params.mark_pen` as wide as
+    the digits' strokes. A digit that a thin pen broke breaks into thinner, curved
+    parts. A single dot (a decimal point) is left as it is: dropped, or joined to the
+    digit it is near.
+    """
+    tallest = max(rows.stop - rows.start for rows, _, _ in row)
+    top, bottom = min(p[0].start for p in row), max(p[0].stop for p in row)
+
+    def meet(a: slice, b: slice) -> bool:
+        return min(a.stop, b.stop) > max(a.start, b.start)
+
+    def dash(piece: Piece) -> bool:
+        (rows, cols, _), height = piece, piece[0].stop - piece[0].start
+        middle = ((rows.start + rows.stop) / 2 - top) / (bottom - top)
+        lying = cols.stop - cols.start >= 1.5 * height
+        return height <= params.mark * tallest and lying and 1 / 3 <= middle <= 2 / 3
+
+    def dot(piece: Piece) -> bool:
+        rows, cols, own = piece
+        sides = sorted((rows.stop - rows.start, cols.stop - cols.start))
+        small = sides[1] <= min(params.mark * tallest, 2 * sides[0])
+        return small and own.mean() >= params.dot_fill
+
+    # The other pieces each piece's columns meet.
+    others = {id(p): [q for q in row if q is not p and meet(p[1], q[1])] for p in row}
+    dashes = [p for p in row if not others[id(p)] and dash(p)]
+    if dashes:
+        digits = [
+            own for rows, _, own in row if rows.stop - rows.start >= params.fragment * tallest
+        ]
+        pen = params.mark_pen * np.median([stroke_width(own) for own in digits])
+        dashes = [p for p in dashes if stroke_width(p[2]) >= pen]
+    colons = [
+        (p, q)
+        for p in row
+        if len(others[id(p)]) == 1
+        and (q := others[id(p)][0])[0].start > p[0].stop  # p above q, rows apart
+        and others[id(q)] == [p]
+        and dot(p)
+        and dot(q)
+    ]
+    marks = {id(p) for p in dashes} | {id(p) for colon in colons for p in colon}
+    return [p for p in row if id(p) not in marks], [p for p in row if id(p) in marks]
 
 
 def _merge_overlapping(pieces: list[Piece], overlap: float) -> list[Piece]:
@@ -299,21 +374,23 @@ def group_lines(pieces: list[Piece], overlap: float = 0.5) -> list[list[Piece]]:
         1
     """
     lines: list[list[Piece]] = []
+    fits: list[tuple[float, float, float]] = []  # each line's `_fit`, refitted as it grows
     for piece in sorted(pieces, key=lambda p: (p[1].start, p[0].start)):
         x, y, height = _centre(piece)
         best, closest = None, np.inf
-        for line in lines:
+        for i, (line, (slope, intercept, typical)) in enumerate(zip(lines, fits, strict=True)):
             top, bottom = min(p[0].start for p in line[-2:]), max(p[0].stop for p in line[-2:])
             shared = min(piece[0].stop, bottom) - max(piece[0].start, top)
             on_rows = shared >= overlap * min(height, bottom - top)
-            off = abs(y - _centre_line(line, x))
-            reach = overlap * max(height, float(np.median([_centre(p)[2] for p in line])))
-            if (on_rows or off <= reach) and off < closest:
-                best, closest = line, off
+            off = abs(y - (slope * x + intercept))
+            if (on_rows or off <= overlap * max(height, typical)) and off < closest:
+                best, closest = i, off
         if best is None:
             lines.append([piece])
+            fits.append(_fit(lines[-1]))
         else:
-            best.append(piece)
+            lines[best].append(piece)
+            fits[best] = _fit(lines[best])
     lines.sort(key=lambda line: min(p[0].start for p in line))
     return lines
 
@@ -324,14 +401,16 @@ def _centre(piece: Piece) -> tuple[float, float, float]:
     return (cols.start + cols.stop) / 2, (rows.start + rows.stop) / 2, rows.stop - rows.start
 
 
-def _centre_line(line: list[Piece], x: float) -> float:
-    """Where the straight line through the centres of a line's digits is at column `x`:
-    their mean height until they span half a digit's height sideways."""
+def _fit(line: list[Piece]) -> tuple[float, float, float]:
+    """The straight line through the centres of a line's digits, as its slope and
+    intercept (level, at their mean height, until they span half a digit's height
+    sideways), and their median height."""
     xs, ys, heights = np.array([_centre(piece) for piece in line]).T
-    if np.ptp(xs) < np.median(heights) / 2:
-        return float(ys.mean())
+    typical = float(np.median(heights))
+    if np.ptp(xs) < typical / 2:
+        return 0.0, float(ys.mean()), typical
     slope, intercept = np.polyfit(xs, ys, 1)
-    return float(slope * x + intercept)
+    return float(slope), float(intercept), typical
 
 
 def union(pieces: list[Piece]) -> Piece:

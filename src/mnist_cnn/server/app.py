@@ -66,7 +66,8 @@ ERRORS = _errors(
     e413="body over 10 MB, an image with too many pixels, too many images, "
     "or a batch over its pixel limit",
     e415="unsupported content type, or the bytes are not an image",
-    e422="a missing or invalid field: bad base64, wrong pixel array, broken image",
+    e422="a missing or invalid field: bad base64, wrong pixel array, broken image, or "
+    "an image of over 1,000 pieces of ink",
     e503="the model is loading, the server is reading all it can, or the reading ran "
     "out of time: try again after Retry-After seconds",
 )
