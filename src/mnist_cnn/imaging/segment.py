@@ -153,14 +153,14 @@ def _marks(row: list[Piece], params: ImagingParams) -> tuple[list[Piece], list[P
     merged into a digit, and a dash at mid-height, which the number model reads as one.
 
     A mark is at most `params.mark` of the tallest piece high and alone in its columns:
-    no other piece of the row meets them, but for a colon's other dot. A dot is solid
-    (it fills `params.dot_fill` of its box), no wider or taller than `params.mark` of
-    the tallest, nor over twice as wide as tall or tall as wide. A dash lies on its
-    side, its middle in the middle third of the row's height (a 5's or a 7's bar lies
-    at its top, a 2's foot at its bottom), drawn at least `params.mark_pen` as wide as
-    the digits' strokes. A digit that a thin pen broke breaks into thinner, curved
-    parts. A single dot (a decimal point) is left as it is: dropped, or joined to the
-    digit it is near.
+    no other piece of the row meets them, but for a colon's other dot. A colon's dots
+    lie either side of the row's middle, each solid (it fills `params.dot_fill` of its
+    box), no wider or taller than `params.mark` of the tallest, nor over twice as wide
+    as tall or tall as wide. A dash lies on its side, its middle in the middle third of
+    the row's height (a 5's or a 7's bar lies at its top, a 2's foot at its bottom),
+    drawn at least `params.mark_pen` as wide as the digits' strokes. A digit that a thin
+    pen broke breaks into thinner, curved parts. A single dot (a decimal point) is left
+    as it is: dropped, or joined to the digit it is near.
     """
     tallest = max(rows.stop - rows.start for rows, _, _ in row)
     top, bottom = min(p[0].start for p in row), max(p[0].stop for p in row)
@@ -189,12 +189,14 @@ def _marks(row: list[Piece], params: ImagingParams) -> tuple[list[Piece], list[P
         ]
         pen = params.mark_pen * np.median([stroke_width(own) for own in digits])
         dashes = [p for p in dashes if stroke_width(p[2]) >= pen]
+    middle = (top + bottom) / 2
     colons = [
         (p, q)
         for p in row
         if len(others[id(p)]) == 1
         and (q := others[id(p)][0])[0].start > p[0].stop  # p above q, rows apart
         and others[id(q)] == [p]
+        and p[0].start + p[0].stop < 2 * middle < q[0].start + q[0].stop  # either side
         and dot(p)
         and dot(q)
     ]
