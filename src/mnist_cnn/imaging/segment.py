@@ -40,9 +40,9 @@ def segment(
     Args:
         mask: the binary ink mask of the whole image.
         params: `max_pieces` bounds the work; `speck`, `near`, `fragment` and
-            `row_fill` decide the rows of digits;
-            `mark`, `overlap`, `min_side`, `line`, `wide`, `thin` and `very_wide` what
-            is one digit, and what none.
+            `row_fill` decide the rows of digits; `mark`, `dot_fill` and `mark_pen` the
+            marks between them; `overlap`, `min_side`, `line`, `wide`, `thin` and
+            `very_wide` what is one digit, and what none.
 
     Returns:
         The digits, one piece each: its rows and columns in `mask` (the box of its ink)
