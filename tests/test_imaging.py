@@ -765,6 +765,9 @@ def test_params_are_frozen_and_reach_every_step():
     assert len(extract_digits(page, params=params)) == 1
     assert extract_digits(page, params=ImagingParams(min_contrast=256.0)) == []  # ink: too faint
     assert extract_digits(page, params=ImagingParams(min_side=200)) == []  # segment: too small
+    eleven = drawing([(100, 40, 100, 160), (200, 40, 200, 160)])
+    with pytest.raises(ImageError, match="2 pieces of ink, more than the 1 "):  # bounded work
+        extract_digits(eleven, params=ImagingParams(max_pieces=1))
     # A working copy of at most 50 px: the box is still in the image's pixels, coarser.
     (coarse,) = extract_digits(page, params=ImagingParams(work_size=50))
     assert np.abs(np.subtract(coarse.box, (144, 40, 157, 161))).max() <= 8
