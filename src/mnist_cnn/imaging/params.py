@@ -97,7 +97,7 @@ class ImagingParams:
     speck: float = 0.04
     # More pieces of ink than this are no number (a page of text, a pattern): refused,
     # so that no image makes a reading take seconds (a 1024-px grid of 7,225 dots
-    # took 5 s to segment).
+    # took 8.5 s to read).
     max_pieces: int = 1000
     # Pieces no taller than this share of the tallest, beside the digits, may be marks
     # between them (a colon's dots, a dash), set aside (`segment._marks`).
