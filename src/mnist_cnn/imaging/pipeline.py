@@ -217,9 +217,9 @@ def _digits(
     # out of the ink: the number model reads all the ink of a line.
     pieces, marks = segment(mask, params)
     if marks:
+        rows, cols, own = union(marks)
         out = np.zeros(mask.shape, bool)
-        for rows, cols, own in marks:
-            out[rows, cols] |= own
+        out[rows, cols] = own
         smooth, mask = taken_out(smooth, mask, out)
     return _Found(smooth, mask, threshold, factor, shape, pieces, depth)
 

@@ -169,10 +169,10 @@ def _marks(row: list[Piece], params: ImagingParams) -> tuple[list[Piece], list[P
         return min(a.stop, b.stop) > max(a.start, b.start)
 
     def dash(piece: Piece) -> bool:
-        (rows, cols, _), height = piece, piece[0].stop - piece[0].start
+        rows, cols, _ = piece
         middle = ((rows.start + rows.stop) / 2 - top) / (bottom - top)
-        lying = cols.stop - cols.start >= 1.5 * height
-        return height <= params.mark * tallest and lying and 1 / 3 <= middle <= 2 / 3
+        lying = cols.stop - cols.start >= 1.5 * (rows.stop - rows.start)
+        return lying and 1 / 3 <= middle <= 2 / 3
 
     def dot(piece: Piece) -> bool:
         rows, cols, own = piece
@@ -180,9 +180,13 @@ def _marks(row: list[Piece], params: ImagingParams) -> tuple[list[Piece], list[P
         small = sides[1] <= min(params.mark * tallest, 2 * sides[0])
         return small and own.mean() >= params.dot_fill
 
-    # The other pieces each piece's columns meet.
-    others = {id(p): [q for q in row if q is not p and meet(p[1], q[1])] for p in row}
-    dashes = [p for p in row if not others[id(p)] and dash(p)]
+    # Most rows hold no piece short enough: nothing more to look at.
+    short = [p for p in row if p[0].stop - p[0].start <= params.mark * tallest]
+    if not short:
+        return row, []
+    # The other pieces each short piece's columns meet.
+    others = {id(p): [q for q in row if q is not p and meet(p[1], q[1])] for p in short}
+    dashes = [p for p in short if not others[id(p)] and dash(p)]
     if dashes:
         digits = [
             own for rows, _, own in row if rows.stop - rows.start >= params.fragment * tallest
@@ -192,10 +196,10 @@ def _marks(row: list[Piece], params: ImagingParams) -> tuple[list[Piece], list[P
     middle = (top + bottom) / 2
     colons = [
         (p, q)
-        for p in row
+        for p in short
         if len(others[id(p)]) == 1
         and (q := others[id(p)][0])[0].start > p[0].stop  # p above q, rows apart
-        and others[id(q)] == [p]
+        and others.get(id(q)) == [p]
         and p[0].start + p[0].stop < 2 * middle < q[0].start + q[0].stop  # either side
         and dot(p)
         and dot(q)
