@@ -59,7 +59,7 @@ def test_a_number_model_sure_of_wrong_readings_is_softened():
 def test_the_reader_applies_the_recorded_temperature(model_file, tmp_path, digit_images):
     images = list(digit_images[0][:20])
     plain = DigitReader.load(model_file, numbers=None)
-    assert plain.info["temperatures"] == [1.0, 1.0]  # the shipped folder records none
+    assert plain.info["temperatures"] == [1.0, 1.0, 1.0]  # the shipped folder records none
     folder = tmp_path / "run"
     folder.mkdir()
     (folder / "model.keras").write_bytes(model_file.read_bytes())
@@ -68,7 +68,7 @@ def test_the_reader_applies_the_recorded_temperature(model_file, tmp_path, digit
     )
     assert recorded_temperature(folder / "model.keras") == 3.0
     soft = DigitReader.load(folder, numbers=None)
-    assert soft.info["temperatures"] == [3.0, 1.0]
+    assert soft.info["temperatures"] == [3.0, 1.0, 1.0]
     for a, b in zip(plain.read_batch(images), soft.read_batch(images), strict=True):
         top = [[int(np.argmax(d.probabilities)) for d in r.digits] for r in (a, b)]
         assert top[0] == top[1] and len(top[0]) == 1  # the same answers ...
@@ -85,8 +85,9 @@ def test_calibrate_records_a_runs_temperature_and_refuses_the_shipped_models(
     temperature = runs.read_metrics(run_folder).temperature
     assert calibration.BOUNDS[0] <= temperature <= calibration.BOUNDS[1]
     assert f"temperature {temperature:.3f}" in capsys.readouterr().out
-    assert DigitReader.load(run_folder, numbers=None).info["temperatures"] == [temperature, 1.0]
-    for shipped in ("default_model", "number_model"):
+    reader = DigitReader.load(run_folder, numbers=None)
+    assert reader.info["temperatures"] == [temperature, 1.0, 1.0]
+    for shipped in ("default_model", "number_model", "part_model"):
         folder = Path(calibration.__file__).parent / shipped
         assert main(["calibrate", str(folder)]) == 1
         assert "read-only" in capsys.readouterr().err

@@ -52,7 +52,8 @@ def test_load_a_run_folder_or_a_model_file(tmp_path, seed_model):
         "description": "cnn-1 (run folder, 99.10% on the MNIST test set)",
         "params": seed_model.count_params(),
         "number_model": None,
-        "temperatures": [1.0, 1.0],
+        "part_model": None,
+        "temperatures": [1.0, 1.0, 1.0],
     }
     assert reader.threshold == 0.8 and reader.name == "cnn-1"
     loose = tmp_path / "mine.keras"
@@ -65,7 +66,8 @@ def test_load_a_run_folder_or_a_model_file(tmp_path, seed_model):
         "description": "mine (model file, test accuracy unknown)",
         "params": 0,
         "number_model": None,
-        "temperatures": [1.0, 1.0],
+        "part_model": None,
+        "temperatures": [1.0, 1.0, 1.0],
     }
     json.dumps(reader.info)  # JSON-ready
 

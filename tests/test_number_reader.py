@@ -103,6 +103,37 @@ def test_the_digit_model_votes_on_each_digit_read_parts_cut_from_touching_ones_i
     assert alone.agreement is None and alone.vote.tolist() == [1.0]
 
 
+def test_a_part_model_raises_the_vote_on_parts_cut_and_only_on_them():
+    (line,) = extract_lines(page(90, 136, 200))  # two zeros touching, and one apart
+    reads_000 = number_model(line, [(0, 2), (0, 48), (0, 104)])
+    seen = []
+
+    def part_model(digit):  # reads every part it is given as `digit`, at 0.9
+        def probabilities(images):
+            seen.append(len(images))
+            return digit_model(digit, 0.9)(images)
+
+        return probabilities
+
+    calls = []
+
+    def doubts_parts(images):  # sure of the pieces' 0s, then reads the parts cut as 6s
+        calls.append(len(images))
+        return digit_model(0 if len(calls) % 2 else 6, 0.99)(images)
+
+    (reading,) = number_reader.read_lines([line], reads_000, doubts_parts, part_model(0))
+    assert seen == [2]  # the two parts cut from the touching zeros, in one call
+    assert reading.probabilities.argmax(axis=1).tolist() == [0, 0, 0]  # it votes only
+    vote = number_reader.DIGIT_VOTE
+    assert np.allclose(reading.vote, [0.9**vote, 0.9**vote, 0.99**vote])
+    # The likelier of the two: a part model that doubts a part the digit model is sure
+    # of lowers nothing.
+    (reading,) = number_reader.read_lines([line], reads_000, digit_model(0, 0.99), part_model(6))
+    assert np.allclose(reading.vote, 0.99**vote)
+    (alone,) = number_reader.read_lines([line], reads_000, doubts_parts)
+    assert np.allclose(alone.vote, [(0.01 / 9) ** vote] * 2 + [0.99**vote])
+
+
 def test_digits_among_others_take_both_models_and_agreement_makes_them_surer():
     (line,) = extract_lines(page(50, 180))
     assert len(line.crops) == 2

@@ -133,6 +133,7 @@ def test_health_and_model(client, reader):
         "source",
         "description",
         "number_model",
+        "part_model",
     }
     assert model["name"] == reader.info["name"] and model["params"] > 1000
     assert model["source"] == "run" and "99.48%" in model["description"]
@@ -146,6 +147,7 @@ def test_model_answer_comes_from_the_injected_reader(plumbing, stand_in):
         "source": None,
         "description": None,
         "number_model": None,
+        "part_model": None,
     }
     assert plumbing.get("/api/health").json()["model"] == "stand-in"
 
@@ -225,6 +227,7 @@ def test_openapi_lists_every_route_body_form_and_answer(plumbing):
         "source",
         "description",
         "number_model",
+        "part_model",
     }
     assert set(models["Error"]["properties"]) == {"detail"}
     assert models["InputsFormat"]["enum"] == ["png", "pixels"]

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from mnist_cnn import ensemble, models, runs, training
+from mnist_cnn import ensemble, inference, models, runs, training
 from mnist_cnn.backend import keras
 from mnist_cnn.config import PRESETS, TrainConfig
 from mnist_cnn.errors import MnistCnnError
@@ -67,6 +67,20 @@ def test_a_number_model_gets_composed_numbers_and_ctc(fake_mnist_dir):
     assert np.isfinite(loss) and loss > 0 and accuracy == 0  # untrained: reads nothing right
     scores = evaluation.score_numbers(model, mnist.x_test, mnist.y_test, count=12)
     assert scores.test_errors == 12 and 0 <= scores.test_digit_accuracy < 0.5
+
+
+def test_a_part_model_run_adds_parts_cut_by_the_shipped_reader_and_starts_from_it(
+    fake_mnist_dir,
+):
+    config = training.resolve(TrainConfig.from_preset("parts", parts=20))
+    mnist, (x, y), (x_val, y_val) = training.load_data(config)
+    added, added_val = len(x) - len(mnist.x_train), len(x_val) - len(mnist.x_val)
+    assert added >= 20 and 0 < added_val < added  # parts of 20 and of 2 numbers
+    assert x.shape[1:] == (28, 28, 1) and y.shape == (len(x), 10)
+    assert np.array_equal(y[: len(mnist.y_train)].argmax(axis=1), mnist.y_train)
+    model = training.build_model(config)  # init "default": the shipped digit model's weights
+    shipped = runs.load_model(inference.DEFAULT_MODEL)
+    assert all(np.array_equal(a, b) for a, b in zip(model.weights, shipped.weights, strict=True))
 
 
 def test_a_run_with_label_smoothing_also_scores_its_loss_without_it(digit_images):

@@ -81,6 +81,20 @@ PRESETS: dict[str, dict] = {
         "augment": 0.0,
         "patience": 4,
     },
+    # The part model (`mnist_cnn/part_model`): the shipped digit model fine-tuned on
+    # digits as the reader cuts them out of touching ones (`mnist_cnn.numbers.cut_parts`),
+    # with as many training digits again, for its vote on such parts.
+    "parts": {
+        "model": "cnn",
+        "epochs": 4,
+        "batch_size": 128,
+        "lr": 3e-4,
+        "label_smoothing": 0.0,
+        "augment": 1.0,
+        "precision": "float32",
+        "init": "default",
+        "parts": 6_000,
+    },
 }
 
 
@@ -142,10 +156,16 @@ class TrainConfig:
         "number models only: numbers composed from the training digits in each epoch, "
         "new ones every epoch (the validation digits make a tenth as many, fixed)",
     )
+    parts: int = option(
+        0,
+        "digit models only: numbers of touching digits composed from the training digits "
+        "and read by the shipped reader, whose parts cut between digits join the training "
+        "digits (a tenth as many from the validation digits join those); 0: none",
+    )
     init: str | None = option(
         None,
-        "start from the weights of this model (a run folder or .keras file) of the same "
-        "architecture, to fine-tune it (default: new weights)",
+        "start from the weights of this model (a run folder, .keras file, or 'default': the "
+        "shipped digit model) of the same architecture, to fine-tune it (default: new weights)",
     )
     name: str | None = option(
         None, "run folder name (default: <model>-<date>-<time>); an existing one is never reused"
@@ -194,6 +214,8 @@ class TrainConfig:
             )
         if self.numbers < 10:
             raise MnistCnnError(f"numbers must be at least 10, got {self.numbers}")
+        if self.parts < 0:
+            raise MnistCnnError(f"parts must be at least 0, got {self.parts}")
         if self.limit is not None and self.limit < 1:
             raise MnistCnnError(f"limit must be at least 1, got {self.limit}")
 

@@ -121,9 +121,11 @@ class DigitReader:
     digits of one image are read several times faster, for 1-2 s more at start.
     `mnist-cnn serve` and `board` do; `engine` says which one runs it.
     numbers: a number model, to read lines of digits with (`mnist_cnn.number_reader`).
-    temperatures: the digit model's and the number model's, which make their
-    confidences honest (`mnist_cnn.calibration`); `load` reads the ones training
-    recorded.
+    parts: a part model, whose vote on the parts cut from touching digits counts in a
+    reading's confidence (`mnist_cnn.number_reader`); default: the digit model's.
+    temperatures: the digit model's, the number model's and the part model's, which
+    make their confidences honest (`mnist_cnn.calibration`); `load` reads the ones
+    training recorded.
 
     >>> from mnist_cnn import models
     >>> reader = DigitReader(models.build("original"), name="untrained", threshold=0.9)
@@ -139,7 +141,8 @@ class DigitReader:
         info: dict | None = None,
         litert: bool = False,
         numbers=None,
-        temperatures: tuple[float, float] = (1.0, 1.0),
+        parts=None,
+        temperatures: tuple[float, float, float] = (1.0, 1.0, 1.0),
     ):
         if not 0.0 <= threshold <= 1.0:
             raise MnistCnnError(f"threshold must be between 0 and 1, got {threshold}")
@@ -153,9 +156,10 @@ class DigitReader:
             "test_accuracy": None,
             "params": model.count_params(),
             "number_model": None if numbers is None else numbers.name,
+            "part_model": None if parts is None else parts.name,
             "temperatures": list(temperatures),
         } | (info or {})
-        self.temperature, number_temperature = temperatures
+        self.temperature, number_temperature, part_temperature = temperatures
         self._lock = threading.Lock()  # one model call at a time when a server shares us
         fast = runtimes.litert_predictor(model) if litert else None
         self.predict = fast or model.predict_on_batch  # model inputs -> probabilities
@@ -169,6 +173,14 @@ class DigitReader:
             self.numbers = lambda strips: np.asarray(logits(strips)) / number_temperature
             for size in (1, 2):  # warmed up, as the digit model is below
                 self.numbers(np.zeros((size, *numbers.input_shape[1:]), np.float32))
+        # The part model, if any: MNIST-style parts -> probabilities, as the digit model.
+        self.parts = None
+        if parts is not None:
+            runs.check_shapes(parts, "part model")
+            read = (runtimes.litert_predictor(parts) if litert else None) or parts.predict_on_batch
+            self.parts = lambda images: soften(tta_probabilities(read, images), part_temperature)
+            for size in (1, 2):
+                self.parts(np.zeros((size, IMAGE_SIZE, IMAGE_SIZE), np.uint8))
         # Warm up now rather than on the first request: two batch sizes make Keras'
         # compiled function general in the batch size, so no later call recompiles it.
         for size in (1, 2):
@@ -219,6 +231,10 @@ class DigitReader:
         number_model, number_file = _load_number_model(numbers)
         if number_model is not None:
             info["number_model"] = "number_model" if numbers == "default" else Path(numbers).name
+        part_model, part_file = _load_part_model(numbers)
+        if part_model is not None:
+            info["part_model"] = part_file.parent.name
+        temperatures = (model_file, number_file, part_file)
         return cls(
             model,
             name=info["name"],
@@ -226,7 +242,8 @@ class DigitReader:
             info=info,
             litert=use_litert,
             numbers=number_model,
-            temperatures=(recorded_temperature(model_file), recorded_temperature(number_file)),
+            parts=part_model,
+            temperatures=tuple(recorded_temperature(f) for f in temperatures),
         )
 
     @classmethod
@@ -252,7 +269,7 @@ class DigitReader:
         name = folder.parent.name if in_run else model.path.stem
         recorded = runs.read_metrics(folder.parent) if in_run else runs.RunMetrics()
         info = {"name": name, "path": str(model.path), "test_accuracy": recorded.test_accuracy}
-        temperatures = (recorded.temperature or 1.0, 1.0)
+        temperatures = (recorded.temperature or 1.0, 1.0, 1.0)
         return cls(model, name=name, threshold=threshold, info=info, temperatures=temperatures)
 
     # -- reading -------------------------------------------------------------------------
@@ -278,7 +295,7 @@ class DigitReader:
             return self.read_crops([[c for line in image for c in line.crops] for image in lines])
         flat = [line for image in lines for line in image]
         with self._lock:
-            chosen = read_lines(flat, self.numbers, self._tta)
+            chosen = read_lines(flat, self.numbers, self.digit_probabilities, self.parts)
         readings, start = [], 0
         for image in lines:
             mine = chosen[start : start + len(image)]
@@ -356,9 +373,13 @@ class DigitReader:
 
     def _probabilities(self, images: np.ndarray) -> np.ndarray:
         with self._lock:
-            return self._tta(images)
+            return self.digit_probabilities(images)
 
-    def _tta(self, images: np.ndarray) -> np.ndarray:
+    def digit_probabilities(self, images: np.ndarray) -> np.ndarray:
+        """The digit model's probabilities (N, 10) of uint8 MNIST-style digits
+        (N, 28, 28), as the reader reads them: turned copies averaged
+        (`tta_probabilities`), at the model's temperature. Not locked: a server's
+        threads call `read_image`."""
         probabilities = tta_probabilities(self.predict, images)
         return probabilities if self.temperature == 1.0 else soften(probabilities, self.temperature)
 
@@ -452,7 +473,20 @@ def _load_number_model(numbers: str | os.PathLike | None) -> tuple[object, Path 
     if numbers is None or (numbers == "default" and not NUMBER_MODEL.is_file()):
         return None, None
     model_file = runs.resolve_model_file(NUMBER_MODEL if numbers == "default" else numbers)
-    return _number_model(str(model_file.resolve()), model_file.stat().st_mtime_ns), model_file
+    model = _shared_model(str(model_file.resolve()), model_file.stat().st_mtime_ns)
+    if len(model.output_shape) != 3:
+        raise MnistCnnError(f"{model_file} is a digit model; a number model reads strips of digits")
+    return model, model_file
+
+
+def _load_part_model(numbers: str | os.PathLike | None) -> tuple[object, Path | None]:
+    """The shipped part model and its file, with the shipped number model whose cuts
+    it learned (`numbers` "default"), or (None, None)."""
+    from mnist_cnn.number_reader import PART_MODEL
+
+    if numbers != "default" or not PART_MODEL.is_file():
+        return None, None
+    return _shared_model(str(PART_MODEL), PART_MODEL.stat().st_mtime_ns), PART_MODEL
 
 
 def recorded_temperature(model_file: Path | None) -> float:
@@ -469,13 +503,10 @@ def recorded_temperature(model_file: Path | None) -> float:
 
 
 @functools.lru_cache(maxsize=4)
-def _number_model(path: str, modified: int):
-    """A number model loaded once per process (and again if its file changes): every
-    reader of a process, and a test suite's many readers, share it."""
-    model = runs.load_model(path)
-    if len(model.output_shape) != 3:
-        raise MnistCnnError(f"{path} is a digit model; a number model reads strips of digits")
-    return model
+def _shared_model(path: str, modified: int):
+    """A number or part model loaded once per process (and again if its file changes):
+    every reader of a process, and a test suite's many readers, share it."""
+    return runs.load_model(path)
 
 
 def find_model(runs_dir: str | os.PathLike = RUNS_DIR) -> Path:
@@ -534,16 +565,16 @@ def _digit_runs(runs_dir: str | os.PathLike) -> list[runs.RunSummary]:
 
 def is_shipped(path: str | os.PathLike) -> bool:
     """Whether `path` (a model file or folder, however spelled, links followed) is a
-    model shipped in the package (the digit model or the number model), read-only.
+    model shipped in the package (the digit, number or part model), read-only.
 
     >>> is_shipped(DEFAULT_MODEL.parent), is_shipped("runs/cnn-20260101-120000")
     (True, False)
     """
-    from mnist_cnn.number_reader import NUMBER_MODEL
+    from mnist_cnn.number_reader import NUMBER_MODEL, PART_MODEL
 
     path = Path(path).resolve()
     folder = path.parent if path.suffix == ".keras" else path
-    for shipped in (DEFAULT_MODEL.parent, NUMBER_MODEL.parent):
+    for shipped in (DEFAULT_MODEL.parent, NUMBER_MODEL.parent, PART_MODEL.parent):
         try:
             if folder.samefile(shipped):
                 return True

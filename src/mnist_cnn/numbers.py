@@ -22,7 +22,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +30,7 @@ from PIL import Image
 from scipy import ndimage
 
 from mnist_cnn import ctc
-from mnist_cnn.imaging.pipeline import extract_lines
+from mnist_cnn.imaging.pipeline import Line, extract_lines
 from mnist_cnn.imaging.resample import resize
 from mnist_cnn.imaging.strip import to_strip
 from mnist_cnn.renderings import RENDERINGS, render
@@ -65,6 +65,11 @@ class NumberStyle:
     digit_scale: float = 0.06
     jitter: float = 0.08
     stroke: tuple[float, float] = (0.2, 0.15)
+
+
+# Numbers whose digits touch or overlap, of which `cut_parts` makes parts.
+PARTS_STYLE = NumberStyle(lengths=(2, 8), spacing=(SPACINGS["overlapping"][0], 0.0))
+PARTS_BATCH = 64  # numbers `cut_parts` reads with one call of each model
 
 
 @dataclass(frozen=True)
@@ -158,12 +163,74 @@ def as_sent(
         >>> as_sent(image, np.random.default_rng(0)).shape
         (32, 256)
     """
+    lines = _sent(image, rng, larger)
+    return to_strip(lines[0].ink if len(lines) == 1 else image)[0]
+
+
+def cut_parts(
+    digits: np.ndarray,
+    labels: np.ndarray,
+    count: int,
+    seed: int | Sequence[int],
+    number_logits: Callable[[np.ndarray], np.ndarray],
+    digit_probabilities: Callable[[np.ndarray], np.ndarray],
+    style: NumberStyle = PARTS_STYLE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Digits as the reader cuts them out of touching ones, with their labels: what
+    a part model learns from (`mnist_cnn.number_reader`).
+
+    `count` numbers are composed from `digits` (`make_numbers`), sent as images and
+    found again (as `as_sent` does), and read by `mnist_cnn.number_reader.read_lines`
+    with the two models given (a reader's `numbers` and `digit_probabilities`). The
+    parts it cut out of touching digits are kept where it read as many digits as the
+    number holds, each labelled with the digit in its place, read right or not. The
+    digit model reads 80% of such parts right: a digit with a slice of its neighbour,
+    or a slice of it missing.
+
+    Returns:
+        The parts, uint8 (N, 28, 28) MNIST style, and their digits, int (N,).
+
+    Example:
+        >>> from mnist_cnn.inference import DigitReader
+        >>> reader = DigitReader.load("default")  # doctest: +SKIP
+        >>> read = reader.numbers, reader.digit_probabilities  # doctest: +SKIP
+        >>> parts, labels = cut_parts(x_train, y_train, 100, 0, *read)  # doctest: +SKIP
+    """
+    from mnist_cnn.number_reader import read_lines
+
+    made = make_numbers(digits, labels, count, seed, style)
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    parts, part_digits = [], []
+    for first in range(0, count, PARTS_BATCH):
+        found, texts = [], []
+        batch = slice(first, first + PARTS_BATCH)
+        for image, text in zip(made.images[batch], made.texts[batch], strict=True):
+            lines = _sent(image, rng)
+            if len(lines) == 1:
+                found += lines
+                texts.append(text)
+        for line, reading, text in zip(
+            found, read_lines(found, number_logits, digit_probabilities), texts, strict=True
+        ):
+            pieces = {id(crop) for crop in line.crops}
+            if len(reading.crops) == len(text):
+                for crop, digit in zip(reading.crops, text, strict=True):
+                    if id(crop) not in pieces:
+                        parts.append(crop.pixels)
+                        part_digits.append(int(digit))
+    return np.array(parts, np.uint8).reshape(-1, 28, 28), np.array(part_digits, np.int64)
+
+
+def _sent(
+    image: np.ndarray, rng: np.random.Generator, larger: tuple[float, float] = (1, 4)
+) -> list[Line]:
+    """The lines found again in a composed number enlarged `larger` times and rendered
+    (`mnist_cnn.renderings`)."""
     factor = rng.uniform(*larger)
     height, width = image.shape
     size = (round(width * factor), round(height * factor))
     ink = np.clip(np.rint(resize(image.astype(np.float32), size, Image.BICUBIC)), 0, 255)
-    lines = extract_lines(render(ink.astype(np.uint8), RENDERINGS[rng.integers(3)], rng))
-    return to_strip(lines[0].ink if len(lines) == 1 else image)[0]
+    return extract_lines(render(ink.astype(np.uint8), RENDERINGS[rng.integers(3)], rng))
 
 
 def compose(

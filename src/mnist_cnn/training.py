@@ -29,12 +29,14 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
+
 from mnist_cnn import calibration, ctc, data, evaluation, inference, models, plots, runs
 from mnist_cnn.backend import keras
 from mnist_cnn.config import TrainConfig, read_options
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.imaging import strip
-from mnist_cnn.numbers import number_strips
+from mnist_cnn.numbers import cut_parts, number_strips
 from mnist_cnn.preprocessing import one_hot, preprocess
 from mnist_cnn.progress import RunProgress
 
@@ -337,9 +339,27 @@ def load_data(config: TrainConfig):
         # Another seed: the validation numbers are not the training numbers' layouts.
         x_val, y_val, _ = number_strips(mnist.x_val, mnist.y_val, count // 10, seed + 1, sent=sent)
         return mnist, train_set, (preprocess(x_val, strip.SIZE), y_val)
-    train_set = preprocess(mnist.x_train), one_hot(mnist.y_train)
-    validation_set = preprocess(mnist.x_val), one_hot(mnist.y_val)
-    return mnist, train_set, validation_set
+    x_train, y_train, x_val, y_val = mnist.x_train, mnist.y_train, mnist.x_val, mnist.y_val
+    if config.parts:
+        x, y = part_digits(mnist.x_train, mnist.y_train, config.parts, config.seed)
+        x_train, y_train = np.concatenate([x_train, x]), np.concatenate([y_train, y])
+        x, y = part_digits(mnist.x_val, mnist.y_val, config.parts // 10, config.seed + 1)
+        x_val, y_val = np.concatenate([x_val, x]), np.concatenate([y_val, y])
+    return mnist, (preprocess(x_train), one_hot(y_train)), (preprocess(x_val), one_hot(y_val))
+
+
+def part_digits(digits, labels, count: int, seed: int):
+    """Parts cut from `count` numbers of touching `digits` by the shipped reader
+    (`mnist_cnn.numbers.cut_parts`), with their labels."""
+    from mnist_cnn.number_reader import NUMBER_MODEL
+
+    if not NUMBER_MODEL.is_file():
+        raise MnistCnnError("--parts needs the number model shipped with the package")
+    reader = inference.DigitReader.load("default", litert=True)
+    print(f"Cutting parts out of {count:,} numbers of touching digits ...", flush=True)
+    parts = cut_parts(digits, labels, count, seed, reader.numbers, reader.digit_probabilities)
+    print(f"{len(parts[0]):,} parts")
+    return parts
 
 
 def steps_per_epoch(train_set, batch_size: int) -> int:
@@ -355,7 +375,7 @@ def build_model(config: TrainConfig) -> keras.Model:
     keras.utils.set_random_seed(config.seed)
     model = models.build(config.model, config.precision)
     if config.init is not None:
-        start = runs.load_model(config.init)
+        start = runs.load_model(inference.resolve_model(config.init))
         shapes = [w.shape for w in start.weights]
         if shapes != [w.shape for w in model.weights]:
             raise MnistCnnError(
@@ -534,6 +554,8 @@ def calibrate(run_dir: Path, mnist: data.Mnist, config: TrainConfig) -> float:
     (plain, a photo of paper or of a board) and found again by the image pipeline
     (`mnist_cnn.numbers.as_sent`). It is surer of clean composed strips than it should
     be of those: the shipped number model needs 1.11 on the former, 1.41 on the latter.
+    A part model (`config.parts`) reads only parts cut from validation numbers, as it
+    will read only such parts.
     """
     model = runs.load_model(run_dir)
     if len(model.output_shape) == 3:  # a number model's frame logits
@@ -543,8 +565,16 @@ def calibrate(run_dir: Path, mnist: data.Mnist, config: TrainConfig) -> float:
         logits = model.predict(preprocess(x_val, strip.SIZE), batch_size=256, verbose=0)
         temperature = calibration.number_temperature(logits, y_val)
     else:
-        probabilities = inference.tta_probabilities(model.predict_on_batch, mnist.x_val)
-        temperature = calibration.digit_temperature(probabilities, mnist.y_val)
+        x_val, y_val = mnist.x_val, mnist.y_val
+        if config.parts:
+            x_val, y_val = part_digits(x_val, y_val, config.parts // 10, config.seed + 2)
+        probabilities = inference.tta_probabilities(model.predict_on_batch, x_val)
+        temperature = calibration.digit_temperature(probabilities, y_val)
+        if config.parts:  # what a part model is for: reading parts better
+            shipped = inference.DigitReader.load("default", litert=True, numbers=None)
+            right = (probabilities.argmax(axis=1) == y_val).mean()
+            before = (shipped.digit_probabilities(x_val).argmax(axis=1) == y_val).mean()
+            print(f"Parts read right: {right:.2%} (the shipped digit model: {before:.2%})")
     runs.add_metrics(run_dir, runs.RunMetrics(temperature=temperature))
     print(f"Calibrated on the validation split: temperature {temperature:.3f}")
     return temperature

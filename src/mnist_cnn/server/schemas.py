@@ -78,6 +78,11 @@ class ModelInfo(BaseModel):
         description="the number model that reads each line with it (touching digits); "
         "null if digits are read only as segmentation finds them",
     )
+    part_model: str | None = Field(
+        default=None,
+        description="the model that votes on the digits cut out of touching ones; null: the "
+        "digit model does",
+    )
 
 
 class Health(BaseModel):
