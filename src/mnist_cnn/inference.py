@@ -121,8 +121,8 @@ class DigitReader:
     digits of one image are read several times faster, for 1-2 s more at start.
     `mnist-cnn serve` and `board` do; `engine` says which one runs it.
     numbers: a number model, to read lines of digits with (`mnist_cnn.number_reader`).
-    parts: a part model, whose vote on the parts cut from touching digits counts in a
-    reading's confidence (`mnist_cnn.number_reader`); default: the digit model's.
+    parts: a part model, which votes on the parts cut from touching digits beside the
+    digit model (`mnist_cnn.number_reader`); default: none, the digit model votes alone.
     temperatures: the digit model's, the number model's and the part model's, which
     make their confidences honest (`mnist_cnn.calibration`); `load` reads the ones
     training recorded.

@@ -36,9 +36,9 @@ part cut from touching digits, and its probability of every digit read is a vote
 numbers of validation digits, readings wrong but sure (at the default threshold,
 worst condition) fell from 9.7 to 2.3%; right and sure ones fell too, from 82 to
 58%, mostly touching and overlapping numbers whose parts the digit model reads poorly
-(80% of them right). So where there is a part model (the digit model fine-tuned on
-parts as this module cuts them, `mnist_cnn.numbers.cut_parts`, which reads 89% of them
-right), a part's vote is the likelier of the two models' for the digit read: a part is
+(76-80% of them right). So where there is a part model (the digit model fine-tuned on
+parts as this module cuts them, `mnist_cnn.numbers.cut_parts`, which reads 87-89% of
+them right), a part's vote is the likelier of the two models' for the digit read: a part is
 doubted only where both models doubt it. On numbers of validation digits, touching and
 overlapping ones read right and sure rose from 795 to 967 of 1,800, wrong but sure from
 24 to 30; strings of real handwriting 618 / 14 -> 628 / 15 of 900. At a threshold of
