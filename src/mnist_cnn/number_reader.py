@@ -72,7 +72,7 @@ from scipy import ndimage
 from mnist_cnn import ctc
 from mnist_cnn.imaging import DigitCrop, Line, ink_box, to_mnist
 from mnist_cnn.imaging.resample import resize
-from mnist_cnn.imaging.segment import straight
+from mnist_cnn.imaging.segment import image_box, straight
 from mnist_cnn.imaging.strip import LEFT, SIZE, level, tilt, to_strip
 from mnist_cnn.preprocessing import preprocess
 
@@ -484,15 +484,9 @@ def split_piece(
         if box is None:
             continue
         rows, cols = box
-        x0, y0 = line.origin
-        f = line.factor
-        image_box = (
-            int(np.floor(x0 + (a + cols.start) * f)),
-            int(np.floor(y0 + rows.start * f)),
-            min(line.shape[1], int(np.ceil(x0 + (a + cols.stop) * f))),
-            min(line.shape[0], int(np.ceil(y0 + rows.stop * f))),
-        )
-        parts.append(DigitCrop(to_mnist(piece[:, cols]), image_box))
+        at = (rows, slice(a + cols.start, a + cols.stop), None)  # in the line's ink
+        where = image_box(at, line.factor, line.shape, line.origin)
+        parts.append(DigitCrop(to_mnist(piece[:, cols]), where))
     return parts
 
 

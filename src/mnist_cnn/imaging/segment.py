@@ -437,19 +437,28 @@ def union(pieces: list[Piece]) -> Piece:
     return slice(top, bottom), slice(left, right), own
 
 
-def image_box(piece: Piece, factor: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+def image_box(
+    piece: Piece,
+    factor: float,
+    shape: tuple[int, int],
+    origin: tuple[float, float] = (0.0, 0.0),
+) -> tuple[int, int, int, int]:
     """A piece's box (x0, y0, x1, y1) in the pixels of the original image of `shape`
-    (height, width), which is `factor` times the size of the one segmented.
+    (height, width), which is `factor` times the size of the one segmented, whose
+    top left corner lies at `origin` (x, y) in it (a line's ink: `pipeline.Line`).
 
     Example:
         >>> image_box((slice(2, 5), slice(1, 3), None), 2.5, (20, 20))
         (2, 5, 8, 13)
+        >>> image_box((slice(2, 5), slice(1, 3), None), 2.5, (20, 20), origin=(1.5, 0.0))
+        (4, 5, 9, 13)
     """
     rows, cols, _ = piece
     height, width = shape
+    x0, y0 = origin
     return (
-        int(np.floor(cols.start * factor)),
-        int(np.floor(rows.start * factor)),
-        min(width, int(np.ceil(cols.stop * factor))),
-        min(height, int(np.ceil(rows.stop * factor))),
+        int(np.floor(x0 + cols.start * factor)),
+        int(np.floor(y0 + rows.start * factor)),
+        min(width, int(np.ceil(x0 + cols.stop * factor))),
+        min(height, int(np.ceil(y0 + rows.stop * factor))),
     )
