@@ -19,6 +19,7 @@ that was stopped, by Ctrl-C or a killed process, to its planned epochs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -351,15 +352,22 @@ def load_data(config: TrainConfig):
 def part_digits(digits, labels, count: int, seed: int):
     """Parts cut from `count` numbers of touching `digits` by the shipped reader
     (`mnist_cnn.numbers.cut_parts`), with their labels."""
-    from mnist_cnn.number_reader import NUMBER_MODEL
-
-    if not NUMBER_MODEL.is_file():
-        raise MnistCnnError("--parts needs the number model shipped with the package")
-    reader = inference.DigitReader.load("default", litert=True)
+    reader = shipped_reader()
     print(f"Cutting parts out of {count:,} numbers of touching digits ...", flush=True)
     parts = cut_parts(digits, labels, count, seed, reader.numbers, reader.digit_probabilities)
     print(f"{len(parts[0]):,} parts")
     return parts
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_reader() -> inference.DigitReader:
+    """The reader shipped in the package, which cuts a part model's parts: loaded once
+    a process (a run cuts training, validation and calibration parts)."""
+    from mnist_cnn.number_reader import NUMBER_MODEL
+
+    if not NUMBER_MODEL.is_file():
+        raise MnistCnnError("--parts needs the number model shipped with the package")
+    return inference.DigitReader.load("default", litert=True)
 
 
 def steps_per_epoch(train_set, batch_size: int) -> int:
@@ -571,9 +579,9 @@ def calibrate(run_dir: Path, mnist: data.Mnist, config: TrainConfig) -> float:
         probabilities = inference.tta_probabilities(model.predict_on_batch, x_val)
         temperature = calibration.digit_temperature(probabilities, y_val)
         if config.parts:  # what a part model is for: reading parts better
-            shipped = inference.DigitReader.load("default", litert=True, numbers=None)
             right = (probabilities.argmax(axis=1) == y_val).mean()
-            before = (shipped.digit_probabilities(x_val).argmax(axis=1) == y_val).mean()
+            before = shipped_reader().digit_probabilities(x_val).argmax(axis=1)
+            before = (before == y_val).mean()
             print(f"Parts read right: {right:.2%} (the shipped digit model: {before:.2%})")
     runs.add_metrics(run_dir, runs.RunMetrics(temperature=temperature))
     print(f"Calibrated on the validation split: temperature {temperature:.3f}")
