@@ -5,7 +5,7 @@ import pytest
 
 from mnist_cnn import runs
 from mnist_cnn.inference import DigitReader
-from mnist_cnn.number_reader import PART_MODEL
+from mnist_cnn.number_reader import NUMBER_MODEL, PART_MODEL
 from mnist_cnn.numbers import cut_parts
 
 
@@ -18,12 +18,14 @@ def test_shipped_part_model_records_its_hash_and_is_a_digit_model():
     assert runs.read_metrics(PART_MODEL.parent).temperature > 0
 
 
-def test_the_reader_loads_it_with_the_number_model_it_was_trained_for(model_file):
+def test_the_reader_loads_it_with_any_number_model_and_not_without_one(model_file):
     reader = DigitReader.load(model_file)
     assert reader.info["part_model"] == "part_model" and reader.parts is not None
     temperature = runs.read_metrics(PART_MODEL.parent).temperature
     assert reader.info["temperatures"][2] == temperature
-    # Another number model, or none: the digit model votes, as before.
+    other = DigitReader.load(model_file, numbers=NUMBER_MODEL.parent)  # as a user names one
+    assert other.info["part_model"] == "part_model" and other.parts is not None
+    # No number model: nothing is cut, so no part model.
     alone = DigitReader.load(model_file, numbers=None)
     assert alone.info["part_model"] is None and alone.parts is None
 

@@ -110,8 +110,8 @@ LONE_SPLIT = 0.7
 # square of the distance).
 LEAN_COST = 0.1
 NUMBER_MODEL = Path(__file__).resolve().parent / "number_model" / "model.keras"
-# The part model that votes on parts cut from touching digits, shipped with the number
-# model it was trained for (`mnist_cnn.numbers.cut_parts`).
+# The part model that votes on parts cut from touching digits, beside any number model
+# (it learned the shipped one's cuts: `mnist_cnn.numbers.cut_parts`).
 PART_MODEL = Path(__file__).resolve().parent / "part_model" / "model.keras"
 
 
