@@ -864,6 +864,16 @@ def test_one_depth_map_measures_each_digit_as_its_own_would():
     )
 
 
+def test_faint_ink_is_raised_but_not_the_paper_level_of_a_dim_photo():
+    smooth = np.full((60, 120), 25, np.float32)  # a dim, noisy photo's paper stands above zero
+    smooth[10:50, 20:26] = 200  # a dark stroke
+    smooth[10:50, 90:96] = 90  # a faint one, far from it
+    evened = ink.even_out(smooth)
+    assert evened[30, 93] > 150  # the faint stroke raised towards the dark one
+    # Around it the paper keeps its level: raised, it made a band that joined the strokes.
+    np.testing.assert_array_equal(evened[smooth == 25], 25)
+
+
 def test_a_faint_digit_beside_darker_ones_is_kept_whole():
     smooth = np.zeros((40, 100), np.float32)
     smooth[5:35, 10:14] = smooth[5:35, 40:44] = 220  # two dark 1s ...

@@ -548,9 +548,10 @@ def even_out(smooth: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.n
     """`smooth` ink with faint strokes brought up towards the strongest: a digit
     written lightly beside darker ones would fall below their common threshold.
 
-    Each pixel is scaled by how far the strongest ink around it (within a few
-    stroke widths, so a stroke's own soft edges keep the gain of its core) falls
-    short of the strongest ink of all, by at most `params.faint_gain`. Where the
+    Each pixel's ink above the paper's level is scaled by how far the strongest ink
+    around it (within a few stroke widths, so a stroke's own soft edges keep the gain
+    of its core) falls short of the strongest ink of all, by at most
+    `params.faint_gain`. Where the
     strongest ink around is weaker than twice `params.min_contrast` (paper texture,
     noise), nothing is raised.
 
@@ -573,7 +574,11 @@ def even_out(smooth: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.n
     # Only ink strong enough to be written is raised: paper texture and noise are not.
     gain = np.clip(top / np.maximum(peak, 1.0), 1.0, params.faint_gain)
     gain[peak < 2 * params.min_contrast] = 1.0
-    return np.minimum(smooth * gain, top).astype(np.float32)
+    # Only the ink above the paper is raised, not the paper's own level: on a dim, noisy
+    # photo the paper stands well above zero, and raising it drew a band around the strokes.
+    level = max(_paper(smooth, mask)[0], 0.0)
+    raised = np.where(smooth > level, level + (smooth - level) * gain, smooth)
+    return np.minimum(raised, top).astype(np.float32)
 
 
 def _paper(smooth: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
