@@ -551,9 +551,8 @@ def even_out(smooth: np.ndarray, params: ImagingParams = DEFAULT_PARAMS) -> np.n
     Each pixel's ink above the paper's level is scaled by how far the strongest ink
     around it (within a few stroke widths, so a stroke's own soft edges keep the gain
     of its core) falls short of the strongest ink of all, by at most
-    `params.faint_gain`. Where the
-    strongest ink around is weaker than twice `params.min_contrast` (paper texture,
-    noise), nothing is raised.
+    `params.faint_gain`. Where the strongest ink around is weaker than twice
+    `params.min_contrast` (paper texture, noise), nothing is raised.
 
     Example:
         >>> ink = np.zeros((40, 80), np.float32)
