@@ -161,15 +161,14 @@ class DigitReader:
         } | (info or {})
         self.temperature, number_temperature, part_temperature = temperatures
         self._lock = threading.Lock()  # one model call at a time when a server shares us
-        fast = runtimes.litert_predictor(model) if litert else None
-        self.predict = fast or model.predict_on_batch  # model inputs -> probabilities
-        self.engine = "LiteRT" if fast else getattr(model, "engine", "Keras")
+        self.predict = _predictor(model, litert)  # model inputs -> probabilities
+        converted = self.predict != model.predict_on_batch
+        self.engine = "LiteRT" if converted else getattr(model, "engine", "Keras")
         # The number model, if any: strips -> frame logits (`mnist_cnn.number_reader`).
         self.numbers = None
         if numbers is not None:
             runs.check_shapes(numbers, "number model", numbers=True)
-            logits = runtimes.litert_predictor(numbers) if litert else None
-            logits = logits or numbers.predict_on_batch
+            logits = _predictor(numbers, litert)
             self.numbers = lambda strips: np.asarray(logits(strips)) / number_temperature
             for size in (1, 2):  # warmed up, as the digit model is below
                 self.numbers(np.zeros((size, *numbers.input_shape[1:]), np.float32))
@@ -177,7 +176,7 @@ class DigitReader:
         self.parts = None
         if parts is not None:
             runs.check_shapes(parts, "part model")
-            read = (runtimes.litert_predictor(parts) if litert else None) or parts.predict_on_batch
+            read = _predictor(parts, litert)
             self.parts = lambda images: soften(tta_probabilities(read, images), part_temperature)
             for size in (1, 2):
                 self.parts(np.zeros((size, IMAGE_SIZE, IMAGE_SIZE), np.uint8))
@@ -464,6 +463,12 @@ def resolve_model(
             raise MnistCnnError(f"{model}: no such model file")
         return Path(model)
     return runs.resolve_model_file(model)
+
+
+def _predictor(model, litert: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """`model`'s batch of inputs -> outputs: run by LiteRT where `litert` asks and it
+    converts, else by Keras."""
+    return (runtimes.litert_predictor(model) if litert else None) or model.predict_on_batch
 
 
 def _load_number_model(numbers: str | os.PathLike | None) -> tuple[object, Path | None]:
