@@ -492,13 +492,14 @@ def test_digits_in_a_dim_noisy_photo_are_found_and_its_noise_is_not(digit_images
 
 def test_digits_under_a_glare_are_found(digit_images):
     """A flash's reflection over the digits blows the paper out to white: lighter than
-    the border by far more pixels than the ink is darker, yet broad, so no ink."""
+    the border by far more pixels than the ink is darker, yet broad, so no ink. Thin
+    strokes hold the least ink against it (half the trials)."""
     x, _ = digit_images
     rng = np.random.default_rng(4)
     rows, cols = np.indices((150, 316)) / np.array([150, 316])[:, None, None]
-    for trial in range(6):
+    for trial in range(12):
         chosen = rng.choice(len(x), 3, replace=False)
-        alphas = [coverage(d, 60) for d in x[chosen]]
+        alphas = [coverage(d, 60, -0.5 * (trial % 2)) for d in x[chosen]]
         page, boxes = place(alphas, (150, 316), [20, 92, 164], [30] * 3)
         centre = rng.uniform(0.3, 0.7, 2)
         spot = np.exp(-((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2) / 0.09)
