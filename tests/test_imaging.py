@@ -319,6 +319,38 @@ def test_a_line_written_uphill_is_one_line(digit_images):
         assert abs(tilt(line.ink) + np.tan(np.radians(degrees))) < 0.1
 
 
+def lean(pixels: np.ndarray) -> float:
+    """How far a digit leans from upright, in degrees (positive: its top to the right):
+    the least-squares line through its ink's columns, row by row."""
+    rows, cols = np.nonzero(pixels > 127)
+    return float(np.degrees(np.arctan(np.polyfit(rows, cols, 1)[0]) * -1))
+
+
+@pytest.mark.parametrize("degrees", [-20, 15, 20])
+def test_the_digits_of_a_line_photographed_turned_are_upright(degrees):
+    # Four 1s in a line: turned, each leans as far as the line, further than MNIST's
+    # writers slanted theirs, and is read turned back.
+    page = np.full((200, 420), 230, np.uint8)
+    for x in (60, 150, 240, 330):
+        page[50:150, x : x + 14] = 20
+    turned = ndimage.rotate(page, degrees, order=1, cval=230)
+    (line,) = imaging.extract_lines(turned)
+    assert len(line.crops) == 4 and line.lean == tilt(line.ink)
+    assert abs(line.lean + np.tan(np.radians(degrees))) < 0.05
+    leans = [lean(crop.pixels) for crop in line.crops]
+    assert max(map(abs, leans)) < 5, leans
+    # A level line's digits are left as they are; so are two digits', whose shapes
+    # alone can slope their ink.
+    (level,) = imaging.extract_lines(page)
+    assert level.lean == 0.0
+    assert [crop.pixels.tolist() for crop in level.crops] == [
+        crop.pixels.tolist() for crop in imaging.extract_digits(page)
+    ]
+    (two,) = imaging.extract_lines(turned[:, : turned.shape[1] // 2])
+    assert len(two.crops) == 2 and two.lean == 0.0
+    assert min(abs(lean(crop.pixels)) for crop in two.crops) > abs(degrees) - 3
+
+
 def test_broken_strokes_are_one_digit():
     # A 5 whose top bar does not touch its body, and a 7 broken in the middle.
     five = [(120, 40, 180, 40), ("ellipse", (100, 90, 180, 160)), (110, 52, 110, 110)]

@@ -1,11 +1,14 @@
 """Reading a line with the number model and the digit model together (stand-ins for both)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import ndimage
 
 from mnist_cnn import ctc, number_reader
 from mnist_cnn.imaging import extract_lines
+from mnist_cnn.imaging.normalise import upright
 from mnist_cnn.imaging.strip import LEFT, tilt, to_strip
 
 
@@ -63,6 +66,18 @@ def test_touching_digits_read_as_one_are_cut_where_the_number_model_reads_two():
     unsure = number_model(line, [(0, 2), (0, line.ink.shape[1] // 2 + 2)], sure=0.3)
     (reading,) = number_reader.read_lines([line], unsure, digit_model(0, 0.99))
     assert len(reading.crops) == 2 and reading.agreement < 0.01
+
+
+def test_parts_cut_from_a_leaning_line_are_upright_as_its_digits_are():
+    (line,) = extract_lines(page(90, 136))  # two zeros touching
+    starts = [2.0, line.ink.shape[1] / 2 + 2]
+    level = number_reader.split_piece(line, (0, line.ink.shape[1]), starts)
+    leaning = dataclasses.replace(line, lean=-0.36)  # as if photographed turned 20 degrees
+    parts = number_reader.split_piece(leaning, (0, line.ink.shape[1]), starts)
+    assert [part.box for part in parts] == [part.box for part in level]
+    turned = upright(np.stack([part.pixels for part in level]), -0.36)
+    assert np.array_equal(np.stack([part.pixels for part in parts]), turned)
+    assert not np.array_equal(turned, np.stack([part.pixels for part in level]))
 
 
 def test_slanted_touching_digits_are_cut_along_the_gap_between_them():

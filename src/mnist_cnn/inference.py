@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from mnist_cnn import imaging, runs, runtimes
 from mnist_cnn.calibration import soften
 from mnist_cnn.config import THRESHOLD
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.imaging import DigitCrop, ImageSource
+from mnist_cnn.imaging.normalise import turn
 from mnist_cnn.preprocessing import IMAGE_SIZE, NUM_CLASSES, preprocess
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model" / runs.MODEL_FILE
@@ -423,12 +423,6 @@ def tta_probabilities(
         p = np.asarray(predict(preprocess(views)), np.float64)
         parts.append(p.reshape(-1, len(batch), NUM_CLASSES).mean(axis=0))
     return np.concatenate(parts)
-
-
-def turn(images: np.ndarray, degrees: float) -> np.ndarray:
-    """uint8 (N, 28, 28) images turned `degrees` anticlockwise about their centre, kept
-    28x28 (black where nothing turned in): test-time augmentation's extra views."""
-    return ndimage.rotate(images, degrees, axes=(2, 1), reshape=False, order=1)
 
 
 def resolve_model(

@@ -71,6 +71,7 @@ from scipy import ndimage
 
 from mnist_cnn import ctc
 from mnist_cnn.imaging import DigitCrop, Line, ink_box, to_mnist
+from mnist_cnn.imaging.normalise import upright
 from mnist_cnn.imaging.resample import resize
 from mnist_cnn.imaging.segment import image_box, straight
 from mnist_cnn.imaging.strip import LEFT, SIZE, level, tilt, to_strip
@@ -453,8 +454,8 @@ def split_piece(
     1,800, wrong but sure 33 -> 28.)
 
     Returns:
-        One `DigitCrop` per part, MNIST style (`to_mnist`) with its box in the image;
-        a part without ink is left out.
+        One `DigitCrop` per part, MNIST style (`to_mnist`, upright as the line's
+        digits are) with its box in the image; a part without ink is left out.
 
     Example:
         >>> ink = np.zeros((20, 30), np.float32)
@@ -486,7 +487,7 @@ def split_piece(
         rows, cols = box
         at = (rows, slice(a + cols.start, a + cols.stop), None)  # in the line's ink
         where = image_box(at, line.factor, line.shape, line.origin)
-        parts.append(DigitCrop(to_mnist(piece[:, cols]), where))
+        parts.append(DigitCrop(upright(to_mnist(piece[:, cols])[None], line.lean)[0], where))
     return parts
 
 

@@ -208,6 +208,28 @@ def disc(radius: float) -> np.ndarray:
     return x * x + y * y <= radius * radius
 
 
+def turn(images: np.ndarray, degrees: float) -> np.ndarray:
+    """uint8 (N, 28, 28) images turned `degrees` anticlockwise about their centre, kept
+    28x28 (black where nothing turned in).
+
+    Example:
+        >>> bar = np.zeros((1, 28, 28), np.uint8); bar[0, 4:24, 13:15] = 255   # upright
+        >>> lying = turn(bar, 90)[0]
+        >>> int(lying[14].sum() > lying[:, 14].sum())
+        1
+    """
+    return ndimage.rotate(images, degrees, axes=(2, 1), reshape=False, order=1)
+
+
+def upright(images: np.ndarray, slope: float) -> np.ndarray:
+    """uint8 (N, 28, 28) digits of a line sloping `slope` rows per column
+    (`mnist_cnn.imaging.strip.tilt`; positive: downhill), turned as far back: a line
+    photographed turned leans its digits as far, further than MNIST's writers slanted
+    theirs.
+    """
+    return turn(images, math.degrees(math.atan(slope))) if slope else images
+
+
 def to_mnist(soft: np.ndarray) -> np.ndarray:
     """One digit's ink -> uint8 (28, 28) as MNIST was made.
 

@@ -36,12 +36,20 @@ from mnist_cnn.imaging.normalise import (
     thicken_hairline,
     thin_bold,
     to_mnist,
+    upright,
 )
 from mnist_cnn.imaging.page import paper_only
 from mnist_cnn.imaging.params import DEFAULT_PARAMS, ImagingParams
 from mnist_cnn.imaging.resample import shrink
 from mnist_cnn.imaging.rules import remove_rules, taken_out
 from mnist_cnn.imaging.segment import Piece, group_lines, image_box, segment, union
+from mnist_cnn.imaging.strip import tilt
+
+# The fewest digits of a line whose slope turns them upright (`find_lines`). On numbers of
+# validation digits photographed turned 20 degrees, 740 -> 756 of 770 digits read right
+# by the digit model (757 from two digits); level photos 951 of 962 as before (950 from
+# two). From one, a tenth of lone digits were turned and 0.7% fewer read right.
+UPRIGHT = 3
 
 
 @dataclass(frozen=True)
@@ -242,12 +250,16 @@ def _placed(found: _Found, origin: tuple[int, int], shape: tuple[int, int]) -> _
 class Line:
     """A line of digits found in an image: what the number model reads.
 
-    crops: the digits segmentation found on it, left to right (`DigitCrop`).
+    crops: the digits segmentation found on it, left to right (`DigitCrop`), turned
+        upright where the line leans (`lean`).
     ink: float32, 0-255, white on black: the line's ink (its digits' strokes, with
         their soft edges), cropped to its ink box, in working pixels.
     origin: (x, y) of ``ink[0, 0]`` in the original image's pixels.
     factor: original image pixels per working pixel.
     shape: the original image's (height, width).
+    lean: how far the line rises or falls, rows per column (`strip.tilt` of its ink:
+        positive downhill), where its crops were turned back as far
+        (`mnist_cnn.imaging.normalise.upright`); else 0.0.
     """
 
     crops: list[DigitCrop]
@@ -255,6 +267,7 @@ class Line:
     origin: tuple[float, float]
     factor: float
     shape: tuple[int, int]
+    lean: float = 0.0
 
 
 def extract_lines(
@@ -337,6 +350,14 @@ def find_lines(
         top, left = r0 + box[0].start, c0 + box[1].start
         mine = {id(piece) for piece in pieces}
         crops = [c for c, p in zip(found_crops, found.pieces, strict=True) if id(p) in mine]
+        ink = soft[box].astype(np.float32)
+        # A line photographed turned leans its digits as far: they are read upright.
+        # Not under `UPRIGHT` digits, whose shapes alone can slope their ink (a lone 2's
+        # foot; a 5 beside a 1).
+        lean = tilt(ink) if len(crops) >= UPRIGHT else 0.0
+        if lean:
+            turned = upright(np.stack([crop.pixels for crop in crops]), lean)
+            crops = [DigitCrop(t, crop.box) for t, crop in zip(turned, crops, strict=True)]
         origin = (left * found.factor, top * found.factor)
-        lines.append(Line(crops, soft[box].astype(np.float32), origin, found.factor, found.shape))
+        lines.append(Line(crops, ink, origin, found.factor, found.shape, lean))
     return lines
