@@ -323,7 +323,7 @@ def lean(pixels: np.ndarray) -> float:
     """How far a digit leans from upright, in degrees (positive: its top to the right):
     the least-squares line through its ink's columns, row by row."""
     rows, cols = np.nonzero(pixels > 127)
-    return float(np.degrees(np.arctan(np.polyfit(rows, cols, 1)[0]) * -1))
+    return -float(np.degrees(np.arctan(np.polyfit(rows, cols, 1)[0])))
 
 
 @pytest.mark.parametrize("degrees", [-20, 15, 20])

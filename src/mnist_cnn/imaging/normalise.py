@@ -226,6 +226,15 @@ def upright(images: np.ndarray, slope: float) -> np.ndarray:
     (`mnist_cnn.imaging.strip.tilt`; positive: downhill), turned as far back: a line
     photographed turned leans its digits as far, further than MNIST's writers slanted
     theirs.
+
+    Example:
+        >>> bar = np.zeros((1, 28, 28), np.uint8); bar[0, 4:24, 13:15] = 255
+        >>> upright(bar, 0.0) is bar                            # a level line's
+        True
+        >>> leaning = turn(bar, -20)                            # turned 20 degrees clockwise
+        >>> back = upright(leaning, math.tan(math.radians(20)))  # ... its line downhill
+        >>> int(np.abs(back.astype(int) - bar).mean() < np.abs(leaning.astype(int) - bar).mean())
+        1
     """
     return turn(images, math.degrees(math.atan(slope))) if slope else images
 
