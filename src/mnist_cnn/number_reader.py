@@ -110,15 +110,6 @@ LONE_SPLIT = 0.7
 # from where the next digit begins, as a share of crossing full ink (rising with the
 # square of the distance).
 LEAN_COST = 0.1
-# How much likelier (in `_likelier`'s sum) the reading of a leaning line as it is must be
-# than its levelled one to stand; 0 for other lines. A line of three digits or more that
-# slopes (`Line.lean`) was photographed or written turned, and the number model reads
-# its digits better levelled even where its reading of them as they are is a little
-# likelier. On numbers of validation digits photographed turned 10 / 20 degrees (seed
-# 6, 300 each), 288 / 270 -> 292 / 274 read right, level photos the same; 0.4: 291 /
-# 275. With 0.2 on every sloping line, overlapping numbers lost 0.7% and digits alone
-# 0.8% of their sure readings.
-LEVEL_MARGIN = 0.2
 NUMBER_MODEL = Path(__file__).resolve().parent / "number_model" / "model.keras"
 # The part model that votes on parts cut from touching digits, beside any number model
 # (it learned the shipped one's cuts: `mnist_cnn.numbers.cut_parts`).
@@ -198,10 +189,7 @@ def read_lines(
     levelled = {id(n): level(n.ink, slope) for n in numbers if (slope := tilt(n.ink))}
     sloping = [n for n in numbers if id(n) in levelled]
     flat = _views(sloping, number_logits, levelled=levelled)
-    # A line whose digits were turned upright leans for sure: its levelled reading wins
-    # unless the one as it is is likelier by `LEVEL_MARGIN`.
-    margin = {id(n): LEVEL_MARGIN if n.lean else 0.0 for n in sloping}
-    flat = {key: view for key, view in flat.items() if not _likelier(first[key], view, margin[key])}
+    flat = {key: view for key, view in flat.items() if not _likelier(first[key], view)}
     first |= flat
     # A second look, stretched, unless the number model read one digit in each piece and
     # each piece is no wider than a digit (digits apart, as most are drawn): one call
@@ -313,17 +301,16 @@ def _views(
     return views
 
 
-def _likelier(a: _View, b: _View, margin: float = 0.0) -> bool:
+def _likelier(a: _View, b: _View) -> bool:
     """Whether the number model, over the frame logits of both views, finds what `a`
-    read likelier than what `b` read (mean probability), by more than `margin`. Where
-    both read the same digits, whether `a` was surer of them: a lone 5 or 2, whose
-    diagonal stroke makes a steep "slope", reads as sure as it is and far less sure
-    levelled."""
+    read likelier than what `b` read (mean probability). Where both read the same
+    digits, whether `a` was surer of them: a lone 5 or 2, whose diagonal stroke makes
+    a steep "slope", reads as sure as it is and far less sure levelled."""
     if a.text == b.text:
         return a.probability > b.probability
     in_a = a.probability - ctc.probability(a.frames, b.text)
     in_b = ctc.probability(b.frames, a.text) - b.probability
-    return in_a + in_b > margin
+    return in_a + in_b > 0
 
 
 def _one_digit(line: Line) -> bool:
