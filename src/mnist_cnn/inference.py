@@ -161,14 +161,12 @@ class DigitReader:
         } | (info or {})
         self.temperature, number_temperature, part_temperature = temperatures
         self._lock = threading.Lock()  # one model call at a time when a server shares us
-        self.predict = _predictor(model, litert)  # model inputs -> probabilities
-        converted = self.predict != model.predict_on_batch
-        self.engine = "LiteRT" if converted else getattr(model, "engine", "Keras")
+        self.predict, self.engine = _predictor(model, litert)  # inputs -> probabilities
         # The number model, if any: strips -> frame logits (`mnist_cnn.number_reader`).
         self.numbers = None
         if numbers is not None:
             runs.check_shapes(numbers, "number model", numbers=True)
-            logits = _predictor(numbers, litert)
+            logits, _ = _predictor(numbers, litert)
             self.numbers = lambda strips: np.asarray(logits(strips)) / number_temperature
             for size in (1, 2):  # warmed up, as the digit model is below
                 self.numbers(np.zeros((size, *numbers.input_shape[1:]), np.float32))
@@ -176,7 +174,7 @@ class DigitReader:
         self.parts = None
         if parts is not None:
             runs.check_shapes(parts, "part model")
-            read = _predictor(parts, litert)
+            read, _ = _predictor(parts, litert)
             self.parts = lambda images: soften(tta_probabilities(read, images), part_temperature)
             for size in (1, 2):
                 self.parts(np.zeros((size, IMAGE_SIZE, IMAGE_SIZE), np.uint8))
@@ -459,10 +457,13 @@ def resolve_model(
     return runs.resolve_model_file(model)
 
 
-def _predictor(model, litert: bool) -> Callable[[np.ndarray], np.ndarray]:
-    """`model`'s batch of inputs -> outputs: run by LiteRT where `litert` asks and it
-    converts, else by Keras."""
-    return (runtimes.litert_predictor(model) if litert else None) or model.predict_on_batch
+def _predictor(model, litert: bool) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """`model`'s batch of inputs -> outputs, and the engine that runs it: LiteRT where
+    `litert` asks and it converts, else Keras (or the model's own `engine`)."""
+    fast = runtimes.litert_predictor(model) if litert else None
+    if fast is not None:
+        return fast, "LiteRT"
+    return model.predict_on_batch, getattr(model, "engine", "Keras")
 
 
 def _load_number_model(numbers: str | os.PathLike | None) -> tuple[object, Path | None]:
