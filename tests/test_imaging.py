@@ -955,6 +955,31 @@ def test_a_line_keeps_the_faint_strokes_that_join_its_ink():
     assert ink.joined(smooth, smooth > 100, 100.0)[17:23, 16:60].all()
 
 
+def test_a_line_reaches_a_faint_digit_pressed_against_its_end():
+    # Two dark 1s and a faint 0 pressed against the second, of which only an arc is
+    # above their common threshold: the line's box ended at the arc, and the number
+    # model never saw the rest of the 0 (overlapping numbers read a digit short).
+    def ones() -> np.ndarray:
+        page = np.zeros((70, 170), np.uint8)
+        page[12:56, 20:26] = page[12:56, 50:56] = 230
+        return page
+
+    def right_end(page: np.ndarray) -> float:
+        (line,) = extract_lines(page)
+        return line.origin[0] + line.ink.shape[1] * line.factor
+
+    with_zero = ones()
+    rows, cols = np.mgrid[:70, :170]
+    ring = np.hypot((rows - 34) / 21, (cols - 76) / 13)
+    with_zero[(ring > 0.75) & (ring < 1.05) & (with_zero == 0)] = 60
+    assert right_end(with_zero) >= 88  # the 0's right side
+    # As faint and as joined, but flat (a rule's remnant) or narrow: not a digit.
+    flat, narrow = ones(), ones()
+    flat[50:53, 56:110] = 60
+    narrow[12:56, 56:58] = 60
+    assert max(right_end(flat), right_end(narrow)) <= right_end(ones()) + 2  # soft edges
+
+
 def test_segment_tiny_masks():
     mask = np.zeros((20, 40), bool)
     mask[2:18, 30:33] = True  # a 1 on the right ...

@@ -23,6 +23,7 @@ from mnist_cnn.imaging.ink import (
     ink_box,
     ink_map,
     ink_mask,
+    joined,
     noise_sigma,
     plain_level,
     stroke_depth,
@@ -313,6 +314,43 @@ def _thinned(
     return np.where(keep, soft, thin)
 
 
+def _faint_ends(
+    found: _Found,
+    rows: slice,
+    cols: slice,
+    params: ImagingParams,
+    reach: float = 1.0,
+    tall: float = 0.4,
+    wide: float = 0.15,
+) -> slice:
+    """A line's columns `cols`, taken further where a faint digit joins either end.
+
+    A faint digit pressed against the first or last of darker ones keeps only specks
+    above their common threshold, which segmentation drops, so the line's box ends
+    before it and the number model never sees it. Its fainter strokes that join the
+    line's ink (`ink.joined`) within `reach` line heights past an end count where they
+    are `tall` of the line's height tall and reach `wide` of it past the end: a digit,
+    where a rule's remnant is flat and a speck short. The soft edges the line's ink
+    keeps anyway (`blur_reach`) are not measured: they are as tall as the digits.
+    """
+    height = rows.stop - rows.start
+    w0 = max(0, cols.start - round(reach * height))
+    w1 = min(found.smooth.shape[1], cols.stop + round(reach * height))
+    seeds = np.zeros((height, w1 - w0), bool)
+    seeds[:, cols.start - w0 : cols.stop - w0] = found.mask[rows, cols]
+    held = joined(found.smooth[rows, w0:w1], seeds, found.threshold, params)
+    margin = blur_reach(found.smooth.shape)
+    held[:, max(0, cols.start - w0 - margin) : cols.stop - w0 + margin] = False
+    start, stop = cols.start, cols.stop
+    labels, _ = ndimage.label(held, structure=np.ones((3, 3), bool))
+    for piece_rows, piece_cols in ndimage.find_objects(labels):
+        left, right = w0 + piece_cols.start, w0 + piece_cols.stop
+        past = cols.start - left if right <= cols.start else right - cols.stop
+        if piece_rows.stop - piece_rows.start >= tall * height and past >= wide * height:
+            start, stop = min(start, left), max(stop, right)
+    return slice(start, stop)
+
+
 def find_lines(
     gray: np.ndarray,
     params: ImagingParams = DEFAULT_PARAMS,
@@ -334,10 +372,12 @@ def find_lines(
         # are thickened for the line's height, since a piece of several digits is
         # wider than tall; a broad marker's strokes are thinned (`_thinned`).
         rows, cols, _ = union(pieces)
+        several = len(pieces) > 1 or cols.stop - cols.start > rows.stop - rows.start
+        if several:
+            cols = _faint_ends(found, rows, cols, params)
         line_piece = (rows, cols, found.mask[rows, cols])
         r0, _, c0, _ = ink_region(line_piece, found.smooth.shape)
         as_drawn = dataclasses.replace(params, hairline=0.0)
-        several = len(pieces) > 1 or cols.stop - cols.start > rows.stop - rows.start
         soft = digit_ink(found.smooth, found.threshold, line_piece, as_drawn, faint=several)
         mask = np.zeros(soft.shape, bool)
         mask[rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0] = line_piece[2]
