@@ -335,7 +335,7 @@ def test_the_digits_of_a_line_photographed_turned_are_upright(degrees):
         page[50:150, x : x + 14] = 20
     turned = ndimage.rotate(page, degrees, order=1, cval=230)
     (line,) = imaging.extract_lines(turned)
-    assert len(line.crops) == 4 and line.lean == tilt(line.ink)
+    assert len(line.crops) == 4 and line.lean == line.slope == tilt(line.ink)
     assert abs(line.lean + np.tan(np.radians(degrees))) < 0.05
     leans = [lean(crop.pixels) for crop in line.crops]
     assert max(map(abs, leans)) < 5, leans

@@ -74,7 +74,7 @@ from mnist_cnn.imaging import DigitCrop, Line, ink_box, to_mnist
 from mnist_cnn.imaging.normalise import upright
 from mnist_cnn.imaging.resample import resize
 from mnist_cnn.imaging.segment import image_box, straight
-from mnist_cnn.imaging.strip import LEFT, SIZE, level, tilt, to_strip
+from mnist_cnn.imaging.strip import LEFT, SIZE, level, to_strip
 from mnist_cnn.preprocessing import preprocess
 
 # The weight of the digit model's probabilities for a digit the number model read in a
@@ -186,7 +186,7 @@ def read_lines(
     lone = {id(n): first.pop(id(n)) for n in lines if _one_digit(n) and not _several(first[id(n)])}
     numbers = [n for n in lines if id(n) not in lone]
     # A line that rises or falls, read again levelled: one more call, for such lines only.
-    levelled = {id(n): level(n.ink, slope) for n in numbers if (slope := tilt(n.ink))}
+    levelled = {id(n): level(n.ink, n.slope) for n in numbers if n.slope}
     sloping = [n for n in numbers if id(n) in levelled]
     flat = _views(sloping, number_logits, levelled=levelled)
     flat = {key: view for key, view in flat.items() if not _likelier(first[key], view)}
@@ -475,7 +475,7 @@ def split_piece(
         seam = a + _seam(ink[:, a:b], right - a, near) if b > a else np.full(height, a)
         seams.append(np.clip(seam, seams[-1] + 1, last))  # cuts never cross
     seams.append(np.full(height, last))
-    parts = []
+    pixels, boxes = [], []
     columns = np.arange(ink.shape[1])
     for lo, hi in zip(seams, seams[1:], strict=False):
         a, b = int(lo.min()), int(hi.max())
@@ -486,9 +486,12 @@ def split_piece(
             continue
         rows, cols = box
         at = (rows, slice(a + cols.start, a + cols.stop), None)  # in the line's ink
-        where = image_box(at, line.factor, line.shape, line.origin)
-        parts.append(DigitCrop(upright(to_mnist(piece[:, cols])[None], line.lean)[0], where))
-    return parts
+        boxes.append(image_box(at, line.factor, line.shape, line.origin))
+        pixels.append(to_mnist(piece[:, cols]))
+    if not pixels:
+        return []
+    upright_pixels = upright(np.stack(pixels), line.lean)
+    return [DigitCrop(p, box) for p, box in zip(upright_pixels, boxes, strict=True)]
 
 
 def _seam(ink: np.ndarray, target: float, reach: float) -> np.ndarray:

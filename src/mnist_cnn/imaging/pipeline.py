@@ -258,9 +258,10 @@ class Line:
     origin: (x, y) of ``ink[0, 0]`` in the original image's pixels.
     factor: original image pixels per working pixel.
     shape: the original image's (height, width).
-    lean: how far the line rises or falls, rows per column (`strip.tilt` of its ink:
-        positive downhill), where its crops were turned back as far
-        (`mnist_cnn.imaging.normalise.upright`); else 0.0.
+    slope: how far the line rises or falls, rows per column (`strip.tilt` of its ink:
+        positive downhill; 0.0 for a line level enough).
+    lean: the slope its crops were turned back by (`slope` on a line of `UPRIGHT`
+        digits or more; `mnist_cnn.imaging.normalise.upright`), else 0.0.
     """
 
     crops: list[DigitCrop]
@@ -268,6 +269,7 @@ class Line:
     origin: tuple[float, float]
     factor: float
     shape: tuple[int, int]
+    slope: float = 0.0
     lean: float = 0.0
 
 
@@ -394,10 +396,11 @@ def find_lines(
         # A line photographed turned leans its digits as far: they are read upright.
         # Not under `UPRIGHT` digits, whose shapes alone can slope their ink (a lone 2's
         # foot; a 5 beside a 1).
-        lean = tilt(ink) if len(crops) >= UPRIGHT else 0.0
+        slope = tilt(ink)
+        lean = slope if len(crops) >= UPRIGHT else 0.0
         if lean:
             turned = upright(np.stack([crop.pixels for crop in crops]), lean)
             crops = [DigitCrop(t, crop.box) for t, crop in zip(turned, crops, strict=True)]
         origin = (left * found.factor, top * found.factor)
-        lines.append(Line(crops, ink, origin, found.factor, found.shape, lean))
+        lines.append(Line(crops, ink, origin, found.factor, found.shape, slope, lean))
     return lines
