@@ -370,7 +370,8 @@ def find_lines(
         # digit: strokes segmentation set aside (a faint part of a digit it merged with
         # another) are the number model's to read, and so are the fainter strokes that
         # join its ink, unless it is one digit alone (a faint digit pressed against
-        # darker ones, of which the mask holds only specks: `ink.joined`). Hairlines
+        # darker ones, of which the mask holds only specks: `ink.joined`), the box
+        # reaching such a digit at either end (`_faint_ends`). Hairlines
         # are thickened for the line's height, since a piece of several digits is
         # wider than tall; a broad marker's strokes are thinned (`_thinned`).
         rows, cols, _ = union(pieces)
