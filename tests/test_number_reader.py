@@ -9,6 +9,7 @@ from scipy import ndimage
 from mnist_cnn import ctc, number_reader
 from mnist_cnn.imaging import extract_lines
 from mnist_cnn.imaging.normalise import upright
+from mnist_cnn.imaging.pipeline import stand_up
 from mnist_cnn.imaging.strip import LEFT, tilt, to_strip
 
 
@@ -78,6 +79,30 @@ def test_parts_cut_from_a_leaning_line_are_upright_as_its_digits_are():
     turned = upright(np.stack([part.pixels for part in level]), -0.36)
     assert np.array_equal(np.stack([part.pixels for part in parts]), turned)
     assert not np.array_equal(turned, np.stack([part.pixels for part in level]))
+
+
+def test_touching_digits_on_a_sloping_line_are_read_upright_once_the_number_model_counts_them():
+    # Three zeros touching, photographed turned: one piece, which segmentation alone
+    # does not turn upright (a lone digit's shape can slope its ink).
+    gray = ndimage.rotate(page(80, 126, 172, width=300), 20, reshape=True, cval=230, order=1)
+    (line,) = extract_lines(gray)
+    assert len(line.crops) == 1 and line.slope and not line.lean
+    width = line.ink.shape[1]
+    reads_000 = number_model(line, [(0, 2), (0, width // 3 + 2), (0, 2 * width // 3 + 2)])
+    seen = []
+
+    def digit_probabilities(images):
+        seen.append(images)
+        return digit_model(0, 0.99)(images)
+
+    (reading,) = number_reader.read_lines([line], reads_000, digit_probabilities)
+    assert len(reading.crops) == 3
+    # The piece as the digit model read it, and the parts cut from it, are upright: as
+    # if segmentation had turned the line.
+    assert np.array_equal(seen[0], upright(np.stack([c.pixels for c in line.crops]), line.slope))
+    (turned,) = number_reader.read_lines([stand_up(line)], reads_000, digit_model(0, 0.99))
+    assert np.array_equal(seen[1], np.stack([c.pixels for c in turned.crops]))
+    assert [c.box for c in reading.crops] == [c.box for c in turned.crops]
 
 
 def test_slanted_touching_digits_are_cut_along_the_gap_between_them():

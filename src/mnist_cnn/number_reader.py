@@ -72,6 +72,7 @@ from scipy import ndimage
 from mnist_cnn import ctc
 from mnist_cnn.imaging import DigitCrop, Line, ink_box, to_mnist
 from mnist_cnn.imaging.normalise import upright
+from mnist_cnn.imaging.pipeline import UPRIGHT, stand_up
 from mnist_cnn.imaging.resample import resize
 from mnist_cnn.imaging.segment import image_box, straight
 from mnist_cnn.imaging.strip import LEFT, SIZE, level, to_strip
@@ -179,10 +180,15 @@ def read_lines(
     """
     if not lines:
         return []
+    first = _views(lines, number_logits)
+    # A sloping line of touching digits is fewer pieces than digits: its digits stand
+    # upright where the number model reads `UPRIGHT` of them or more.
+    stood = [stand_up(n) if len(first[id(n)].text) >= UPRIGHT and not n.lean else n for n in lines]
+    first = {id(new): first[id(old)] for old, new in zip(lines, stood, strict=True)}
+    lines = stood
     crops = [crop for line in lines for crop in line.crops]
     found = digit_probabilities(np.stack([crop.pixels for crop in crops]))
     # A line of one narrow piece is one digit, unless the number model is sure of more.
-    first = _views(lines, number_logits)
     lone = {id(n): first.pop(id(n)) for n in lines if _one_digit(n) and not _several(first[id(n)])}
     numbers = [n for n in lines if id(n) not in lone]
     # A line that rises or falls, read again levelled: one more call, for such lines only.

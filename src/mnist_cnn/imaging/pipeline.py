@@ -394,14 +394,29 @@ def find_lines(
         mine = {id(piece) for piece in pieces}
         crops = [c for c, p in zip(found_crops, found.pieces, strict=True) if id(p) in mine]
         ink = soft[box].astype(np.float32)
-        # A line photographed turned leans its digits as far: they are read upright.
-        # Not under `UPRIGHT` digits, whose shapes alone can slope their ink (a lone 2's
-        # foot; a 5 beside a 1).
-        slope = tilt(ink)
-        lean = slope if len(crops) >= UPRIGHT else 0.0
-        if lean:
-            turned = upright(np.stack([crop.pixels for crop in crops]), lean)
-            crops = [DigitCrop(t, crop.box) for t, crop in zip(turned, crops, strict=True)]
         origin = (left * found.factor, top * found.factor)
-        lines.append(Line(crops, ink, origin, found.factor, found.shape, slope, lean))
+        line = Line(crops, ink, origin, found.factor, found.shape, tilt(ink))
+        # Touching digits are one piece: the number model counts those (`stand_up`).
+        lines.append(stand_up(line) if len(crops) >= UPRIGHT else line)
     return lines
+
+
+def stand_up(line: Line) -> Line:
+    """`line` with its digits turned upright by its slope (`lean`).
+
+    A line photographed turned leans its digits as far. For lines of `UPRIGHT` digits
+    or more (`find_lines` counts pieces, the reader the digits the number model reads):
+    a lone digit's shape alone can slope its ink (a 2's foot; a 5 beside a 1).
+
+    Example:
+        >>> page = np.full((110, 140), 230, np.uint8)
+        >>> page[20:70, 30:36] = 20; page[40:90, 100:106] = 20   # "11", falling
+        >>> (line,) = extract_lines(page)                          # two: not turned
+        >>> line.lean, stand_up(line).lean == line.slope > 0
+        (0.0, True)
+    """
+    if not line.slope or line.lean:
+        return line
+    turned = upright(np.stack([crop.pixels for crop in line.crops]), line.slope)
+    crops = [DigitCrop(t, crop.box) for t, crop in zip(turned, line.crops, strict=True)]
+    return dataclasses.replace(line, crops=crops, lean=line.slope)
