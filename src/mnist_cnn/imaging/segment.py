@@ -361,15 +361,16 @@ def _thinnest_column(own: np.ndarray, thin: float) -> tuple[int, bool]:
     return cut, bool(profile[cut] <= thin * np.median(profile[profile > 0]))
 
 
-def group_lines(pieces: list[Piece], overlap: float = 0.5) -> list[list[Piece]]:
+def group_lines(pieces: list[Piece], rows: float = 0.4, off: float = 0.5) -> list[list[Piece]]:
     """Digits -> lines of digits: top to bottom, each left to right.
 
     Taken left to right, a digit joins the line it goes on, the closest if several
-    do: one whose last two digits' rows it overlaps by at least `overlap` of the lower
-    of the two heights (digits written a little up or down), or whose centre line (the
-    straight line through its digits' centres) passes within `overlap` of a digit's
-    height of the digit's centre (a line written uphill). A digit that goes on none
-    starts a line of its own.
+    do: one whose last two digits' rows it overlaps by at least `rows` of the lower
+    of the two heights (digits written a little up or down; the second digit of a line
+    photographed turned 20 degrees, 0.4-0.5 of a digit lower or higher), or whose
+    centre line (the straight line through its digits' centres) passes within `off`
+    of a digit's height of the digit's centre (a line written uphill). A digit that
+    goes on none starts a line of its own.
 
     Example:
         >>> def at(top, left): return (slice(top, top + 20), slice(left, left + 10), None)
@@ -387,10 +388,10 @@ def group_lines(pieces: list[Piece], overlap: float = 0.5) -> list[list[Piece]]:
         for i, (line, (slope, intercept, typical)) in enumerate(zip(lines, fits, strict=True)):
             top, bottom = min(p[0].start for p in line[-2:]), max(p[0].stop for p in line[-2:])
             shared = min(piece[0].stop, bottom) - max(piece[0].start, top)
-            on_rows = shared >= overlap * min(height, bottom - top)
-            off = abs(y - (slope * x + intercept))
-            if (on_rows or off <= overlap * max(height, typical)) and off < closest:
-                best, closest = i, off
+            on_rows = shared >= rows * min(height, bottom - top)
+            away = abs(y - (slope * x + intercept))
+            if (on_rows or away <= off * max(height, typical)) and away < closest:
+                best, closest = i, away
         if best is None:
             lines.append([piece])
             fits.append(_fit(lines[-1]))
