@@ -82,27 +82,33 @@ def test_parts_cut_from_a_leaning_line_are_upright_as_its_digits_are():
 
 
 def test_touching_digits_on_a_sloping_line_are_read_upright_once_the_number_model_counts_them():
-    # Three zeros touching, photographed turned: one piece, which segmentation alone
+    # Four zeros touching, photographed turned: one piece, which segmentation alone
     # does not turn upright (a lone digit's shape can slope its ink).
-    gray = ndimage.rotate(page(80, 126, 172, width=300), 20, reshape=True, cval=230, order=1)
+    gray = ndimage.rotate(page(70, 116, 162, 208, width=280), 20, reshape=True, cval=230, order=1)
     (line,) = extract_lines(gray)
     assert len(line.crops) == 1 and line.slope and not line.lean
     width = line.ink.shape[1]
-    reads_000 = number_model(line, [(0, 2), (0, width // 3 + 2), (0, 2 * width // 3 + 2)])
+    starts = [2 + k * width // 4 for k in range(4)]
+    reads_0000 = number_model(line, [(0, x) for x in starts])
     seen = []
 
     def digit_probabilities(images):
         seen.append(images)
         return digit_model(0, 0.99)(images)
 
-    (reading,) = number_reader.read_lines([line], reads_000, digit_probabilities)
-    assert len(reading.crops) == 3
+    (reading,) = number_reader.read_lines([line], reads_0000, digit_probabilities)
+    assert len(reading.crops) == 4
     # The piece as the digit model read it, and the parts cut from it, are upright: as
     # if segmentation had turned the line.
     assert np.array_equal(seen[0], upright(np.stack([c.pixels for c in line.crops]), line.slope))
-    (turned,) = number_reader.read_lines([stand_up(line)], reads_000, digit_model(0, 0.99))
+    (turned,) = number_reader.read_lines([stand_up(line)], reads_0000, digit_model(0, 0.99))
     assert np.array_equal(seen[1], np.stack([c.pixels for c in turned.crops]))
     assert [c.box for c in reading.crops] == [c.box for c in turned.crops]
+    # Three touching digits make a line too short for its slope to be the line's.
+    reads_000 = number_model(line, [(0, x) for x in starts[:3]])
+    seen.clear()
+    number_reader.read_lines([line], reads_000, digit_probabilities)
+    assert np.array_equal(seen[0], np.stack([c.pixels for c in line.crops]))
 
 
 def test_slanted_touching_digits_are_cut_along_the_gap_between_them():

@@ -405,8 +405,9 @@ def stand_up(line: Line) -> Line:
     """`line` with its digits turned upright by its slope (`lean`).
 
     A line photographed turned leans its digits as far. For lines of `UPRIGHT` digits
-    or more (`find_lines` counts pieces, the reader the digits the number model reads):
-    a lone digit's shape alone can slope its ink (a 2's foot; a 5 beside a 1).
+    or more (`find_lines` counts pieces; the reader, in a line of touching digits, those
+    the number model reads, one more): a lone digit's shape alone can slope its ink (a
+    2's foot; a 5 beside a 1).
 
     Example:
         >>> page = np.full((110, 140), 230, np.uint8)
