@@ -186,7 +186,7 @@ def read_lines(
     # more (touching, they make a shorter line than as many apart, whose slope their
     # shapes tip further: from `UPRIGHT`, 15 of 5,400 level validation numbers read
     # right lost their ok, against 3).
-    stood = [stand_up(n) if len(first[id(n)].text) > UPRIGHT and not n.lean else n for n in lines]
+    stood = [stand_up(n) if len(first[id(n)].text) > UPRIGHT else n for n in lines]
     first = {id(new): first[id(old)] for old, new in zip(lines, stood, strict=True)}
     lines = stood
     crops = [crop for line in lines for crop in line.crops]

@@ -260,8 +260,7 @@ class Line:
     shape: the original image's (height, width).
     slope: how far the line rises or falls, rows per column (`strip.tilt` of its ink:
         positive downhill; 0.0 for a line level enough).
-    lean: the slope its crops were turned back by (`slope` on a line of `UPRIGHT`
-        digits or more; `mnist_cnn.imaging.normalise.upright`), else 0.0.
+    lean: the slope its crops were turned back by (`slope`, by `stand_up`), else 0.0.
     """
 
     crops: list[DigitCrop]
@@ -396,7 +395,7 @@ def find_lines(
         ink = soft[box].astype(np.float32)
         origin = (left * found.factor, top * found.factor)
         line = Line(crops, ink, origin, found.factor, found.shape, tilt(ink))
-        # Touching digits are one piece: the number model counts those (`stand_up`).
+        # `UPRIGHT` pieces or more; touching digits, one piece, the reader counts.
         lines.append(stand_up(line) if len(crops) >= UPRIGHT else line)
     return lines
 
