@@ -207,6 +207,33 @@ def test_small_digits_on_a_large_page_are_found_sharp(digit_images):
     assert np.mean(distances) < 15, distances
 
 
+def test_small_digits_on_a_photo_decoded_larger_are_found_at_its_resolution(digit_images):
+    """Digits 36 px tall on a 3000x2250 photo: 12 px at the working size (1024 px), 18
+    in the photo as decoded (1500 px), where the region around them is looked at again.
+    Their inputs come closer to those of the same digits photographed large than the
+    working size's (`small_height` 0: the code before)."""
+    x, _ = digit_images
+    rng = np.random.default_rng(8)
+    chosen = x[[3, 25, 47, 69]]
+    alphas = [coverage(d, 36) for d in chosen]
+    page, _ = place(alphas, (2250, 3000), [1400 + i * 40 for i in range(4)], [1100] * 4)
+    photo = encode(photograph(page, rng))
+    (line,) = extract_lines(photo)
+    (coarse,) = extract_lines(photo, params=ImagingParams(small_height=0))
+    assert len(line.crops) == len(coarse.crops) == 4
+    assert line.factor == 2.0 and coarse.factor > 2.9  # original pixels per working pixel
+    for fine, before in zip(line.crops, coarse.crops, strict=True):
+        assert np.abs(np.subtract(fine.box, before.box)).max() <= 4, (fine.box, before.box)
+    large = []
+    for digit in chosen:
+        alone, _ = place([coverage(digit, 100)], (200, 200), [30], [30])
+        (crop,) = extract_digits(encode(photograph(alone, rng)))
+        large.append(crop.pixels.astype(float))
+    distance = [np.abs(c.pixels - big).mean() for c, big in zip(line.crops, large, strict=True)]
+    before = [np.abs(c.pixels - big).mean() for c, big in zip(coarse.crops, large, strict=True)]
+    assert np.mean(distance) < np.mean(before) - 2, (distance, before)  # (11 against 14)
+
+
 def test_digits_in_a_shadow_across_the_page_are_found(digit_images):
     """A shadow (a hand, a phone) darkens part of the page by 45%: a broad dark blob,
     not ink; the background estimate must follow it rather than take it for a stroke."""

@@ -31,6 +31,10 @@ class ImagingParams:
     quick_size: int = 256
     quick_height: int = 28
     quick_stroke: float = 3.0
+    # Digits under this many pixels tall at `work_size`, in an image decoded larger (a
+    # number small on a large photo), are found again at the image's own resolution in
+    # the region around them: small, their strokes blur into each other.
+    small_height: int = 20
     # The background window: 3 stroke widths, at least this share of the longer side,
     # so that a few thick strokes cannot make it follow the ink.
     min_window: float = 0.2
