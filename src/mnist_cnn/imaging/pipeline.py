@@ -138,7 +138,8 @@ def _find(
 ) -> tuple[_Found, list[DigitCrop]] | None:
     """Steps 1-4 of `find_digits`: what was found and the digits' crops, one per
     piece; None for an image without ink. A large image is analysed small first, and
-    that kept if its digits are bold and large even there."""
+    that kept if its digits are bold and large even there; digits small at the working
+    size are found again closer (`_closer`)."""
     gray = np.asarray(gray)
     shape = shape or gray.shape
     found = None
