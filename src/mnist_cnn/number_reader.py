@@ -184,7 +184,7 @@ def read_lines(
     # A sloping line of touching digits is fewer pieces than digits, which `find_lines`
     # left leaning: they stand upright where the number model reads `UPRIGHT` + 1 or
     # more (touching, they make a shorter line than as many apart, whose slope their
-    # shapes tip further: from `UPRIGHT`, 15 of 5,400 level validation numbers read
+    # shapes tip further: from `UPRIGHT`, 14 of 5,400 level validation numbers read
     # right lost their ok, against 3).
     stood = [stand_up(n) if len(first[id(n)].text) > UPRIGHT else n for n in lines]
     first = {id(new): first[id(old)] for old, new in zip(lines, stood, strict=True)}
