@@ -181,15 +181,11 @@ def _closer(
     tall, what the region around them holds at `gray`'s own resolution (a number
     small on a page photographed whole: in a 3000x2250 photo, digits 36 px tall are 12
     at the working size, 18 in `gray`)."""
-    tall = float(np.median([rows.stop - rows.start for rows, _, _ in found.pieces]))
+    tall = _median_height(found.pieces)
     if tall >= params.small_height:
         return found
     scale = max(gray.shape) / max(found.mask.shape)  # `gray`'s pixels per working pixel
-    rows, cols, _ = union(found.pieces)
-    margin = 3 * tall
-    top, left = (max(0, int((start - margin) * scale)) for start in (rows.start, cols.start))
-    bottom = min(gray.shape[0], int(np.ceil((rows.stop + margin) * scale)))
-    right = min(gray.shape[1], int(np.ceil((cols.stop + margin) * scale)))
+    top, bottom, left, right = _around(found.pieces, 3 * tall, gray.shape, scale)
     if max(bottom - top, right - left) > params.work_size:
         return found  # digits spread over a page: as many pixels as the whole
     per_pixel = max(shape) / max(gray.shape)  # original pixels per `gray` pixel
@@ -197,6 +193,22 @@ def _closer(
     if again is None or not again.pieces:
         return found
     return _placed(again, (top, left), gray.shape)
+
+
+def _median_height(pieces: list[Piece]) -> float:
+    return float(np.median([rows.stop - rows.start for rows, _, _ in pieces]))
+
+
+def _around(
+    pieces: list[Piece], margin: float, shape: tuple[int, int], scale: float = 1.0
+) -> tuple[int, int, int, int]:
+    """The rows top:bottom and columns left:right of the box around `pieces` grown by
+    `margin` on each side, in an image of `shape` whose pixels are `scale` times finer."""
+    rows, cols, _ = union(pieces)
+    top, left = (max(0, int((start - margin) * scale)) for start in (rows.start, cols.start))
+    bottom = min(shape[0], int(np.ceil((rows.stop + margin) * scale)))
+    right = min(shape[1], int(np.ceil((cols.stop + margin) * scale)))
+    return top, bottom, left, right
 
 
 def _analyse(
@@ -226,14 +238,11 @@ def _analyse(
         return found
     # Digits small for the image (a large photo of a page) are found again less
     # blurred, in the region around them: a blur sized for the image melts them.
-    height = float(np.median([rows.stop - rows.start for rows, _, _ in found.pieces]))
+    height = _median_height(found.pieces)
     sharper = noise_sigma(ink.shape, height)
     if sharper < blur - 0.1:
-        rows, cols, _ = union(found.pieces)
-        margin = round(2 * height)
-        top, left = max(0, rows.start - margin), max(0, cols.start - margin)
-        region = np.s_[top : rows.stop + margin, left : cols.stop + margin]
-        again = _digits(ink[region], params, sharper, factor, shape)
+        top, bottom, left, right = _around(found.pieces, round(2 * height), ink.shape)
+        again = _digits(ink[top:bottom, left:right], params, sharper, factor, shape)
         if again is not None:
             found = _placed(again, (top, left), ink.shape)
     return found
@@ -331,7 +340,7 @@ def _thinned(
     (`thin_bold`), but for strokes no bolder than the thinned ones will be, about half
     a stroke width or more from any bolder: a thin 0 beside a blot is not eroded
     away."""
-    tall = float(np.median([rows.stop - rows.start for rows, _, _ in pieces]))
+    tall = _median_height(pieces)
     thin = thin_bold(soft, bold, tall, width)
     if thin is soft:
         return soft
