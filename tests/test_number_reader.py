@@ -260,7 +260,7 @@ def test_a_reading_is_no_surer_than_the_stretched_view_finds_it():
     # view's "0" is kept, but the stretched view finds it unlikely, and so is the reading.
     doubted = views(line, one, two, sure_first=0.9999, sure=0.99)
     (reading,) = number_reader.read_lines([line], doubted, digit_model(0, 0.99))
-    assert len(reading.crops) == 1 and reading.agreement < 0.01
+    assert len(reading.crops) == 1 and reading.agreement < 0.1
     # Both views read "0": the reading is as sure as they are.
     alike = views(line, one, one, sure_first=0.9999, sure=0.99)
     (reading,) = number_reader.read_lines([line], alike, digit_model(0, 0.99))
