@@ -253,18 +253,25 @@ def test_a_digit_missed_may_be_read_in_the_stretched_view_if_it_is_likelier():
 
 
 def test_a_reading_is_no_surer_than_the_stretched_view_finds_it():
-    (line,) = extract_lines(page(90, 136))  # two zeros touching: one piece
-    half = line.ink.shape[1] // 2
-    one, two = [(0, 2)], [(0, 2), (0, half + 2)]
-    # Sure of "0" as it is; stretched, a second digit shows, less surely: the first
-    # view's "0" is kept, but the stretched view finds it unlikely, and so is the reading.
-    doubted = views(line, one, two, sure_first=0.9999, sure=0.99)
+    (line,) = extract_lines(page(40, 150, 196))  # a zero, then two touching: two pieces
+    (a, _), (b, end) = [number_reader._ink_columns(line, crop) for crop in line.crops]
+    two, three = [(0, a + 2), (0, b + 2)], [(0, a + 2), (0, b + 2), (0, (b + end) // 2)]
+    # Sure of "00" as it is; stretched, a third digit shows, less surely: the first
+    # view's "00" is kept, but the stretched view finds it unlikely, and so is the reading.
+    doubted = views(line, two, three, sure_first=0.9999, sure=0.99)
     (reading,) = number_reader.read_lines([line], doubted, digit_model(0, 0.99))
-    assert len(reading.crops) == 1 and reading.agreement < 0.1
-    # Both views read "0": the reading is as sure as they are.
-    alike = views(line, one, one, sure_first=0.9999, sure=0.99)
+    assert len(reading.crops) == 2 and reading.agreement < 0.1
+    # Both views read "00": the reading is as sure as they are.
+    alike = views(line, two, two, sure_first=0.9999, sure=0.99)
     (reading,) = number_reader.read_lines([line], alike, digit_model(0, 0.99))
-    assert len(reading.crops) == 1 and reading.agreement > 0.5
+    assert len(reading.crops) == 2 and reading.agreement > 0.5
+    # One piece read as one digit keeps its agreement whatever the stretched view reads:
+    # a digit alone, stretched, may read as none or two.
+    (lone,) = extract_lines(page(90, 136))  # two zeros touching: one piece
+    half = lone.ink.shape[1] // 2
+    doubted = views(lone, [(0, 2)], [(0, 2), (0, half + 2)], sure_first=0.9999, sure=0.99)
+    (reading,) = number_reader.read_lines([lone], doubted, digit_model(0, 0.99))
+    assert len(reading.crops) == 1 and reading.agreement > 0.9
 
 
 def test_agreement_is_the_number_models_probability_of_the_digits_read():
