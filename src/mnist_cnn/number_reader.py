@@ -104,10 +104,10 @@ JOIN_GAP = 0.25
 WIDER = 1.3
 # A line read both ways is no surer than the other view's probability of the digits
 # read, to this power: where a digit only one view sees (a 1 inside its neighbour),
-# the other doubts the reading; where stretching only blurs the digits, it doubts it
-# less. Chosen on the validation readings (module docstring) against a higher
-# threshold: 1 lost 11 right-and-ok readings for each wrong-and-ok one it caught
-# beyond 0.5, where a higher threshold loses 9.
+# the other doubts the reading; but stretching also blurs digits read right, so the
+# doubt counts at half weight. Chosen on the validation readings (module docstring)
+# against a higher threshold: a power of 1 lost 11 right-and-ok readings for each
+# wrong-and-ok one it caught beyond 0.5, where a higher threshold loses 9.
 OTHER_VIEW = 0.5
 # Where the number model reads fewer digits than segmentation found pieces and gives
 # its reading less than this probability, the pieces stand, each read by the digit
@@ -144,12 +144,11 @@ class LineReading:
       probabilities are the digit model's own (as on a line the number model did not
       read). Where the two models disagree on a digit, the reading is less sure of it.
     - `agreement`, where the number model read the line (else None): its probability
-      that the line holds exactly the digits read (their top classes), no more than
-      the other view's to the power `OTHER_VIEW` where it read the line stretched too.
-      A line whose digits each
-      look sure can still be read wrong as a whole (a digit too many or too few); this
-      says so. For a lone digit that the number model read as several,
-      unsure of them: one less its probability of them.
+      that the line holds exactly the digits read (their top classes), and no more
+      than its other view's to the power `OTHER_VIEW` where it read the line stretched
+      too. A line whose digits each look sure can still be read wrong as a whole (a
+      digit too many or too few); this says so. For a lone digit that the number model
+      read as several, unsure of them: one less its probability of them.
     """
 
     crops: list[DigitCrop]
@@ -247,7 +246,6 @@ def read_lines(
             read = []  # fewer digits than pieces, and unsure of them: the pieces stand
         reading, its_mixed = _reconcile(line, mine, read, view)
         text = "".join(str(int(p.argmax())) for p in reading.probabilities)
-        # Mostly the digits read are the number model's own: no need to score them again.
         agreement = _probability(view, text)
         if other is not None and not (len(line.crops) == 1 and len(text) == 1):
             # The other view must find them likely too; but a digit alone, stretched,
@@ -334,7 +332,8 @@ def _views(
 
 
 def _probability(view: _View, text: str) -> float:
-    """The number model's probability of `text` in `view`."""
+    """The number model's probability of `text` in `view` (mostly the text it read
+    there, whose probability is already known)."""
     return view.probability if text == view.text else ctc.probability(view.frames, text)
 
 
