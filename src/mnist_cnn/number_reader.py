@@ -70,9 +70,8 @@ or both read the same digits and the line as it is was the surer.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -246,11 +245,11 @@ def read_lines(
             read = []  # fewer digits than pieces, and unsure of them: the pieces stand
         reading, its_mixed = _reconcile(line, mine, read, view)
         text = "".join(str(int(p.argmax())) for p in reading.probabilities)
-        agreement = _probability(view, text)
+        agreement = view.probability_of(text)
         if other is not None and not (len(line.crops) == 1 and len(text) == 1):
             # The other view must find them likely too; but a digit alone, stretched,
             # may read as none or as two: there its doubt tells nothing.
-            agreement = min(agreement, _probability(other, text) ** OTHER_VIEW)
+            agreement = min(agreement, other.probability_of(text) ** OTHER_VIEW)
         readings.append(dataclasses.replace(reading, agreement=agreement))
         mixed.append(its_mixed)
     found_by_id = dict(zip(map(id, crops), found, strict=True))
@@ -300,12 +299,20 @@ class _View:
     digits: list[ctc.FrameDigit]
     text: str
     shift: int = 0  # columns the ink read begins left of the line's (`strip.level`)
+    known: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
-    @functools.cached_property
+    @property
     def probability(self) -> float:
         # Worked out when asked: not for a lone digit read as one (a third of a
         # millisecond of a one-digit drawing's reading).
-        return ctc.probability(self.frames, self.text)
+        return self.probability_of(self.text)
+
+    def probability_of(self, text: str) -> float:
+        """The number model's probability of `text` in this view, worked out once (a
+        view's reading is compared with another's, then scored)."""
+        if text not in self.known:
+            self.known[text] = ctc.probability(self.frames, text)
+        return self.known[text]
 
 
 def _views(
@@ -331,12 +338,6 @@ def _views(
     return views
 
 
-def _probability(view: _View, text: str) -> float:
-    """The number model's probability of `text` in `view` (mostly the text it read
-    there, whose probability is already known)."""
-    return view.probability if text == view.text else ctc.probability(view.frames, text)
-
-
 def _likelier(a: _View, b: _View) -> bool:
     """Whether the number model, over the frame logits of both views, finds what `a`
     read likelier than what `b` read (mean probability). Where both read the same
@@ -344,8 +345,8 @@ def _likelier(a: _View, b: _View) -> bool:
     a steep "slope", reads as sure as it is and far less sure levelled."""
     if a.text == b.text:
         return a.probability > b.probability
-    in_a = a.probability - ctc.probability(a.frames, b.text)
-    in_b = ctc.probability(b.frames, a.text) - b.probability
+    in_a = a.probability - a.probability_of(b.text)
+    in_b = b.probability_of(a.text) - b.probability
     return in_a + in_b > 0
 
 
